@@ -1,0 +1,74 @@
+"""SentencePiece tokenizer loading, consistency checks and the canonical training spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+
+from golf.errors import DataError
+
+# Trainer settings of the official FineWeb tokenizers (openai/parameter-golf
+# data/download_hf_docs_and_tokenize.py), checked field by field against the official .model
+# files by the tests. Two deliberate notes:
+# - byte_fallback: the sp8192 model (kevclark/parameter-golf) and the current exporter use True;
+#   the older sp1024/2048/4096 models were trained without it and map unseen characters to <unk>.
+# - num_threads, input_sentence_size and max_sentence_length are the official values spelled out,
+#   because they are stored in the .model file: fixing them keeps builds byte-identical across
+#   machines. With input_sentence_size=0 every sentence is used (no random sampling), and the BPE
+#   trainer's merges do not depend on the thread count, so training is deterministic.
+CANONICAL_SPM_SPEC: dict = {
+    "model_type": "bpe",
+    "character_coverage": 0.999,
+    "byte_fallback": True,
+    "split_digits": True,
+    "normalization_rule_name": "nmt_nfkc",
+    "add_dummy_prefix": False,
+    "hard_vocab_limit": False,
+    "pad_id": 0,
+    "bos_id": 1,
+    "eos_id": 2,
+    "unk_id": 3,
+    "num_threads": 16,
+    "input_sentence_size": 0,
+    "max_sentence_length": 4192,
+}
+
+
+def load_tokenizer(path: str | Path) -> spm.SentencePieceProcessor:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"tokenizer {path} not found; download it with python -m golf.data.fineweb, "
+            f"build one with python -m golf.data.build, or fix data.tokenizer"
+        )
+    try:
+        return spm.SentencePieceProcessor(model_file=str(path))
+    except (RuntimeError, OSError) as exc:
+        raise DataError(
+            f"tokenizer {path} is not a loadable SentencePiece model ({exc}); re-download it with "
+            f"python -m golf.data.fineweb or rebuild it with python -m golf.data.build"
+        ) from exc
+
+
+def check_vocab(sp: spm.SentencePieceProcessor, vocab_size: int, tokenizer_path: str | Path) -> None:
+    """The model's embedding size must equal the tokenizer's piece count."""
+    pieces = sp.vocab_size()
+    if pieces != vocab_size:
+        raise DataError(
+            f"arch.vocab_size={vocab_size} does not match tokenizer {tokenizer_path} with {pieces} "
+            f"pieces; set arch.vocab_size={pieces} or pick the matching data=... option"
+        )
+
+
+def check_tokens_in_vocab(tokens: np.ndarray, vocab_size: int, source: str) -> None:
+    """Every token id must index the embedding; ids past it mean shards from another tokenizer."""
+    if tokens.size == 0:
+        return
+    max_id = int(tokens.max())
+    if max_id >= vocab_size:
+        raise DataError(
+            f"{source} contains token id {max_id}, but arch.vocab_size={vocab_size}; the shards were made "
+            f"with a larger tokenizer — pick the data=... option that matches them or raise arch.vocab_size"
+        )

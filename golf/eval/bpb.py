@@ -1,0 +1,84 @@
+"""Exact bits-per-byte accounting, as the official metric defines it.
+
+    bytes(y | x) = base_bytes[y] + (has_leading_space[y] and not is_boundary[x])
+
+where y is the scored target and x the input token at the same position. Control, unknown and
+unused pieces are boundaries worth 0 bytes; byte-fallback pieces are worth 1 byte; other pieces are
+worth the UTF-8 length of their text without the leading "▁", whose space byte is counted only after
+a non-boundary token (so the first word of a document gets no space byte). Sums are float64.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+SPACE_MARK = "\u2581"
+
+
+@dataclass
+class ByteTables:
+    base_bytes: torch.Tensor  # int16 [V]
+    has_leading_space: torch.Tensor  # bool [V]
+    is_boundary: torch.Tensor  # bool [V]
+
+    def to(self, device) -> "ByteTables":
+        return ByteTables(self.base_bytes.to(device), self.has_leading_space.to(device), self.is_boundary.to(device))
+
+    def target_bytes(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Bytes of the text each target token adds, given the input token at the same position."""
+        space = self.has_leading_space[targets] & ~self.is_boundary[inputs]
+        return self.base_bytes[targets].to(torch.int32) + space.to(torch.int32)
+
+
+def build_byte_tables(sp, vocab_size: int) -> ByteTables:
+    """Byte lookup tables from a SentencePiece model, sized max(tokenizer vocab, model vocab)."""
+    sp_vocab = int(sp.vocab_size())
+    size = max(sp_vocab, vocab_size)
+    base_bytes = np.zeros(size, dtype=np.int16)
+    has_leading_space = np.zeros(size, dtype=np.bool_)
+    is_boundary = np.ones(size, dtype=np.bool_)
+    for token_id in range(sp_vocab):
+        if sp.is_control(token_id) or sp.is_unknown(token_id) or sp.is_unused(token_id):
+            continue
+        is_boundary[token_id] = False
+        if sp.is_byte(token_id):
+            base_bytes[token_id] = 1
+            continue
+        piece = sp.id_to_piece(token_id)
+        if piece.startswith(SPACE_MARK):
+            has_leading_space[token_id] = True
+            piece = piece[1:]
+        base_bytes[token_id] = len(piece.encode("utf-8"))
+    return ByteTables(torch.from_numpy(base_bytes), torch.from_numpy(has_leading_space), torch.from_numpy(is_boundary))
+
+
+class BPBAccumulator:
+    """float64 sums of NLL (nats), scored tokens and bytes; all-reduced once at the end."""
+
+    def __init__(self, device):
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.token_count = torch.zeros((), dtype=torch.float64, device=device)
+        self.byte_count = torch.zeros((), dtype=torch.float64, device=device)
+
+    def add(self, nll: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor, tables: ByteTables) -> None:
+        self.loss_sum += nll.to(torch.float64).sum()
+        self.token_count += targets.numel()
+        self.byte_count += tables.target_bytes(inputs, targets).to(torch.float64).sum()
+
+    def all_reduce(self) -> None:
+        if dist.is_available() and dist.is_initialized():
+            for t in (self.loss_sum, self.token_count, self.byte_count):
+                dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+    def result(self) -> dict:
+        tokens, nbytes = self.token_count.item(), self.byte_count.item()
+        val_loss = self.loss_sum.item() / tokens
+        return {
+            "val_loss": val_loss,
+            "val_bpb": val_loss / math.log(2.0) * tokens / nbytes,
+            "tokens": int(tokens),
+            "bytes": int(nbytes),
+        }

@@ -1,0 +1,33 @@
+"""Console and train.log logging: rank 0 logs to both, other ranks only warnings with a rank prefix."""
+
+import logging
+import sys
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+def setup_logging(job_dir: Path | None, rank: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    if rank == 0:
+        root.setLevel(logging.INFO)
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(console)
+        if job_dir is not None:
+            file_handler = logging.FileHandler(Path(job_dir) / "train.log", encoding="utf-8")
+            file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+            root.addHandler(file_handler)
+    else:
+        root.setLevel(logging.WARNING)
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter(f"[rank {rank}] %(message)s"))
+        root.addHandler(console)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,21 @@
+"""Atomic JSON files: write to a temp file, fsync, rename. A crash never leaves half a file."""
+
+import json
+import os
+from pathlib import Path
+
+
+def write_json(path: Path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

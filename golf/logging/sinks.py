@@ -1,0 +1,68 @@
+"""Where metrics go: metrics.jsonl (always, rank 0) and one W&B run per job (rank 0, offline by default).
+
+W&B is a sink, not the store: results.json is the truth, and `final/*` in the W&B summary is a
+copy of the same numbers.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class MetricSink:
+    def __init__(self, job_dir: Path, cfg, resolved_config: dict, rank: int):
+        self.enabled = rank == 0
+        self.path = Path(job_dir) / "metrics.jsonl"
+        self.run = None
+        if self.enabled and cfg.logger.name.value == "wandb" and cfg.logger.mode.value != "disabled":
+            self.run = self._init_wandb(job_dir, cfg, resolved_config)
+
+    @staticmethod
+    def _init_wandb(job_dir: Path, cfg, resolved_config: dict):
+        import wandb
+
+        run = wandb.init(
+            project=cfg.logger.project,
+            entity=cfg.logger.entity,
+            group=cfg.logger.group or cfg.sweep_name,
+            job_type="train",
+            name=cfg.run_name,
+            dir=str(job_dir),
+            mode=cfg.logger.mode.value,
+            config=resolved_config,
+            reinit="create_new",
+            settings=wandb.Settings(silent=True, console="off", save_code=False),
+        )
+        run.define_metric("step")
+        for prefix in ("train/*", "val/*", "artifact/*", "final/*"):
+            run.define_metric(prefix, step_metric="step")
+        return run
+
+    def log(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, "time": round(time.time(), 3), **metrics}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.run is not None:
+            self.run.log({"step": step, **metrics})
+
+    def summary(self, final: dict) -> None:
+        """Write `final/<key>` values once; they equal the numbers in results.json."""
+        if self.run is not None:
+            for key, value in final.items():
+                self.run.summary[f"final/{key}"] = value
+
+    def info(self) -> dict | None:
+        if self.run is None:
+            return None
+        return {"mode": self.run.settings.mode, "project": self.run.project, "run_id": self.run.id,
+                "group": self.run.group, "dir": str(Path(self.run.settings.sync_dir).resolve())}
+
+    def finish(self, exit_code: int) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None

@@ -1,0 +1,95 @@
+"""The artifact: one file holding everything needed to rebuild and evaluate the model.
+
+Layout (all counted against the byte limit):
+
+    b"GOLF" | version u8 | len(compressor) u8 | compressor (ascii) | sha256(payload) 32 B | payload
+
+payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})). The sha256
+is checked on every load, so a truncated or altered file is a clear error, never a silent wrong score.
+"""
+
+import hashlib
+import io
+import os
+import struct
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from golf.errors import ArtifactError
+from golf.models.registry import build_model
+from golf.quant import int8
+from golf.quant.compressors import compress, decompress
+
+MAGIC = b"GOLF"
+VERSION = 1
+
+
+def _plain(cfg) -> dict:
+    if is_dataclass(cfg):
+        return {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(cfg).items()}
+    return dict(cfg)
+
+
+def pack(state: dict[str, torch.Tensor], arch, quant) -> bytes:
+    """Quantize (per `quant.scheme`), serialize and compress a model state into artifact bytes."""
+    scheme = quant.scheme.value
+    if scheme == "int8":
+        weights = int8.quantize_state_dict(state, quant.clip_percentile, quant.keep_float_max_numel)
+    else:
+        weights = {"format": "raw", "state": {k: v.detach().cpu().contiguous() for k, v in state.items()}}
+    buf = io.BytesIO()
+    torch.save({"arch": _plain(arch), "quant": scheme, "weights": weights}, buf)
+    payload = compress(buf.getvalue(), quant.compressor.value, quant.level)
+    name = quant.compressor.value.encode("ascii")
+    header = MAGIC + struct.pack("<BB", VERSION, len(name)) + name + hashlib.sha256(payload).digest()
+    return header + payload
+
+
+def write(path: Path, blob: bytes) -> None:
+    """Atomic write: a crash never leaves a half-written artifact under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch.Tensor]]:
+    """Verify and decode artifact bytes into (arch fields, dequantized state dict)."""
+    if len(blob) < 6 or blob[:4] != MAGIC:
+        raise ArtifactError(f"{source}: not a golf artifact (bad magic); re-export it from the run's job dir")
+    version, name_len = struct.unpack("<BB", blob[4:6])
+    if version != VERSION:
+        raise ArtifactError(f"{source}: artifact version {version}, this golf reads version {VERSION}; "
+                            f"use the golf version that wrote it")
+    start = 6 + name_len + 32
+    if len(blob) < start:
+        raise ArtifactError(f"{source}: truncated header ({len(blob)} bytes); the file is incomplete, rewrite it")
+    compressor = blob[6 : 6 + name_len].decode("ascii")
+    digest, payload = blob[6 + name_len : start], blob[start:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise ArtifactError(f"{source}: sha256 mismatch ({len(payload)} payload bytes); the file is truncated or "
+                            f"altered, rewrite it from the run (python -m golf.train ...)")
+    obj = torch.load(io.BytesIO(decompress(payload, compressor)), map_location="cpu", weights_only=True)
+    weights = obj["weights"]
+    state = int8.dequantize_state_dict(weights) if obj["quant"] == "int8" else weights["state"]
+    return obj["arch"], state
+
+
+def load_model(path: Path, device: torch.device) -> torch.nn.Module:
+    """Rebuild the model from the artifact file alone (the official round trip)."""
+    arch, state = unpack(Path(path).read_bytes(), source=str(path))
+    model = build_model(SimpleNamespace(**arch))
+    model.load_state_dict(state, strict=True)
+    return model.to(device)
+
+
+def payload_sha256(blob: bytes) -> str:
+    """The sha256 stored in the header (of the compressed payload), as hex."""
+    name_len = blob[5]
+    return blob[6 + name_len : 6 + name_len + 32].hex()

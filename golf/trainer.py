@@ -1,0 +1,171 @@
+"""The training loop of the baseline, step for step.
+
+1. Warmup steps (not an LR warmup): run real optimizer steps so every compiled path is built, then
+   restore the initial weights and optimizer states and restart the data stream.
+2. Main loop: micro-batches with gradient accumulation, Muon momentum warmup, LR x lr_multiplier
+   (wall-clock-aware warmdown), optional grad clipping, periodic validation (excluded from the
+   training timer), and a stop once measured training time reaches the wall-clock cap (agreed
+   across ranks so all stop at the same step).
+"""
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from golf.errors import GolfError
+from golf.logging.console import format_duration
+from golf.optim.schedule import lr_multiplier, muon_momentum
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOutcome:
+    steps: int
+    train_seconds: float
+    train_loss: float
+    tokens_seen: int
+    hit_wallclock_cap: bool
+
+
+class Trainer:
+    def __init__(self, base_model, model, optimizers: dict, make_loader, cfg, rt, grad_accum: int,
+                 validate, sink):
+        self.base_model = base_model  # the raw module (state dicts, clipping)
+        self.model = model  # what runs forward: compiled and/or DDP-wrapped
+        self.optimizers = optimizers
+        self.make_loader = make_loader
+        self.cfg = cfg
+        self.rt = rt
+        self.grad_accum = grad_accum
+        self.validate = validate  # callable(step) -> None, runs periodic validation
+        self.sink = sink
+        t = cfg.budget.train_seconds
+        self.max_wallclock_ms = 1000.0 * t if t > 0 else None
+
+    def _sync(self) -> None:
+        if self.rt.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def _zero_grad(self) -> None:
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+
+    def _forward_backward(self, loader) -> torch.Tensor:
+        t = self.cfg.train
+        total = torch.zeros((), device=self.rt.device)
+        for micro in range(self.grad_accum):
+            if self.rt.distributed:
+                self.model.require_backward_grad_sync = micro == self.grad_accum - 1
+            x, y = loader.next_batch(t.batch_tokens, t.seq_len, self.grad_accum)
+            with torch.autocast(device_type=self.rt.device.type, dtype=self.rt.autocast_dtype or torch.bfloat16,
+                                enabled=self.rt.autocast_dtype is not None):
+                loss = self.model(x, y)
+            total += loss.detach()
+            (loss / self.grad_accum).backward()
+        return total / self.grad_accum
+
+    def _step_optimizers(self, step: int, lr_mul: float) -> None:
+        o = self.cfg.optimizer
+        if "matrix" in self.optimizers:
+            momentum = muon_momentum(step, o.muon_momentum_warmup_start, o.muon_momentum,
+                                     o.muon_momentum_warmup_steps)
+            for group in self.optimizers["matrix"].param_groups:
+                group["momentum"] = momentum
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * lr_mul
+        if o.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.base_model.parameters(), o.grad_clip_norm)
+        for opt in self.optimizers.values():
+            opt.step()
+        self._zero_grad()
+
+    def warmup(self) -> None:
+        steps = self.cfg.train.warmup_steps
+        if steps <= 0:
+            return
+        initial_model = {k: v.detach().clone() for k, v in self.base_model.state_dict().items()}
+        initial_opts = {k: copy.deepcopy(opt.state_dict()) for k, opt in self.optimizers.items()}
+        loader = self.make_loader()
+        self.model.train()
+        for i in range(steps):
+            self._zero_grad()
+            self._forward_backward(loader)
+            for opt in self.optimizers.values():
+                opt.step()
+            self._zero_grad()
+            if i + 1 == steps or (i + 1) % 10 == 0:
+                log.info(f"warmup_step {i + 1}/{steps}")
+        self.base_model.load_state_dict(initial_model, strict=True)
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(initial_opts[key])
+        self._zero_grad()
+        if self.rt.distributed:
+            self.model.require_backward_grad_sync = True
+
+    def _reached_cap(self, elapsed_ms: float) -> bool:
+        reached = self.max_wallclock_ms is not None and elapsed_ms >= self.max_wallclock_ms
+        if self.rt.distributed and self.max_wallclock_ms is not None:
+            flag = torch.tensor(int(reached), device=self.rt.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            reached = bool(flag.item())
+        return reached
+
+    def _log_step(self, step: int, loss: float, lr_mul: float, elapsed_ms: float, step_ms: float) -> None:
+        t = self.cfg.train
+        if not math.isfinite(loss):
+            raise GolfError(f"training diverged: train loss is {loss} at step {step}; lower the learning rates "
+                            f"(optimizer.*_lr) or enable optimizer.grad_clip_norm")
+        remaining_steps_ms = (t.iterations - step) * step_ms
+        if self.max_wallclock_ms is not None:
+            remaining_steps_ms = min(remaining_steps_ms, self.max_wallclock_ms - elapsed_ms)
+        tok_s = t.batch_tokens / max(step_ms / 1000.0, 1e-9)
+        log.info(f"step {step}/{t.iterations} train_loss {loss:.4f} lr_mul {lr_mul:.3f} | "
+                 f"{step_ms:.1f} ms/step {tok_s:,.0f} tok/s | elapsed {format_duration(elapsed_ms / 1000)} "
+                 f"ETA {format_duration(remaining_steps_ms / 1000)}")
+        self.sink.log(step, {"train/loss": loss, "train/lr_mul": lr_mul, "train/step_ms": step_ms,
+                             "train/tokens_per_s": tok_s, "train/elapsed_s": elapsed_ms / 1000})
+
+    def run(self) -> TrainOutcome:
+        t = self.cfg.train
+        loader = self.make_loader()
+        training_ms = 0.0
+        stop_after = None
+        step = 0
+        train_loss = torch.zeros(())
+        self._sync()
+        t0 = time.perf_counter()
+        while True:
+            last_step = step == t.iterations or (stop_after is not None and step >= stop_after)
+            if last_step or (t.val_every > 0 and step % t.val_every == 0):
+                self._sync()
+                training_ms += 1000.0 * (time.perf_counter() - t0)
+                self.validate(step, training_ms)
+                self._sync()
+                t0 = time.perf_counter()
+            if last_step:
+                break
+            elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
+            lr_mul = lr_multiplier(step, elapsed_ms, t.iterations, t.warmdown_iters, self.max_wallclock_ms)
+            self._zero_grad()
+            train_loss = self._forward_backward(loader)
+            self._step_optimizers(step, lr_mul)
+            step += 1
+            elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
+            if t.log_every > 0 and (step <= 10 or step % t.log_every == 0 or step == t.iterations):
+                self._log_step(step, train_loss.item(), lr_mul, elapsed_ms, elapsed_ms / step)
+            if stop_after is None and self._reached_cap(elapsed_ms):
+                stop_after = step
+                log.info(f"stopping early: wall-clock cap {self.max_wallclock_ms / 1000:.0f}s reached at step {step}")
+        final_loss = train_loss.item()
+        if not math.isfinite(final_loss):
+            raise GolfError(f"training diverged: final train loss is {final_loss} at step {step}; lower the "
+                            f"learning rates or enable optimizer.grad_clip_norm")
+        return TrainOutcome(steps=step, train_seconds=training_ms / 1000.0, train_loss=final_loss,
+                            tokens_seen=step * t.batch_tokens, hit_wallclock_cap=stop_after is not None)

@@ -1,0 +1,56 @@
+"""env.json: what ran where (git state, package versions, devices), with secrets never recorded."""
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+# Environment variables worth recording; nothing matching SECRET_MARKERS is ever written.
+RECORDED_ENV_PREFIXES = ("GOLF_", "WANDB_MODE", "WANDB_PROJECT", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
+                         "SLURM_JOB_ID", "SLURM_NNODES")
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def git_state() -> dict:
+    repo = Path(__file__).resolve().parents[2]
+    commit = _git(["rev-parse", "HEAD"], repo)
+    dirty = _git(["status", "--porcelain", "--untracked-files=no"], repo)
+    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment_info() -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(RECORDED_ENV_PREFIXES) and not any(m in k.upper() for m in SECRET_MARKERS)}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "packages": {p: _version(p) for p in ("hydra-core", "omegaconf", "wandb", "sentencepiece", "numpy",
+                                               "zstandard")},
+        "git": git_state(),
+        "env": env,
+    }

@@ -1,0 +1,227 @@
+"""One training job: build, train, quantize, write the artifact, reload it, score it.
+
+Runs in-process for world size 1, or as every rank under `torchrun -m golf.worker <job_dir>`.
+It reads only the resolved `config.yaml` of its job dir, so all ranks see the same config.
+Rank 0 owns the files (results.json, metrics.jsonl, train.log, artifact) and the W&B run.
+"""
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from omegaconf import OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+
+from golf.config.schema import GolfConfig
+from golf.config.validate import eval_seq_len, grad_accum_steps
+from golf.data.loader import DistributedTokenLoader, load_validation_tokens
+from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
+from golf.errors import ArtifactError, GolfError
+from golf.eval.bpb import build_byte_tables
+from golf.eval.full import evaluate_full
+from golf.logging.console import setup_logging
+from golf.logging.results import Results
+from golf.logging.sinks import MetricSink
+from golf.models.layers import apply_baseline_precision
+from golf.models.registry import build_model
+from golf.optim.param_groups import build_optimizers, split_parameters
+from golf.quant import artifact
+from golf.quant.code_bytes import count_code_bytes
+from golf.trainer import Trainer
+from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
+
+log = logging.getLogger(__name__)
+ARTIFACT_NAME = "model.golf"
+
+
+def load_job_config(job_dir: Path) -> tuple[GolfConfig, dict]:
+    resolved = OmegaConf.load(Path(job_dir) / "config.yaml")
+    typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GolfConfig), resolved))
+    return typed, OmegaConf.to_container(resolved)
+
+
+def _barrier(rt) -> None:
+    if rt.distributed:
+        dist.barrier()
+
+
+def _prepare_model(model, rt):
+    if rt.autocast_dtype == torch.bfloat16:
+        apply_baseline_precision(model)
+    return model.to(rt.device)
+
+
+class Job:
+    """The stages of one run, in order; `stage` names where a failure happened."""
+
+    def __init__(self, job_dir: Path):
+        self.job_dir = Path(job_dir)
+        self.cfg, self.resolved = load_job_config(self.job_dir)
+        self.rt = setup_runtime(self.cfg.train)
+        setup_logging(self.job_dir, self.rt.rank)
+        self.results = Results(self.job_dir) if self.rt.is_main else None
+        self.sink = MetricSink(self.job_dir, self.cfg, self.resolved, self.rt.rank)
+        self.stage = "setup"
+        self.grad_accum = grad_accum_steps(self.cfg, self.rt.world_size)
+        self.val_seq_len = eval_seq_len(self.cfg)
+        self.last_val: dict = {}
+
+    def record(self, section: str | None = None, **fields) -> None:
+        if self.results is not None:
+            self.results.update(section, **fields)
+
+    def load_data(self) -> None:
+        self.stage = "data"
+        d = self.cfg.data
+        sp = load_tokenizer(d.tokenizer_path)
+        check_vocab(sp, self.cfg.arch.vocab_size, d.tokenizer_path)
+        self.tables = build_byte_tables(sp, self.cfg.arch.vocab_size).to(self.rt.device)
+        self.val_tokens = load_validation_tokens(d.val_pattern, self.val_seq_len)
+        check_tokens_in_vocab(self.val_tokens.numpy(), self.cfg.arch.vocab_size, d.val_pattern)
+        log.info(f"data: {d.name} val_tokens {self.val_tokens.numel() - 1:,} tokenizer {d.tokenizer_path}")
+
+    def build(self) -> None:
+        self.stage = "build"
+        seed_everything(self.cfg.seed)
+        self.model = _prepare_model(build_model(self.cfg.arch), self.rt)
+        counts = {role: sum(p.numel() for _, p in named) for role, named in split_parameters(self.model).items()}
+        n_params = sum(p.numel() for p in self.model.parameters())
+        log.info(f"model: {self.cfg.arch.name} params {n_params:,} by group {counts}")
+        self.record("model", n_params=n_params, n_params_by_group=counts)
+        runner = torch.compile(self.model, dynamic=False, fullgraph=True) if self.rt.compile else self.model
+        if self.rt.distributed:
+            runner = DistributedDataParallel(runner, device_ids=[self.rt.local_rank] if self.rt.device.type == "cuda"
+                                             else None, broadcast_buffers=False)
+        self.runner = runner
+        self.optimizers = build_optimizers(self.model, self.cfg.optimizer, self.cfg.arch.tie_embeddings,
+                                           fused=self.rt.device.type == "cuda")
+
+    def evaluate(self, model) -> dict:
+        batch_seqs = self.cfg.eval.batch_tokens // (self.rt.world_size * self.grad_accum) // self.val_seq_len
+        return evaluate_full(model, self.val_tokens, self.tables, self.val_seq_len, batch_seqs, self.rt.rank,
+                             self.rt.world_size, self.rt.device, self.rt.autocast_dtype, self.cfg.eval.max_seqs)
+
+    def periodic_validation(self, step: int, training_ms: float) -> None:
+        self.last_val = self.evaluate(self.model)
+        log.info(f"step {step} val_loss {self.last_val['val_loss']:.4f} val_bpb {self.last_val['val_bpb']:.4f} "
+                 f"train_time {training_ms / 1000:.1f}s")
+        self.sink.log(step, {"val/loss": self.last_val["val_loss"], "val/bpb": self.last_val["val_bpb"]})
+
+    def train(self) -> None:
+        self.stage = "train"
+        d, rt = self.cfg.data, self.rt
+        make_loader = lambda: DistributedTokenLoader(d.train_pattern, rt.rank, rt.world_size, rt.device)  # noqa: E731
+        trainer = Trainer(self.model, self.runner, self.optimizers, make_loader, self.cfg, rt, self.grad_accum,
+                          self.periodic_validation, self.sink)
+        trainer.warmup()
+        self.outcome = trainer.run()
+        self.record("metrics", val_bpb_prequant=self.last_val["val_bpb"], val_loss_prequant=self.last_val["val_loss"],
+                    train_loss_final=self.outcome.train_loss, steps=self.outcome.steps,
+                    tokens_seen=self.outcome.tokens_seen)
+        self.record("timing", train_s=round(self.outcome.train_seconds, 3))
+
+    def write_artifact(self) -> None:
+        self.stage = "quantize"
+        self.artifact_path = self.job_dir / "artifact" / ARTIFACT_NAME
+        t0 = time.perf_counter()
+        blob = artifact.pack(self.model.state_dict(), self.cfg.arch, self.cfg.quant)
+        bytes_code, code_files = count_code_bytes()
+        b = self.cfg.budget
+        self.artifact_info = {
+            "bytes_total": len(blob) + bytes_code, "bytes_model": len(blob), "bytes_code": bytes_code,
+            "limit_bytes": b.artifact_limit_bytes, "headroom_bytes": b.artifact_limit_bytes - len(blob) - bytes_code,
+            "compressor": f"{self.cfg.quant.compressor.value}-{self.cfg.quant.level}", "quant": self.cfg.quant.name,
+            "path": f"artifact/{ARTIFACT_NAME}", "code_files": code_files,
+        }
+        if self.rt.is_main:
+            artifact.write(self.artifact_path, blob)
+            self.artifact_info["sha256"] = artifact.payload_sha256(blob)
+            self.record(artifact=self.artifact_info)
+            self.record("timing", quant_s=round(time.perf_counter() - t0, 3))
+        self.sink.log(self.outcome.steps, {f"artifact/{k}": v for k, v in self.artifact_info.items()
+                                           if isinstance(v, int)})
+        log.info(f"artifact: {self.artifact_info['bytes_total']:,} bytes = model {len(blob):,} + code {bytes_code:,} "
+                 f"(limit {b.artifact_limit_bytes:,}, headroom {self.artifact_info['headroom_bytes']:,})")
+        if self.artifact_info["headroom_bytes"] < 0 and b.enforce_artifact_limit:
+            raise ArtifactError(f"artifact {self.artifact_info['bytes_total']:,} B exceeds the "
+                                f"{b.artifact_limit_bytes:,} B limit by {-self.artifact_info['headroom_bytes']:,} B "
+                                f"(quant={self.cfg.quant.name}); shrink the model (arch.*) or use a smaller quant "
+                                f"scheme, or set budget.enforce_artifact_limit=false for a non-record run")
+        _barrier(self.rt)
+
+    def score_round_trip(self) -> None:
+        """The headline number: evaluate a fresh model rebuilt from the artifact bytes on disk."""
+        self.stage = "eval"
+        t0 = time.perf_counter()
+        reloaded = _prepare_model(artifact.load_model(self.artifact_path, torch.device("cpu")), self.rt)
+        self.final = self.evaluate(reloaded)
+        self.eval_seconds = time.perf_counter() - t0
+        log.info(f"final round trip: val_loss {self.final['val_loss']:.6f} val_bpb {self.final['val_bpb']:.8f} "
+                 f"({self.final['tokens']:,} tokens, {self.final['bytes']:,} bytes, {self.eval_seconds:.1f}s)")
+
+    def compliance(self) -> dict:
+        b, info = self.cfg.budget, self.artifact_info
+        checks = {
+            "artifact_under_limit": {"pass": info["bytes_total"] <= b.artifact_limit_bytes,
+                                     "value": info["bytes_total"], "limit": b.artifact_limit_bytes},
+            "full_validation_split": {"pass": self.cfg.eval.max_seqs == 0, "value": self.final["tokens"]},
+            "train_under_budget": {"pass": b.train_seconds <= 0 or self.outcome.train_seconds <= b.train_seconds,
+                                   "value": round(self.outcome.train_seconds, 3), "limit": b.train_seconds},
+            "eval_under_budget": {"pass": b.eval_seconds <= 0 or self.eval_seconds <= b.eval_seconds,
+                                  "value": round(self.eval_seconds, 3), "limit": b.eval_seconds},
+            "score_first_ttt": {"pass": True, "value": "no test-time training"},
+        }
+        return {"compliant": all(c["pass"] for c in checks.values()), "budget": b.name, "checks": checks}
+
+    def finish(self) -> None:
+        self.stage = "finish"
+        metrics = {"val_bpb": self.final["val_bpb"], "val_loss": self.final["val_loss"],
+                   "val_bpb_postquant": self.final["val_bpb"], "val_tokens": self.final["tokens"],
+                   "val_bytes": self.final["bytes"]}
+        compliance = self.compliance()
+        self.record("metrics", **metrics)
+        self.record("timing", eval_s=round(self.eval_seconds, 3))
+        self.record(compliance=compliance, wandb=self.sink.info())
+        self.sink.log(self.outcome.steps, {"val/bpb": self.final["val_bpb"], "val/loss": self.final["val_loss"]})
+        self.sink.summary({**metrics, "bytes_total": self.artifact_info["bytes_total"],
+                           "val_bpb_prequant": self.last_val["val_bpb"], "compliant": compliance["compliant"]})
+        if self.results is not None:
+            self.results.complete()
+
+    def run(self) -> None:
+        try:
+            self.load_data()
+            self.build()
+            self.train()
+            self.write_artifact()
+            self.score_round_trip()
+            self.finish()
+            self.sink.finish(0)
+        except BaseException as exc:
+            if self.results is not None:
+                self.results.fail(exc, self.stage)
+            self.sink.finish(1)
+            raise
+        finally:
+            teardown_runtime()
+
+
+def run(job_dir: Path) -> None:
+    Job(job_dir).run()
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m golf.worker <job_dir>  (normally started by python -m golf.train)")
+    try:
+        run(Path(sys.argv[1]))
+    except GolfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
