@@ -121,7 +121,8 @@ def run_job(cfg: DictConfig) -> float:
         results = Results(job_dir)
         if results.data.get("status") != "failed":
             results.fail(exc, stage)
-        log.error(f"error: {exc}")
+        if HydraConfig.get().mode.name == "MULTIRUN":  # Hydra reports only the first failure of a sweep
+            log.error(f"error: {exc}")
         raise JobFailed(f"error: {exc}  [job dir: {job_dir}]") from None
     final = Results(job_dir).data
     if final.get("status") != "completed":

@@ -162,6 +162,19 @@ class Job:
         log.info(f"final round trip: val_loss {self.final['val_loss']:.6f} val_bpb {self.final['val_bpb']:.8f} "
                  f"({self.final['tokens']:,} tokens, {self.final['bytes']:,} bytes, {self.eval_seconds:.1f}s)")
 
+    def check_ranks_agree(self) -> list[dict]:
+        """Every rank must end with the same weights and the same score; a mismatch means a desync."""
+        mine = {"rank": self.rt.rank, "val_bpb": self.final["val_bpb"],
+                "weights_sum": float(sum(p.detach().double().sum() for p in self.model.parameters()))}
+        if not self.rt.distributed:
+            return [mine]
+        everyone = [None] * self.rt.world_size
+        dist.all_gather_object(everyone, mine)
+        if any({k: v for k, v in r.items() if k != "rank"} != {k: v for k, v in mine.items() if k != "rank"}
+               for r in everyone):
+            raise GolfError(f"ranks disagree after training: {everyone}; the ranks desynchronized (report this bug)")
+        return everyone
+
     def compliance(self) -> dict:
         b, info = self.cfg.budget, self.artifact_info
         checks = {
@@ -182,6 +195,7 @@ class Job:
                    "val_bpb_postquant": self.final["val_bpb"], "val_tokens": self.final["tokens"],
                    "val_bytes": self.final["bytes"]}
         compliance = self.compliance()
+        self.record(ranks=self.check_ranks_agree())
         self.record("metrics", **metrics)
         self.record("timing", eval_s=round(self.eval_seconds, 3))
         self.record(compliance=compliance, wandb=self.sink.info())

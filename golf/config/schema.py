@@ -183,7 +183,7 @@ class TrainConfig:
 
 @dataclass
 class PathsConfig:
-    out_root: str = "runs"
+    out_root: str = "outputs"
     data_root: str = "data"
     cache: str = ""  # demo data cache; empty: $GOLF_CACHE or ~/.cache/golf
 

@@ -5,13 +5,13 @@ whole pipeline without a download. The corpus: every `*.py` file under
 `sysconfig.get_paths()["stdlib"]` in sorted relative-path order, skipping test directories
 (`test/`, `tests/`, `idle_test/`) and `site-packages/`, one document per file, stopping before the
 file that would push the total past MAX_CORPUS_BYTES. Validation documents are the first files in
-sha256-of-path order until VAL_TARGET_BYTES is reached; the rest, in path order, are training data.
+sha256-of-path order until VAL_TARGET_BYTES is reached; the rest, in the same order, are training data.
 The canonical tokenizer normalization (nmt_nfkc, extra whitespace removed) turns code into
 single-spaced text: the corpus exercises the pipeline; it is not FineWeb.
 
 Measured on CPython 3.11.7 with 2 CPU cores: 513 files (46 val), 7.0 MB of source; at vocab 1024
 this gives 2,410,167 train and 212,067 val tokens, built in about 3 s. The dataset lives in
-`<cache>/demo-py311-v1/` (cache = `cache_dir`, else $GOLF_CACHE, else ~/.cache/golf); the standard
+`<cache>/demo-py311-v2/` (cache = `cache_dir`, else $GOLF_CACHE, else ~/.cache/golf); the standard
 library differs between Python versions, so each minor version gets its own directory, and the
 manifest's sha256 identifies the exact build (patch releases may change a few files).
 """
@@ -31,7 +31,7 @@ from golf.data.build import MANIFEST_FILE, build_dataset
 from golf.errors import DataError
 
 # Bump when the corpus selection below changes, so caches from older rules are not reused.
-DEMO_CORPUS_VERSION = 1
+DEMO_CORPUS_VERSION = 2
 DEMO_VOCAB_SIZE = 1024
 MAX_CORPUS_BYTES = 7_000_000
 VAL_TARGET_BYTES = 550_000
@@ -80,7 +80,9 @@ def demo_corpus() -> tuple[list[str], int]:
         val_paths.add(relative)
         val_bytes += len(text.encode("utf-8"))
     val = [text for relative, text in by_hash if relative in val_paths]
-    train = [text for relative, text in sources if relative not in val_paths]
+    # Training files also follow the hash order: path order would feed whole packages in a row,
+    # a far from i.i.d. stream for the sequential loader.
+    train = [text for relative, text in by_hash if relative not in val_paths]
     return val + train, len(val)
 
 

@@ -1,0 +1,51 @@
+"""Shared fixtures: a session-wide demo dataset cache and a runner for the real CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A model and schedule small enough that a whole run (train, quantize, reload, score) takes seconds.
+FAST_RUN = [
+    "arch=tiny", "arch.num_layers=2", "arch.model_dim=64", "arch.num_heads=2", "arch.num_kv_heads=1",
+    "train.iterations=6", "train.batch_tokens=2048", "train.seq_len=64", "train.grad_accum_steps=1",
+    "train.warmup_steps=2", "train.warmdown_iters=3", "train.val_every=3", "train.log_every=2",
+    "eval.batch_tokens=8192", "eval.max_seqs=48", "budget=unlimited", "logger=none",
+]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_wandb(monkeypatch, tmp_path):
+    # No test talks to the W&B service; the one offline round trip sets logger.mode itself.
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory) -> Path:
+    from golf.data.demo import ensure_demo
+
+    cache = tmp_path_factory.mktemp("golf_cache")
+    ensure_demo(cache)
+    return cache
+
+
+def run_golf(args: list[str], out: Path, cache: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m golf.train` exactly as a user would, with outputs under `out`."""
+    full_env = {**os.environ, "GOLF_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "golf.train", *args, f"paths.out_root={out}"],
+                          cwd=out, env=full_env, capture_output=True, text=True, timeout=600)
+
+
+def job_dirs(out: Path) -> list[Path]:
+    return sorted(p.parent for p in out.rglob("results.json"))
+
+
+def read_results(job_dir: Path) -> dict:
+    return json.loads((job_dir / "results.json").read_text())
