@@ -30,7 +30,7 @@ VERSION = 1
 def _plain(cfg) -> dict:
     if is_dataclass(cfg):
         return {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(cfg).items()}
-    return dict(cfg)
+    return dict(cfg) if isinstance(cfg, dict) else dict(vars(cfg))
 
 
 def pack(state: dict[str, torch.Tensor], arch, quant) -> bytes:
@@ -70,12 +70,16 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
     start = 6 + name_len + 32
     if len(blob) < start:
         raise ArtifactError(f"{source}: truncated header ({len(blob)} bytes); the file is incomplete, rewrite it")
-    compressor = blob[6 : 6 + name_len].decode("ascii")
     digest, payload = blob[6 + name_len : start], blob[start:]
     if hashlib.sha256(payload).digest() != digest:
         raise ArtifactError(f"{source}: sha256 mismatch ({len(payload)} payload bytes); the file is truncated or "
                             f"altered, rewrite it from the run (python -m golf.train ...)")
-    obj = torch.load(io.BytesIO(decompress(payload, compressor)), map_location="cpu", weights_only=True)
+    try:
+        compressor = blob[6 : 6 + name_len].decode("ascii")
+        obj = torch.load(io.BytesIO(decompress(payload, compressor)), map_location="cpu", weights_only=True)
+    except Exception as exc:  # the header's compressor name is outside the checksum
+        raise ArtifactError(f"{source}: cannot decode the payload ({type(exc).__name__}: {exc}); the header is "
+                            f"damaged, rewrite the artifact from the run") from exc
     weights = obj["weights"]
     state = int8.dequantize_state_dict(weights) if obj["quant"] == "int8" else weights["state"]
     return obj["arch"], state
