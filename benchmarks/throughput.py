@@ -5,7 +5,7 @@
 Both loops train the same model (same init, same Muon/Adam split) on the same data for the same
 number of steps; golf's loop is the real Trainer (loader, schedules, logging hooks), the plain loop
 is the minimal forward/backward/step over pre-loaded batches. Repeats alternate the two so
-machine noise hits both. Prints one JSON line and appends it to benchmarks/results/throughput.jsonl
+machine drift hits both. Prints one JSON line and appends it to benchmarks/results/throughput.jsonl
 and a Markdown row to benchmarks/results/throughput.md. framework/plain is golf's own overhead.
 """
 
@@ -104,9 +104,12 @@ def main() -> None:
                        "budget=unlimited"])
     rt = setup_runtime(cfg.train)
     plain, framework = [], []
-    for _ in range(args.repeats):
-        plain.append(time_plain(cfg, rt, args.steps))
-        framework.append(time_framework(cfg, rt, args.steps))
+    for i in range(args.repeats):  # ABBA order, so drift in machine speed hits both loops alike
+        for which in (("plain", "framework") if i % 2 == 0 else ("framework", "plain")):
+            if which == "plain":
+                plain.append(time_plain(cfg, rt, args.steps))
+            else:
+                framework.append(time_framework(cfg, rt, args.steps))
     plain_ms, framework_ms = statistics.median(plain), statistics.median(framework)
     device = torch.cuda.get_device_name() if rt.device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     row = {
