@@ -116,6 +116,8 @@ def run_job(cfg: DictConfig) -> float:
         results.start(**job_identity(cfg, job_dir, resolved_yaml), git=env["git"],
                       env={k: env[k] for k in ("python", "torch", "cuda", "gpus", "hostname")})
         log.info(f"job dir: {job_dir}")
+        choices = " ".join(f"{k}={v}" for k, v in results.data["choices"].items())
+        log.info(f"config: {choices} seed={cfg.seed} (resolved: {job_dir / 'config.yaml'})")
         launch(typed, job_dir)
     except GolfError as exc:
         results = Results(job_dir)
