@@ -27,6 +27,18 @@ def _quiet_wandb(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for unit tests of tiny models: threads buy nothing there, and on a busy
+    2-core machine every parallel op waits for a descheduled thread (20x slowdowns were measured)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def demo_cache(tmp_path_factory) -> Path:
     from golf.data.demo import ensure_demo

@@ -21,14 +21,7 @@ KEEP_FLOAT = 65536
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The models here are tiny: intra-op threads buy nothing, and on a busy 2-core machine every
-    # parallel op waits for a descheduled thread (20x slowdowns were measured). Restored after.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _state() -> dict[str, torch.Tensor]:

@@ -15,14 +15,7 @@ from golf.optim.param_groups import build_optimizers, split_parameters
 from golf.optim.schedule import lr_multiplier, muon_momentum
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The models here are tiny: intra-op threads buy nothing, and on a busy 2-core machine every
-    # parallel op waits for a descheduled thread (20x slowdowns were measured). Restored after.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _arch(**overrides) -> SimpleNamespace:
