@@ -1,13 +1,15 @@
 """Entrypoint: `python -m golf.train [overrides]` (add `-m` for sweeps).
 
-compose (Hydra) -> validate -> prepare and check data -> write the job dir -> run the worker
-(in-process for one process, torchrun for several) -> read results.json -> one-line summary.
+compose (Hydra) -> validate -> prepare and check data -> pick the job dir (Hydra's, or with
+`resume=auto` the one this command wrote before, see golf.resume) -> run the worker (in-process
+for one process, torchrun for several) -> read results.json -> one-line summary.
 Hydra composes; it never runs inside the ranks, so every rank reads the same resolved config.
 """
 
-import hashlib
 import logging
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from golf.config.schema import GolfConfig, LauncherName, register_schemas
+from golf import preemption
+from golf.checkpoint import config_sha256
+from golf.config.schema import GolfConfig, LauncherName, ResumeMode, register_schemas
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
 from golf.data.loader import load_validation_tokens
@@ -27,6 +31,13 @@ from golf.errors import GolfError
 from golf.logging.console import setup_logging
 from golf.logging.jsonio import write_json
 from golf.logging.results import Results
+from golf.resume import (
+    JobLock,
+    check_same_config,
+    find_previous,
+    job_key,
+    remove_unused_dir,
+)
 from golf.utils.environment import environment_info
 
 log = logging.getLogger(__name__)
@@ -54,15 +65,30 @@ def check_data(cfg: GolfConfig) -> None:
     load_validation_tokens(cfg.data.val_pattern, cfg.eval.seq_len or cfg.train.seq_len)
 
 
-def job_identity(cfg: DictConfig, job_dir: Path, resolved_yaml: str) -> dict:
+def _multirun() -> bool:
+    mode = HydraConfig.get().mode
+    return mode is not None and mode.name == "MULTIRUN"
+
+
+def resume_command() -> str:
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    if _multirun():
+        return "the same sweep command (python -m golf.train -m ...) with resume=auto"
+    return " ".join(["python -m golf.train", *map(shlex.quote, overrides), "resume=auto"])
+
+
+def job_identity(cfg: DictConfig, resolved_yaml: str) -> dict:
+    """What identifies this job across re-runs (job_key) and what it computes (config_sha256)."""
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
     sweep = None
-    if hc.mode is not None and hc.mode.name == "MULTIRUN":
+    if _multirun():
         sweep = {"name": cfg.sweep_name, "dir": str(Path(hc.sweep.dir).resolve()), "job_num": hc.job.num}
     return {
-        "run_id": job_dir.name, "seed": cfg.seed, "choices": choices, "overrides": list(hc.overrides.task),
-        "sweep": sweep, "config_sha256": hashlib.sha256(resolved_yaml.encode()).hexdigest(),
+        "seed": cfg.seed, "choices": choices, "overrides": list(hc.overrides.task), "sweep": sweep,
+        "job_key": job_key(list(hc.overrides.task), _multirun()),
+        # hashed exactly as the worker hashes config.yaml, so the checkpoint check agrees
+        "config_sha256": config_sha256(OmegaConf.to_container(OmegaConf.create(resolved_yaml))),
         "data": {"name": cfg.data.name, "root": cfg.data.root, "sha256": cfg.data.sha256},
     }
 
@@ -85,7 +111,21 @@ def launch(cfg: GolfConfig, job_dir: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.launcher.nproc}",
            "-m", "golf.worker", str(job_dir)]
     log.info("launch: " + " ".join(cmd))
-    code = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    received = []
+
+    def pass_on(signum, _frame):
+        received.append(signum)
+        proc.send_signal(signum)  # torchrun passes it to every rank; they checkpoint and exit as interrupted
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in preemption.SIGNALS}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received and callable(previous[received[0]]):
+        previous[received[0]](received[0], None)  # e.g. submitit's requeue, now that the checkpoint is on disk
     if code != 0:
         results = Results(job_dir)
         if results.data.get("status") == "running":
@@ -100,10 +140,33 @@ def summary_line(results: dict) -> str:
             f"compliant: {'yes' if c['compliant'] else 'NO (' + ', '.join(k for k, v in c['checks'].items() if not v['pass']) + ')'}")
 
 
+def _previous_job(cfg: DictConfig, identity: dict, hydra_dir: Path) -> Path | None:
+    if cfg.resume != ResumeMode.auto:
+        return None
+    previous = find_previous(Path(cfg.paths.out_root), identity["job_key"], hydra_dir)
+    if previous is not None:
+        check_same_config(previous, Results(previous).data.get("config_sha256"),
+                          OmegaConf.to_container(OmegaConf.create(OmegaConf.to_yaml(cfg, resolve=True))),
+                          identity["config_sha256"])
+    return previous
+
+
+def _report(job_dir: Path) -> float:
+    final = Results(job_dir).data
+    if final.get("status") == "interrupted":
+        info = final["interrupted"]
+        raise JobFailed(f"{info['message']}; {info['resume']}  [job dir: {job_dir}]")
+    if final.get("status") != "completed":
+        error = final.get("error") or {}
+        raise JobFailed(f"job failed in stage {error.get('where')}: {error.get('message')}  [job dir: {job_dir}]")
+    log.info(summary_line(final))
+    return final["metrics"]["val_bpb"]
+
+
 def run_job(cfg: DictConfig) -> float:
-    job_dir = Path(HydraConfig.get().runtime.output_dir)
-    setup_logging(job_dir, rank=0)
-    results = Results(job_dir)
+    hydra_dir = Path(HydraConfig.get().runtime.output_dir)
+    job_dir, lock, started = hydra_dir, None, False
+    setup_logging(None, rank=0)
     stage = "validate"
     try:
         validate(OmegaConf.to_object(cfg))
@@ -112,26 +175,44 @@ def run_job(cfg: DictConfig) -> float:
         typed: GolfConfig = OmegaConf.to_object(cfg)
         check_data(typed)
         stage = "launch"
-        resolved_yaml, env = write_job_files(cfg, job_dir)
-        results.start(**job_identity(cfg, job_dir, resolved_yaml), git=env["git"],
-                      env={k: env[k] for k in ("python", "torch", "cuda", "gpus", "hostname")})
+        identity = job_identity(cfg, OmegaConf.to_yaml(cfg, resolve=True))
+        previous = _previous_job(cfg, identity, hydra_dir)
+        if previous is not None:
+            lock = JobLock(previous)
+            lock.acquire()
+            remove_unused_dir(hydra_dir)
+            job_dir = previous
+            status = Results(job_dir).data.get("status")
+            if status == "completed":
+                log.info(f"resume=auto: {job_dir} already completed; not run again")
+                return _report(job_dir)
+            log.info(f"resume=auto: continuing {job_dir} (status {status})")
+        else:
+            lock = JobLock(job_dir)
+            lock.acquire()
+        setup_logging(job_dir, rank=0)
+        _, env = write_job_files(cfg, job_dir)
+        Results(job_dir).start(run_id=job_dir.name, **identity, resume_command=resume_command(), git=env["git"],
+                               env={k: env[k] for k in ("python", "torch", "cuda", "gpus", "hostname")})
+        started = True
         log.info(f"job dir: {job_dir}")
-        choices = " ".join(f"{k}={v}" for k, v in results.data["choices"].items())
+        choices = " ".join(f"{k}={v}" for k, v in identity["choices"].items())
         log.info(f"config: {choices} seed={cfg.seed} (resolved: {job_dir / 'config.yaml'})")
         launch(typed, job_dir)
+    except preemption.Preempted:
+        pass  # results.json says interrupted and how to resume; reported below
     except GolfError as exc:
-        results = Results(job_dir)
+        # A previous job's results are only touched once this run has taken it over.
+        results = Results(job_dir if started or job_dir == hydra_dir else hydra_dir)
         if results.data.get("status") != "failed":
             results.fail(exc, stage)
-        if HydraConfig.get().mode.name == "MULTIRUN":  # Hydra reports only the first failure of a sweep
+        if _multirun():  # Hydra reports only the first failure of a sweep
             log.error(f"error: {exc}")
-        raise JobFailed(f"error: {exc}  [job dir: {job_dir}]") from None
-    final = Results(job_dir).data
-    if final.get("status") != "completed":
-        error = final.get("error") or {}
-        raise JobFailed(f"job failed in stage {error.get('where')}: {error.get('message')}  [job dir: {job_dir}]")
-    log.info(summary_line(final))
-    return final["metrics"]["val_bpb"]
+        raise JobFailed(f"error: {exc}  [job dir: {results.path.parent}]") from None
+    finally:
+        if lock is not None:
+            lock.release()
+    return _report(job_dir)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -15,6 +15,8 @@ import torch.distributed as dist
 from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
+from golf import preemption
+from golf.checkpoint import Checkpointer, config_sha256
 from golf.config.schema import GolfConfig
 from golf.config.validate import eval_seq_len, grad_accum_steps
 from golf.data.loader import DistributedTokenLoader, load_validation_tokens
@@ -22,6 +24,7 @@ from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokeniz
 from golf.errors import ArtifactError, GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
+from golf.guards import check_finite_weights
 from golf.logging.console import setup_logging
 from golf.logging.results import Results
 from golf.logging.sinks import MetricSink
@@ -30,11 +33,16 @@ from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers, split_parameters
 from golf.quant import artifact
 from golf.quant.code_bytes import count_code_bytes
+from golf.quant.export import export
 from golf.trainer import Trainer
+from golf.ttt.plot import plot_snr_scales
+from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
 log = logging.getLogger(__name__)
 ARTIFACT_NAME = "model.golf"
+PREQUANT_NAME = "prequant.pt"  # unquantized weights, input of `python -m golf.quant`
+EXIT_INTERRUPTED = 3  # a rank stopped on a preemption signal after checkpointing
 
 
 def load_job_config(job_dir: Path) -> tuple[GolfConfig, dict]:
@@ -62,6 +70,8 @@ class Job:
         self.cfg, self.resolved = load_job_config(self.job_dir)
         self.rt = setup_runtime(self.cfg.train)
         setup_logging(self.job_dir, self.rt.rank)
+        preemption.install()
+        self.checkpointer = Checkpointer(self.job_dir, config_sha256(self.resolved), self.rt)
         self.results = Results(self.job_dir) if self.rt.is_main else None
         self.sink = MetricSink(self.job_dir, self.cfg, self.resolved, self.rt.rank)
         self.stage = "setup"
@@ -115,9 +125,13 @@ class Job:
         d, rt = self.cfg.data, self.rt
         make_loader = lambda: DistributedTokenLoader(d.train_pattern, rt.rank, rt.world_size, rt.device)  # noqa: E731
         trainer = Trainer(self.model, self.runner, self.optimizers, make_loader, self.cfg, rt, self.grad_accum,
-                          self.periodic_validation, self.sink)
+                          self.periodic_validation, self.sink, self.checkpointer)
         trainer.warmup()
         self.outcome = trainer.run()
+        check_finite_weights(self.model, self.outcome.steps, "before writing the artifact")
+        preemption.stop_immediately(self.outcome.steps)
+        if self.outcome.resumed_from:
+            self.record("resumed", from_step=self.outcome.resumed_from)
         self.record("metrics", val_bpb_prequant=self.last_val["val_bpb"], val_loss_prequant=self.last_val["val_loss"],
                     train_loss_final=self.outcome.train_loss, steps=self.outcome.steps,
                     tokens_seen=self.outcome.tokens_seen)
@@ -127,9 +141,13 @@ class Job:
         self.stage = "quantize"
         self.artifact_path = self.job_dir / "artifact" / ARTIFACT_NAME
         t0 = time.perf_counter()
-        blob = artifact.pack(self.model.state_dict(), self.cfg.arch, self.cfg.quant)
-        bytes_code, code_files = count_code_bytes()
         b = self.cfg.budget
+        bytes_code, code_files = count_code_bytes(self.cfg)
+        if self.rt.is_main and self.cfg.quant.save_prequant:
+            torch.save(self.model.state_dict(), self.job_dir / PREQUANT_NAME)
+        exported = export(self.model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        blob = exported.blob
+        self.record("quant", **exported.info)
         self.artifact_info = {
             "bytes_total": len(blob) + bytes_code, "bytes_model": len(blob), "bytes_code": bytes_code,
             "limit_bytes": b.artifact_limit_bytes, "headroom_bytes": b.artifact_limit_bytes - len(blob) - bytes_code,
@@ -148,8 +166,9 @@ class Job:
         if self.artifact_info["headroom_bytes"] < 0 and b.enforce_artifact_limit:
             raise ArtifactError(f"artifact {self.artifact_info['bytes_total']:,} B exceeds the "
                                 f"{b.artifact_limit_bytes:,} B limit by {-self.artifact_info['headroom_bytes']:,} B "
-                                f"(quant={self.cfg.quant.name}); shrink the model (arch.*) or use a smaller quant "
-                                f"scheme, or set budget.enforce_artifact_limit=false for a non-record run")
+                                f"(quant={self.cfg.quant.name}); set quant.fit_budget=true (intn/gptq schemes), "
+                                f"use fewer bits (quant=int6_zstd) or shrink the model (arch.*), or set "
+                                f"budget.enforce_artifact_limit=false for a non-record run")
         _barrier(self.rt)
 
     def score_round_trip(self) -> None:
@@ -161,6 +180,61 @@ class Job:
         self.eval_seconds = time.perf_counter() - t0
         log.info(f"final round trip: val_loss {self.final['val_loss']:.6f} val_bpb {self.final['val_bpb']:.8f} "
                  f"({self.final['tokens']:,} tokens, {self.final['bytes']:,} bytes, {self.eval_seconds:.1f}s)")
+
+    def eval_inputs(self) -> EvalInputs:
+        sp = load_tokenizer(self.cfg.data.tokenizer_path)
+        return EvalInputs(self.val_tokens, self.tables, self.val_seq_len, int(sp.bos_id()), self.cfg, self.rt)
+
+    def score_sliding(self) -> None:
+        """eval=sliding*: the exact sliding eval of a fresh artifact model, counted in the eval time."""
+        self.sliding = None
+        if self.cfg.eval.name.value != "sliding":
+            return
+        self.stage = "eval_sliding"
+        reloaded = _prepare_model(artifact.load_model(self.artifact_path, torch.device("cpu")), self.rt)
+        self.sliding = sliding_eval(reloaded, self.eval_inputs())
+        self.eval_seconds += self.sliding["seconds"]
+        log.info(f"sliding eval (stride {self.cfg.eval.stride}): val_bpb {self.sliding['val_bpb']:.8f} "
+                 f"({self.sliding['tokens']:,} tokens, {self.sliding['seconds']:.1f}s)")
+        self.sink.log(self.outcome.steps, {"eval/bpb_sliding": self.sliding["val_bpb"],
+                                           "eval/loss_sliding": self.sliding["val_loss"]})
+
+    def test_time_train(self) -> None:
+        """ttt=*: legal protocols adapt a fresh artifact model score-first (eval time, counted in the
+        budget); ttt=prequant_adamw adapts a copy of the unquantized model and is reported aside."""
+        self.ttt = None
+        if self.cfg.ttt.mode.value == "none":
+            return
+        self.stage = "ttt"
+        reloaded = _prepare_model(artifact.load_model(self.artifact_path, torch.device("cpu")), self.rt)
+        steps = self.outcome.steps
+        self.ttt = test_time_train(reloaded, self.eval_inputs(), float_model=self.model,
+                                   on_chunk=lambda i, m: self.sink.log(steps + i, m))
+        if self.ttt["legal"]:
+            self.eval_seconds += self.ttt["seconds"]
+        log.info(f"ttt {self.cfg.ttt.name} ({self.cfg.ttt.mode.value}): val_bpb {self.ttt['val_bpb']:.8f} "
+                 f"in {self.ttt['seconds']:.1f}s; legality {'ok' if self.ttt['compliant'] else 'FAILED'} "
+                 f"{ {k: v['pass'] for k, v in self.ttt['checks'].items()} }")
+        if self.ttt.get("memorization"):
+            m = self.ttt["memorization"]
+            log.info(f"memorization diagnostic: ttt loop {m['ttt_loop_bpb']:.6f} vs sliding on adapted weights "
+                     f"{m['sliding_adapted_bpb']:.6f} (gap {m['gap']:+.6f}: {m['reading']})")
+        if self.ttt.get("snr") and self.ttt["snr"]["steps"] and self.rt.is_main:
+            plot_snr_scales(self.ttt["snr"], self.job_dir / "snr_scales.png", f"ttt={self.cfg.ttt.name}")
+
+    def legality_checks(self) -> dict:
+        """Score-first checks from the ledger of whichever protocol produced the headline."""
+        if self.ttt is not None and self.ttt["legal"]:
+            return self.ttt["checks"]
+        if self.sliding is not None:
+            checks = dict(self.sliding["checks"])
+        else:
+            checks = {"each_token_scored_once": {"pass": True, "value": "non-overlapping eval"},
+                      "no_val_in_calibration": {"pass": True, "value": 0}}
+        checks["score_before_update"] = {"pass": True, "value": "no test-time training"}
+        if self.ttt is not None:
+            checks["legal_ttt_protocol"] = {"pass": False, "value": self.ttt["reason"]}
+        return checks
 
     def check_ranks_agree(self) -> list[dict]:
         """Every rank must end with the same weights and the same score; a mismatch means a desync."""
@@ -185,15 +259,40 @@ class Job:
                                    "value": round(self.outcome.train_seconds, 3), "limit": b.train_seconds},
             "eval_under_budget": {"pass": b.eval_seconds <= 0 or self.eval_seconds <= b.eval_seconds,
                                   "value": round(self.eval_seconds, 3), "limit": b.eval_seconds},
-            "score_first_ttt": {"pass": True, "value": "no test-time training"},
+            **self.legality_checks(),
         }
         return {"compliant": all(c["pass"] for c in checks.values()), "budget": b.name, "checks": checks}
+
+    def ttt_metrics(self) -> dict:
+        """val_bpb_sliding / val_bpb_ttt, the ttt and snr sections; the headline val_bpb becomes the
+        legal TTT score when a legal protocol ran (pre-quant TTT never becomes the headline)."""
+        out = {}
+        if self.sliding is not None:
+            out["val_bpb_sliding"] = self.sliding["val_bpb"]
+            out["val_loss_sliding"] = self.sliding["val_loss"]
+        if self.ttt is None:
+            return out
+        t = self.ttt
+        key = "val_bpb_ttt" if t["legal"] else "val_bpb_prequant_ttt"
+        out[key] = t["val_bpb"]
+        if t["legal"]:
+            out.update(val_bpb=t["val_bpb"], val_loss=t["val_loss"], val_tokens=t["tokens"], val_bytes=t["bytes"])
+        self.record(ttt={"name": self.cfg.ttt.name, "mode": self.cfg.ttt.mode.value, "legal": t["legal"],
+                         "compliant": t["compliant"], "reason": t.get("reason"), "val_bpb": t["val_bpb"],
+                         "val_loss": t["val_loss"], "seconds": round(t["seconds"], 3), "checks": t["checks"],
+                         "memorization": t.get("memorization"),
+                         **{k: t[k] for k in ("chunks", "documents", "bytes_model") if k in t}})
+        if t.get("snr"):
+            self.record(snr={**t["snr"], "plot": "snr_scales.png" if t["snr"]["steps"] else None})
+        self.sink.log(self.outcome.steps, {f"ttt/{'bpb' if t['legal'] else 'bpb_prequant'}": t["val_bpb"]})
+        return out
 
     def finish(self) -> None:
         self.stage = "finish"
         metrics = {"val_bpb": self.final["val_bpb"], "val_loss": self.final["val_loss"],
                    "val_bpb_postquant": self.final["val_bpb"], "val_tokens": self.final["tokens"],
                    "val_bytes": self.final["bytes"]}
+        metrics.update(self.ttt_metrics())
         compliance = self.compliance()
         self.record(ranks=self.check_ranks_agree())
         self.record("metrics", **metrics)
@@ -212,14 +311,23 @@ class Job:
             self.train()
             self.write_artifact()
             self.score_round_trip()
+            self.score_sliding()
+            self.test_time_train()
             self.finish()
             self.sink.finish(0)
+        except preemption.Preempted as exc:
+            if self.results is not None:
+                self.results.interrupt(exc, exc.step)
+            self.sink.finish(1)
+            preemption.forward(exc.signum)
+            raise
         except BaseException as exc:
             if self.results is not None:
                 self.results.fail(exc, self.stage)
             self.sink.finish(1)
             raise
         finally:
+            preemption.uninstall()
             teardown_runtime()
 
 
@@ -232,6 +340,9 @@ def main() -> None:
         sys.exit("usage: python -m golf.worker <job_dir>  (normally started by python -m golf.train)")
     try:
         run(Path(sys.argv[1]))
+    except preemption.Preempted as exc:
+        print(f"{exc}; checkpoint written", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except GolfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

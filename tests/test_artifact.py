@@ -13,7 +13,7 @@ from golf.config.schema import ArchConfig, Compressor, QuantConfig, QuantScheme
 from golf.errors import ArtifactError
 from golf.models.registry import build_model
 from golf.quant import artifact
-from golf.quant.code_bytes import count_code_bytes, inference_closure
+from golf.quant.code_bytes import count_code_bytes, evaluation_script, inference_closure
 from golf.quant.int8 import dequantize_state_dict, quantize_state_dict
 
 CLIP_PERCENTILE = 99.99984
@@ -224,14 +224,15 @@ def test_payload_sha256_is_the_header_digest(good_artifact):
     assert artifact.payload_sha256(blob) == hashlib.sha256(blob[_header_len(blob):]).hexdigest()
 
 
-def test_code_bytes_total_is_the_size_of_the_listed_files():
+def test_code_bytes_is_the_size_of_the_script_embedding_the_listed_files():
     total, files = count_code_bytes()
-    on_disk = 0
+    script, _ = evaluation_script()
+    assert total == len(script)
     for name in files:
         spec = importlib.util.find_spec(name)
-        on_disk += len(Path(spec.origin).read_bytes())
-    assert total == on_disk
-    assert total == sum(p.stat().st_size for p in inference_closure().values())
+        assert files[name] == len(Path(spec.origin).read_bytes())
+        assert repr(Path(spec.origin).read_text(encoding="utf-8")).encode() in script
+    assert set(files) == set(inference_closure())
 
 
 def test_code_bytes_closure_has_inference_code_only():

@@ -14,6 +14,7 @@ from golf.data.tokenizer import load_tokenizer
 from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
 from golf.quant import artifact
+from golf.quant.code_bytes import evaluation_script
 
 
 def _completed_job(proc, out):
@@ -41,7 +42,8 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     path = job / art["path"]
     assert art["bytes_model"] == path.stat().st_size
     assert art["bytes_total"] == art["bytes_model"] + art["bytes_code"]
-    assert art["bytes_code"] == sum(art["code_files"].values())
+    script, embedded = evaluation_script()  # ttt=none, eval=full: the base scoring script
+    assert art["bytes_code"] == len(script) and art["code_files"] == embedded
     assert art["headroom_bytes"] == 16_000_000 - art["bytes_total"]
     assert results["choices"]["arch"] == "tiny" and results["seed"] == 1337
     assert results["metrics"]["steps"] == 6 and math.isfinite(results["metrics"]["val_bpb_prequant"])

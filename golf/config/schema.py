@@ -19,22 +19,62 @@ class OptimizerName(Enum):
 
 class QuantScheme(Enum):
     none = "none"
-    int8 = "int8"
+    int8 = "int8"  # the official export, bit for bit
+    intn = "intn"  # per-row N-bit rounding, bits per tensor category
+    gptq = "gptq"  # intn with full-Hessian error compensation
+
+
+class ClipMode(Enum):
+    percentile = "percentile"  # per-row quantile of |W_r| at quant.clip_percentile
+    sdclip = "sdclip"  # per-row quant.sdclip_k x std(W_r)
+    search = "search"  # GPTQ-lite: the best of quant.search_percentiles per matrix
+
+
+class CalibSource(Enum):
+    train = "train"  # training tokens (data.train_pattern)
+    self_generated = "self_generated"  # sampled from the trained model itself
 
 
 class Compressor(Enum):
     zlib = "zlib"
     zstd = "zstd"
     lzma = "lzma"
+    brotli = "brotli"  # needs `pip install brotli`
     none = "none"
 
 
 class TTTMode(Enum):
     none = "none"
+    stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
+    lora = "lora"  # score-first per-document LoRA adapters (PR #77)
+    prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
+
+
+class TTTOptimizer(Enum):
+    sgd = "sgd"
+    adamw = "adamw"
+
+
+class LayerLR(Enum):
+    constant = "constant"
+    discriminative = "discriminative"  # 0.3x -> 1.0x over depth (resouer #6)
+    multipliers = "multipliers"  # ttt.lr_multipliers, one per block (e.g. quantization sensitivity)
+
+
+class SNRScale(Enum):
+    none = "none"
+    eb = "eb"  # |E[g]| / std(g), as PR #484's text describes
+    eb_abs = "eb_abs"  # mean|g| / std(g), as PR #484's code computed
+
+
+class LoRAReset(Enum):
+    document = "document"  # fresh adapters and optimizer state for every document
+    stream = "stream"  # adapters carry across documents
 
 
 class EvalMode(Enum):
     full = "full"
+    sliding = "sliding"
 
 
 class Device(Enum):
@@ -53,6 +93,11 @@ class Toggle(Enum):
     auto = "auto"  # on for CUDA, off for CPU
     on = "on"
     off = "off"
+
+
+class ResumeMode(Enum):
+    never = "never"  # always a new job dir
+    auto = "auto"  # find this command's previous job: skip it if completed, else continue from ckpt/last.pt
 
 
 class LauncherName(Enum):
@@ -114,17 +159,62 @@ class QuantConfig:
     keep_float_max_numel: int = 65536
     compressor: Compressor = Compressor.zlib
     level: int = 9
+    # intn / gptq: bits per tensor category (4-8, or 16 to keep it fp16); small tensors stay float
+    bits_embed: int = 8
+    bits_attn: int = 6
+    bits_mlp: int = 6
+    bits_other: int = 8
+    clip: ClipMode = ClipMode.percentile
+    sdclip_k: float = 12.85
+    search_percentiles: list[float] = field(default_factory=lambda: [99.9, 99.95, 99.99, 99.999, 100.0])
+    prune_fraction: float = 0.0  # magnitude pruning of each quantized matrix before rounding
+    fit_budget: bool = False  # zero the cheapest +-1 codes until the artifact fits budget.artifact_limit_bytes
+    gptq_damping: float = 0.01
+    gptq_block_size: int = 128
+    gptq_act_order: bool = True
+    calib_source: CalibSource = CalibSource.train
+    calib_seqs: int = 64
+    calib_seq_len: int = 0  # 0: train.seq_len
+    calib_temperature: float = 0.8
+    save_prequant: bool = True  # keep the unquantized weights so `python -m golf.quant` can re-quantize
+    qat_threshold: float = 0.0  # > 0: late QAT once lr_mul < this (e.g. 0.15); 0: off
+    qat_soft_tau: float = 0.0  # > 0: soft-round backward with this temperature once lr_mul < qat_soft_below
+    qat_soft_below: float = 0.02
 
 
 @dataclass
 class TTTConfig:
-    name: TTTMode = TTTMode.none
+    name: str = "none"
+    mode: TTTMode = TTTMode.none
+    chunk_tokens: int = 32768  # stream: positions scored, then trained on, per chunk
+    epochs: int = 3  # optimizer epochs over each chunk after it is scored
+    optimizer: TTTOptimizer = TTTOptimizer.sgd
+    lr: float = 0.002  # peak; cosine decay across the whole pass
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_seqs: int = 32
+    seq_len: int = 0  # training sequence length inside a chunk; 0: the eval sequence length
+    grad_clip_norm: float = 1.0
+    freeze_embeddings: bool = False
+    freeze_blocks: int = 0  # the first k blocks stay fixed
+    freeze_pattern: str = ""  # regex on parameter names to keep fixed
+    layer_lr: LayerLR = LayerLR.constant
+    lr_multipliers: list[float] = field(default_factory=list)
+    snr_scale: SNRScale = SNRScale.none
+    snr_min: float = 0.3
+    snr_max: float = 3.0
+    lora_rank: int = 8
+    lora_chunk: int = 256  # lora: tokens per score-then-step chunk inside a document
+    lora_targets: str = r"attn\.(c_q|c_v)$"  # regex on module names that get adapters
+    lora_reset: LoRAReset = LoRAReset.document
+    compile: bool = False
 
 
 @dataclass
 class EvalConfig:
     name: EvalMode = EvalMode.full
     seq_len: int = 0  # 0: the training sequence length
+    stride: int = 0  # sliding: positions between windows; 0: seq_len (non-overlapping)
     batch_tokens: int = 524288
     max_seqs: int = 0  # 0: the whole val split; > 0 is a smoke test and is never compliant
 
@@ -179,6 +269,8 @@ class TrainConfig:
     compile: Toggle = Toggle.auto
     deterministic: bool = False
     threads: int = 0  # CPU threads; 0: all cores of this process
+    checkpoint_every_steps: int = 0  # 0: off; ckpt/last.pt is also written at the cap, the end and on SIGTERM
+    checkpoint_every_minutes: float = 5.0  # of measured training time; 0: off
 
 
 @dataclass
@@ -193,6 +285,7 @@ class GolfConfig:
     seed: int = 1337
     run_name: str = "run"
     sweep_name: str = "adhoc"
+    resume: ResumeMode = ResumeMode.never
     paths: PathsConfig = field(default_factory=PathsConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

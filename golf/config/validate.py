@@ -6,6 +6,8 @@ Runs in the Hydra parent before any data is read or any process is spawned.
 from golf.config.schema import GolfConfig, LauncherName
 from golf.errors import ConfigError
 from golf.models.registry import ARCHITECTURES
+from golf.quant.checks import quant_errors
+from golf.ttt.checks import ttt_eval_errors
 
 
 def _divisors(n: int) -> str:
@@ -79,11 +81,16 @@ def _check_rest(cfg: GolfConfig) -> list[str]:
         errors.append(f"launcher.nproc={cfg.launcher.nproc} needs launcher=torchrun; launcher=inproc runs one process")
     if not 0 < cfg.quant.clip_percentile <= 100:
         errors.append(f"quant.clip_percentile={cfg.quant.clip_percentile} must be in (0, 100]")
+    errors.extend(quant_errors(cfg.quant))
     if cfg.budget.artifact_limit_bytes <= 0:
         errors.append(f"budget.artifact_limit_bytes={cfg.budget.artifact_limit_bytes} must be positive")
     if cfg.arch.vocab_size != cfg.data.vocab_size:
         errors.append(f"arch.vocab_size={cfg.arch.vocab_size} differs from data.vocab_size={cfg.data.vocab_size} "
                       f"(data={cfg.data.name}); set arch.vocab_size={cfg.data.vocab_size} or pick matching data")
+    t = cfg.train
+    if t.checkpoint_every_steps < 0 or t.checkpoint_every_minutes < 0:
+        errors.append(f"train.checkpoint_every_steps={t.checkpoint_every_steps} and train.checkpoint_every_minutes="
+                      f"{t.checkpoint_every_minutes} must be >= 0 (0 turns that trigger off)")
     o = cfg.optimizer
     if not 0 <= o.muon_momentum_warmup_start < 1 or not 0 <= o.muon_momentum < 1:
         errors.append("optimizer.muon_momentum and optimizer.muon_momentum_warmup_start must be in [0, 1)")
@@ -93,6 +100,6 @@ def _check_rest(cfg: GolfConfig) -> list[str]:
 def validate(cfg: GolfConfig) -> None:
     """Raise ConfigError listing every violated rule (not just the first)."""
     world_size = cfg.launcher.nproc
-    errors = _check_arch(cfg.arch) + _check_batches(cfg, world_size) + _check_rest(cfg)
+    errors = _check_arch(cfg.arch) + _check_batches(cfg, world_size) + _check_rest(cfg) + ttt_eval_errors(cfg)
     if errors:
         raise ConfigError("invalid config: " + "; ".join(errors))

@@ -8,12 +8,17 @@ from pathlib import Path
 def write_json(path: Path, obj) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk or a crash mid-write: the previous file stays whole; drop the partial one.
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path):

@@ -2,7 +2,10 @@
 
 The parent writes it first with status "running"; the worker's rank 0 fills it in section by
 section (every update is an atomic rewrite, so nothing already written is lost); any failure
-leaves status "failed" with the error type, message and where the traceback was written.
+leaves status "failed" with the error type, message and where the traceback was written; a
+preemption signal leaves status "interrupted" with the checkpoint step and the command that
+continues the run. A SIGKILL leaves "running": `resume=auto` tells it from a live run by the job
+lock (golf.resume).
 """
 
 import time
@@ -25,6 +28,7 @@ class Results:
         self.data = read_json(self.path) if self.path.exists() else {"schema_version": SCHEMA_VERSION}
 
     def start(self, **fields) -> None:
+        self.data.pop("interrupted", None)
         self.data.update(status="running", error=None, started_at=_now(), finished_at=None, **fields)
         self.save()
 
@@ -36,6 +40,12 @@ class Results:
 
     def complete(self) -> None:
         self.data.update(status="completed", finished_at=_now())
+        self.save()
+
+    def interrupt(self, exc: BaseException, step: int | None) -> None:
+        self.data.update(status="interrupted", finished_at=_now(), error=None, interrupted={
+            "message": str(exc), "checkpoint_step": step,
+            "resume": f"re-run the same command with resume=auto: {self.data.get('resume_command')}"})
         self.save()
 
     def fail(self, exc: BaseException, where: str) -> None:

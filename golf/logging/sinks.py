@@ -12,6 +12,20 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+DASHBOARD_KEYS = ("arch", "ttt", "quant", "optimizer", "eval", "data")
+
+
+def wandb_config(job_dir: Path, cfg, resolved_config: dict) -> dict:
+    """Flat keys to filter and group by in the W&B UI (the group choices, seed, sweep), and the
+    whole resolved config under `golf`. Choices, not `arch.name`: two arch options can share a
+    builder (tiny and baseline are both the baseline GPT)."""
+    results = Path(job_dir) / "results.json"
+    choices = json.loads(results.read_text(encoding="utf-8")).get("choices", {}) if results.exists() else {}
+    flat = {key: choices[key] for key in DASHBOARD_KEYS if key in choices}
+    flat.update(experiment=choices.get("experiment"), seed=cfg.seed, sweep=cfg.sweep_name)
+    return {**flat, "golf": resolved_config}
+
+
 class MetricSink:
     def __init__(self, job_dir: Path, cfg, resolved_config: dict, rank: int):
         self.enabled = rank == 0
@@ -32,12 +46,12 @@ class MetricSink:
             name=cfg.run_name,
             dir=str(job_dir),
             mode=cfg.logger.mode.value,
-            config=resolved_config,
+            config=wandb_config(job_dir, cfg, resolved_config),
             reinit="create_new",
             settings=wandb.Settings(silent=True, console="off", save_code=False),
         )
         run.define_metric("step")
-        for prefix in ("train/*", "val/*", "artifact/*", "final/*"):
+        for prefix in ("train/*", "val/*", "ttt/*", "eval/*", "artifact/*", "final/*"):
             run.define_metric(prefix, step_metric="step")
         return run
 

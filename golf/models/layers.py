@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golf.quant.qat import fake_quant
+
 # Names of per-channel control tensors. They stay fp32, go to the scalar Adam group and are never
 # quantized, even when they are 2-D (resid_mix, skip_weights).
 CONTROL_TENSOR_NAME_PATTERNS = (
@@ -38,10 +40,15 @@ class CastedLinear(nn.Linear):
     """
 
     zero_init: bool = False
+    qat_bits: int = 0  # > 0: training forwards see fake-quantized weights (golf.quant.qat.LateQAT)
+    qat_tau: float = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias.to(x.dtype) if self.bias is not None else None
-        return F.linear(x, self.weight.to(x.dtype), bias)
+        w = self.weight
+        if self.qat_bits and self.training:
+            w = fake_quant(w, self.qat_bits, self.qat_tau)
+        return F.linear(x, w.to(x.dtype), bias)
 
 
 class Rotary(nn.Module):

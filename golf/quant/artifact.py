@@ -4,8 +4,10 @@ Layout (all counted against the byte limit):
 
     b"GOLF" | version u8 | len(compressor) u8 | compressor (ascii) | sha256(payload) 32 B | payload
 
-payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})). The sha256
-is checked on every load, so a truncated or altered file is a clear error, never a silent wrong score.
+payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})) for the int8
+and none schemes (the official layout), compress(golf.quant.packed container) for intn / gptq. The
+sha256 is checked on every load, so a truncated or altered file is a clear error, never a silent
+wrong score.
 """
 
 import hashlib
@@ -20,7 +22,7 @@ import torch
 
 from golf.errors import ArtifactError
 from golf.models.registry import build_model
-from golf.quant import int8
+from golf.quant import int8, packed
 from golf.quant.compressors import compress, decompress
 
 MAGIC = b"GOLF"
@@ -42,8 +44,18 @@ def pack(state: dict[str, torch.Tensor], arch, quant) -> bytes:
         weights = {"format": "raw", "state": {k: v.detach().cpu().contiguous() for k, v in state.items()}}
     buf = io.BytesIO()
     torch.save({"arch": _plain(arch), "quant": scheme, "weights": weights}, buf)
-    payload = compress(buf.getvalue(), quant.compressor.value, quant.level)
-    name = quant.compressor.value.encode("ascii")
+    return frame(buf.getvalue(), quant.compressor.value, quant.level)
+
+
+def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int) -> bytes:
+    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.quant.packed reads them)."""
+    return frame(packed.serialize({**meta, "arch": _plain(arch)}, tensors), compressor, level)
+
+
+def frame(raw: bytes, compressor: str, level: int) -> bytes:
+    """Compress `raw` and put the header (magic, version, compressor name, sha256) in front."""
+    payload = compress(raw, compressor, level)
+    name = compressor.encode("ascii")
     header = MAGIC + struct.pack("<BB", VERSION, len(name)) + name + hashlib.sha256(payload).digest()
     return header + payload
 
@@ -76,7 +88,11 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
                             f"altered, rewrite it from the run (python -m golf.train ...)")
     try:
         compressor = blob[6 : 6 + name_len].decode("ascii")
-        obj = torch.load(io.BytesIO(decompress(payload, compressor)), map_location="cpu", weights_only=True)
+        raw = decompress(payload, compressor)
+        if raw[:4] == packed.MAGIC:
+            meta, tensors = packed.deserialize(raw)
+            return meta["arch"], packed.dequantize(meta, tensors)
+        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # the header's compressor name is outside the checksum
         raise ArtifactError(f"{source}: cannot decode the payload ({type(exc).__name__}: {exc}); the header is "
                             f"damaged, rewrite the artifact from the run") from exc

@@ -1,0 +1,163 @@
+"""Training checkpoints: `ckpt/last.pt`, everything needed to continue a run bit for bit.
+
+One file per job, written by rank 0: the model weights (identical on every rank), and for every
+rank its optimizer states (Muon keeps each matrix's momentum only on the rank that
+orthogonalizes it, so optimizer states differ across ranks), RNG states and data loader
+position; plus the step, the measured training time and the last train loss. The file is written
+to a temp name, fsynced and renamed, so a kill during the write leaves the previous checkpoint.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from golf.errors import GolfError
+
+log = logging.getLogger(__name__)
+
+CKPT_DIR = "ckpt"
+CKPT_FILE = "last.pt"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(GolfError):
+    """A checkpoint is unreadable or belongs to a different run configuration."""
+
+
+def config_sha256(resolved: dict) -> str:
+    """Hash of the resolved config, ignoring `resume` (how a run starts is not what it computes)."""
+    kept = {k: v for k, v in resolved.items() if k != "resume"}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def checkpoint_path(job_dir: Path) -> Path:
+    return Path(job_dir) / CKPT_DIR / CKPT_FILE
+
+
+def _cpu(obj):
+    """Tensors moved to CPU (recursively) so a checkpoint loads on any device and pickles across ranks."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+def rewind_metrics(path: Path, step: int) -> None:
+    """Drop the metrics.jsonl records a resumed run will write again: everything after the checkpoint.
+
+    At a checkpoint of step s the log holds the train record of step s but not yet its validation.
+    """
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if line.strip() and ((r := json.loads(line))["step"] < step or (r["step"] == step and "train/loss" in r))]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _gather(obj, rt) -> list:
+    """Every rank's `obj` on rank 0 (None elsewhere); the identity on one process."""
+    if not rt.distributed:
+        return [obj]
+    everyone = [None] * rt.world_size if rt.is_main else None
+    dist.gather_object(obj, everyone, dst=0)
+    return everyone
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    # The rename itself must reach the disk, or a power loss could bring back the old file.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Checkpointer:
+    """Saves and restores the training state of one job; every rank calls `save` and `load`."""
+
+    def __init__(self, job_dir: Path, config_hash: str, rt):
+        self.path = checkpoint_path(job_dir)
+        self.config_hash = config_hash
+        self.rt = rt
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def save(self, step: int, training_ms: float, train_loss: float, base_model, optimizers: dict, loader) -> None:
+        t0 = time.perf_counter()
+        mine = {"optimizers": {k: _cpu(opt.state_dict()) for k, opt in optimizers.items()},
+                "rng": rng_state(), "loader": loader.state_dict()}
+        ranks = _gather(mine, self.rt)
+        if self.rt.is_main:
+            _atomic_save({"format_version": FORMAT_VERSION, "config_sha256": self.config_hash, "step": step,
+                          "training_ms": training_ms, "train_loss": train_loss, "world_size": self.rt.world_size,
+                          "model": _cpu(base_model.state_dict()), "ranks": ranks}, self.path)
+            log.info(f"checkpoint: step {step} -> {self.path} ({self.path.stat().st_size:,} bytes, "
+                     f"{time.perf_counter() - t0:.2f}s)")
+        if self.rt.distributed:
+            dist.barrier()  # no rank may run ahead (or exit) before the file is complete
+
+    def load(self) -> dict:
+        """The saved state, checked against this run's config hash and world size."""
+        try:
+            # weights_only=False: the file holds numpy/python RNG states and is written by this job only.
+            state = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise CheckpointError(f"{self.path} is unreadable ({type(exc).__name__}: {exc}); delete "
+                                  f"{self.path.parent} to restart the job from step 0") from exc
+        if state.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{self.path} has format {state.get('format_version')}, this golf reads "
+                                  f"{FORMAT_VERSION}; resume with the golf version that wrote it")
+        if state["config_sha256"] != self.config_hash:
+            raise CheckpointError(f"{self.path} was written with config sha256 {state['config_sha256'][:12]}, this "
+                                  f"run's config is {self.config_hash[:12]}; resume with the same config, or use "
+                                  f"resume=never to start a new run")
+        if state["world_size"] != self.rt.world_size:
+            raise CheckpointError(f"{self.path} was written by {state['world_size']} processes, this run has "
+                                  f"{self.rt.world_size}; resume with launcher.nproc={state['world_size']}")
+        return state
+
+    def restore(self, state: dict, base_model, optimizers: dict, loader) -> None:
+        """Load weights, this rank's optimizer states, RNG and loader position from `state`."""
+        base_model.load_state_dict(state["model"], strict=True)
+        mine = state["ranks"][self.rt.rank]
+        for key, opt in optimizers.items():
+            opt.load_state_dict(mine["optimizers"][key])
+        loader.load_state_dict(mine["loader"])
+        set_rng_state(mine["rng"])
+        log.info(f"resumed from {self.path}: step {state['step']}, training time {state['training_ms'] / 1000:.1f}s")

@@ -1,0 +1,96 @@
+"""Sliding-window evaluation, exact ("v2" in docs/rules.md §4.1): every target is scored exactly once.
+
+Windows of length L start every S (the stride) positions. Window 0 scores all of its positions; every
+later window scores only its last S positions (fewer for the final window), so each of those targets
+sees at least L - S tokens of context. The scored ranges tile [0, N) without overlap; the early
+published version let truncated tail windows re-score the same trailing targets, which this does not.
+With S = L the windows are the non-overlapping sequences of the official eval.
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from golf.eval.bpb import BPBAccumulator, ByteTables
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # first input position
+    length: int  # inputs val[start : start + length]
+    score_from: int  # offset of the first scored position inside the window
+
+    @property
+    def scored(self) -> tuple[int, int]:
+        return self.start + self.score_from, self.start + self.length
+
+
+def sliding_windows(n_predictions: int, seq_len: int, stride: int) -> list[Window]:
+    """The windows covering predictions [0, n_predictions), in order."""
+    context = seq_len - stride
+    windows = []
+    start = 0
+    while start == 0 or start + context < n_predictions:
+        length = min(start + seq_len, n_predictions) - start
+        windows.append(Window(start, length, 0 if start == 0 else context))
+        start += stride
+    return windows
+
+
+def shard(items: list, rank: int, world_size: int) -> list:
+    """The contiguous share of `items` owned by `rank`; shares never overlap and cover everything."""
+    n = len(items)
+    return items[n * rank // world_size : n * (rank + 1) // world_size]
+
+
+def n_predictions(val_tokens: torch.Tensor, seq_len: int, max_seqs: int) -> int:
+    """Predictions to score: the whole stream, or the first max_seqs x seq_len for a capped smoke eval."""
+    n = val_tokens.numel() - 1
+    return min(n, max_seqs * seq_len) if max_seqs > 0 else n
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def score_windows(model, windows: list[Window], val_tokens: torch.Tensor, tables: ByteTables, seq_len: int,
+                  batch_seqs: int, acc: BPBAccumulator, device: torch.device, autocast_dtype: torch.dtype | None,
+                  ledger=None) -> None:
+    """Add the scored positions of `windows` to `acc` under inference mode (weights cannot change).
+
+    Short windows are right-padded to seq_len so every batch has one shape; attention is causal, so
+    padding never reaches a scored position.
+    """
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for first in range(0, len(windows), batch_seqs):
+            batch = windows[first : first + batch_seqs]
+            x = torch.zeros(len(batch), seq_len, dtype=torch.int64)
+            y = torch.zeros(len(batch), seq_len, dtype=torch.int64)
+            for row, w in enumerate(batch):
+                chunk = val_tokens[w.start : w.start + w.length + 1].to(torch.int64)
+                x[row, : w.length] = chunk[:-1]
+                y[row, : w.length] = chunk[1:]
+            x, y = x.to(device), y.to(device)
+            with autocast_context(device, autocast_dtype):
+                nll = model(x, y, reduction="none")
+            for row, w in enumerate(batch):
+                span = slice(w.score_from, w.length)
+                acc.add(nll[row, span], x[row, span], y[row, span], tables)
+                if ledger is not None:
+                    ledger.record("score", *w.scored)
+    model.train(was_training)
+
+
+def evaluate_sliding(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, stride: int,
+                     batch_seqs: int, rank: int, world_size: int, device: torch.device,
+                     autocast_dtype: torch.dtype | None, max_seqs: int = 0, ledger=None) -> dict:
+    """Return {val_loss, val_bpb, tokens, bytes}; ranks score contiguous, disjoint sets of windows."""
+    windows = sliding_windows(n_predictions(val_tokens, seq_len, max_seqs), seq_len, stride)
+    acc = BPBAccumulator(device)
+    score_windows(model, shard(windows, rank, world_size), val_tokens, tables, seq_len, batch_seqs, acc, device,
+                  autocast_dtype, ledger)
+    acc.all_reduce()
+    return acc.result()

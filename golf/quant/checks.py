@@ -1,0 +1,42 @@
+"""Config rules of the quant group (called by golf.config.validate before any work starts)."""
+
+import importlib.util
+
+LEVELS = {"zlib": (0, 9), "zstd": (1, 22), "lzma": (0, 9), "brotli": (0, 11), "none": (0, 0)}
+BITS = (4, 5, 6, 7, 8, 16)
+
+
+def quant_errors(q) -> list[str]:
+    errors = []
+    comp = q.compressor.value
+    lo, hi = LEVELS[comp]
+    if comp != "none" and not lo <= q.level <= hi:
+        errors.append(f"quant.level={q.level} is out of range for quant.compressor={comp}; use {lo}..{hi}")
+    if comp == "brotli" and importlib.util.find_spec("brotli") is None:
+        errors.append("quant.compressor=brotli needs the brotli package; pip install brotli or use zstd / lzma")
+    for cat in ("embed", "attn", "mlp", "other"):
+        bits = getattr(q, f"bits_{cat}")
+        if bits not in BITS:
+            errors.append(f"quant.bits_{cat}={bits} is not supported; use one of {', '.join(map(str, BITS))} "
+                          f"(16 keeps the category fp16)")
+    if not 0 <= q.prune_fraction < 1:
+        errors.append(f"quant.prune_fraction={q.prune_fraction} must be in [0, 1)")
+    if not q.search_percentiles or not all(0 < p <= 100 for p in q.search_percentiles):
+        errors.append(f"quant.search_percentiles={list(q.search_percentiles)} must be a non-empty list in (0, 100]")
+    if q.sdclip_k <= 0:
+        errors.append(f"quant.sdclip_k={q.sdclip_k} must be positive")
+    if q.gptq_damping <= 0 or q.gptq_block_size <= 0:
+        errors.append(f"quant.gptq_damping={q.gptq_damping} and quant.gptq_block_size={q.gptq_block_size} must be "
+                      f"positive (defaults 0.01 and 128)")
+    if q.calib_seqs <= 0 or q.calib_seq_len < 0 or q.calib_temperature <= 0:
+        errors.append(f"quant.calib_seqs={q.calib_seqs} must be positive, quant.calib_seq_len={q.calib_seq_len} "
+                      f">= 0 and quant.calib_temperature={q.calib_temperature} positive")
+    if not 0 <= q.qat_threshold <= 1 or q.qat_soft_tau < 0 or not 0 <= q.qat_soft_below <= 1:
+        errors.append(f"quant.qat_threshold={q.qat_threshold} and quant.qat_soft_below={q.qat_soft_below} are lr_mul "
+                      f"values in [0, 1] (0.15 and 0.02 are usual), quant.qat_soft_tau={q.qat_soft_tau} must be >= 0")
+    if q.scheme.value == "none" and q.qat_threshold > 0:
+        errors.append("quant.qat_threshold needs a quantized export (quant.scheme=int8, intn or gptq), not none")
+    if q.scheme.value in ("none", "int8") and (q.fit_budget or q.prune_fraction > 0):
+        errors.append(f"quant.fit_budget / quant.prune_fraction need an intn or gptq scheme, not "
+                      f"quant.scheme={q.scheme.value}; use quant=int6_zstd or quant=gptq_int6")
+    return errors

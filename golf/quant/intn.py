@@ -1,0 +1,134 @@
+"""Per-row symmetric N-bit quantization of a state dict, bits chosen per tensor category.
+
+Row r of a matrix gets one scale s_r (stored fp16) and codes q = clamp(round(W_r / s_r), -M, M)
+with M = 2^(N-1) - 1, kept in int8 containers (the compressor squeezes out the unused high bits).
+The clip c_r = M s_r comes from a percentile of |W_r|, from k x std(W_r) ("SDClip"), or from a
+search over percentiles that keeps the one with the smallest reconstruction error per matrix
+("GPTQ-lite"). Small tensors (numel <= keep_float_max_numel) stay float: fp32 for control
+tensors (at any size), fp16 otherwise, as in the official export.
+"""
+
+from collections.abc import Callable
+
+import torch
+
+from golf.models.layers import is_control_tensor
+from golf.quant import packed
+
+FORMAT = "intn_per_row_v1"
+CATEGORIES = ("embed", "attn", "mlp", "other")
+FLOAT_BITS = 16  # a category at 16 bits is stored fp16, not quantized
+
+
+def category(name: str) -> str:
+    if "tok_emb" in name or "lm_head" in name:
+        return "embed"
+    if ".attn." in name:
+        return "attn"
+    if ".mlp." in name:
+        return "mlp"
+    return "other"
+
+
+def bits_by_category(quant) -> dict[str, int]:
+    return {c: getattr(quant, f"bits_{c}") for c in CATEGORIES}
+
+
+def qmax(bits: int) -> int:
+    return 2 ** (bits - 1) - 1
+
+
+def as_rows(t: torch.Tensor) -> torch.Tensor:
+    """The matrix view that gets one scale per row: (dim 0, everything else)."""
+    return t.float().reshape(t.shape[0] if t.ndim > 1 else 1, -1)
+
+
+def scales_from_clip(clip: torch.Tensor, bits: int) -> torch.Tensor:
+    """fp16-representable per-row scales (quantizing with the stored value keeps the round trip exact)."""
+    s = (clip / qmax(bits)).to(torch.float16)
+    return torch.where(s > 0, s, torch.ones_like(s)).float()
+
+
+def percentile_scales(w: torch.Tensor, bits: int, percentile: float) -> torch.Tensor:
+    a = w.abs()
+    clip = a.amax(dim=1) if percentile >= 100 else torch.quantile(a, percentile / 100.0, dim=1)
+    return scales_from_clip(clip, bits)
+
+
+def sdclip_scales(w: torch.Tensor, bits: int, k: float) -> torch.Tensor:
+    return scales_from_clip(k * w.std(dim=1, unbiased=False), bits)
+
+
+def round_rows(w: torch.Tensor, s: torch.Tensor, bits: int) -> torch.Tensor:
+    m = qmax(bits)
+    return torch.clamp(torch.round(w / s[:, None]), -m, m)
+
+
+def candidate_scales(w: torch.Tensor, bits: int, quant) -> list[torch.Tensor]:
+    """The per-row scales the clip mode allows; more than one only for the search."""
+    mode = quant.clip.value
+    if mode == "percentile":
+        return [percentile_scales(w, bits, quant.clip_percentile)]
+    if mode == "sdclip":
+        return [sdclip_scales(w, bits, quant.sdclip_k)]
+    return [percentile_scales(w, bits, p) for p in quant.search_percentiles]
+
+
+def round_matrix(name: str, w: torch.Tensor, bits: int, quant) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain rounding; with several candidate clips keep the one of least squared error (GPTQ-lite)."""
+    best = None
+    for s in candidate_scales(w, bits, quant):
+        q = round_rows(w, s, bits)
+        err = float(((q * s[:, None] - w) ** 2).sum())
+        if best is None or err < best[0]:
+            best = (err, q, s)
+    return best[1], best[2]
+
+
+def magnitude_prune(w: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Zero the `fraction` of entries with the smallest magnitude (ties may prune a few more)."""
+    k = int(fraction * w.numel())
+    if k <= 0:
+        return w
+    threshold = w.abs().flatten().kthvalue(k).values
+    return torch.where(w.abs() <= threshold, torch.zeros_like(w), w)
+
+
+MatrixQuantizer = Callable[[str, torch.Tensor, int, object], tuple[torch.Tensor, torch.Tensor]]
+
+
+def quantize_state(state: dict[str, torch.Tensor], quant, quantize_matrix: MatrixQuantizer = round_matrix):
+    """Return (meta, tensors) for golf.quant.packed and the parameter count at each bit width."""
+    bits = bits_by_category(quant)
+    meta = {"format": FORMAT, "scheme": quant.scheme.value, "order": list(state), "quantized": {},
+            "orig_dtypes": {}}
+    tensors: dict[str, torch.Tensor] = {}
+    params_by_bits: dict[str, int] = {}
+    for name, tensor in state.items():
+        t = tensor.detach().to("cpu").contiguous()
+        b = bits[category(name)]
+        if not t.is_floating_point():
+            tensors[name] = t
+            b = 0
+        elif t.numel() <= quant.keep_float_max_numel or b == FLOAT_BITS or is_control_tensor(name):
+            if is_control_tensor(name):
+                tensors[name] = t.float().contiguous()
+                b = 32
+            else:
+                meta["orig_dtypes"][name] = str(t.dtype).removeprefix("torch.")
+                tensors[name] = t.to(torch.float16).contiguous()
+                b = FLOAT_BITS
+        else:
+            w = magnitude_prune(as_rows(t), quant.prune_fraction)
+            q, s = quantize_matrix(name, w, b, quant)
+            tensors[name + ".q"] = q.to(torch.int8).reshape(t.shape).contiguous()
+            tensors[name + ".scale"] = s.to(torch.float16).contiguous()
+            meta["quantized"][name] = {"bits": b, "dtype": str(t.dtype).removeprefix("torch.")}
+        if b:
+            params_by_bits[str(b)] = params_by_bits.get(str(b), 0) + t.numel()
+    return meta, tensors, params_by_bits
+
+
+def dequantized(meta: dict, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights the artifact will reload to, computed by the artifact reader's own code."""
+    return packed.dequantize(meta, tensors)

@@ -1,0 +1,60 @@
+"""Late quantization-aware training: fake-quantize CastedLinear weights once the LR has decayed.
+
+The forward sees the weights the export will store (per-row symmetric N-bit, fp16 row-max scales,
+the same grid as `quant.clip=percentile` at 100); the backward passes the gradient straight
+through (STE), or, with `quant.qat_soft_tau > 0` once lr_mul < `quant.qat_soft_below`, through a
+soft rounding that knows where each weight sits inside its bin. The switch is an int attribute
+of each layer (`qat_bits`): torch.compile guards on it, so flipping it recompiles instead of
+being constant-folded away (tests/test_quant_qat.py checks this under torch.compile).
+"""
+
+import logging
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def fake_quant(w: torch.Tensor, bits: int, tau: float = 0.0) -> torch.Tensor:
+    m = 2 ** (bits - 1) - 1
+    w32 = w.float()
+    s = (w32.detach().abs().amax(dim=-1, keepdim=True) / m).to(torch.float16).float()
+    s = torch.where(s > 0, s, torch.ones_like(s))
+    z = w32 / s
+    q_hard = torch.clamp(torch.round(z), -m, m)
+    # x - x.detach() is exactly 0 in value: the forward is the export's q * s to the last bit
+    if tau <= 0:
+        return (q_hard * s + (w32 - w32.detach())).to(w.dtype)
+    q_soft = torch.floor(z) + torch.sigmoid((z - torch.floor(z) - 0.5) / tau)
+    return ((q_hard + (q_soft - q_soft.detach())) * s).to(w.dtype)
+
+
+class LateQAT:
+    """Turns fake quantization on in every quantized CastedLinear when lr_mul drops below the threshold."""
+
+    def __init__(self, model: torch.nn.Module, quant):
+        from golf.models.layers import CastedLinear
+        from golf.quant.intn import FLOAT_BITS, bits_by_category, category
+
+        bits = bits_by_category(quant)
+        self.layers = []
+        for name, module in model.named_modules():
+            if isinstance(module, CastedLinear) and module.weight.numel() > quant.keep_float_max_numel:
+                b = 8 if quant.scheme.value == "int8" else bits[category(f"{name}.weight")]
+                if b != FLOAT_BITS:
+                    self.layers.append((module, b))
+        self.threshold = quant.qat_threshold
+        self.soft_tau, self.soft_below = quant.qat_soft_tau, quant.qat_soft_below
+        self.active = self.soft = False
+
+    def update(self, step: int, lr_mul: float) -> None:
+        if not self.active and lr_mul < self.threshold:
+            self.active = True
+            for module, b in self.layers:
+                module.qat_bits = b
+            log.info(f"qat: on at step {step} (lr_mul {lr_mul:.3f} < {self.threshold}) for {len(self.layers)} layers")
+        if self.active and not self.soft and self.soft_tau > 0 and lr_mul < self.soft_below:
+            self.soft = True
+            for module, _ in self.layers:
+                module.qat_tau = self.soft_tau
+            log.info(f"qat: soft rounding (tau {self.soft_tau}) from step {step}")

@@ -1,0 +1,152 @@
+"""Re-quantize a finished job without retraining: `python -m golf.quant <job_dir> quant=NAME [key=value ...]`.
+
+Reads the job's unquantized weights (prequant.pt, or the artifact itself when the job ran with
+quant=none), exports them with the requested quant config, and scores three models on the job's
+val split: the unquantized one, the dequantized weights in memory, and a fresh model rebuilt from
+the artifact file. The last two must agree exactly. Everything lands in
+`<job_dir>/requant/<quant.name>-<config hash>/` (model.golf + results.json).
+"""
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from golf.config.schema import GolfConfig
+from golf.config.validate import eval_seq_len, grad_accum_steps, validate
+from golf.data.loader import load_validation_tokens
+from golf.data.tokenizer import load_tokenizer
+from golf.errors import ArtifactError, ConfigError, GolfError
+from golf.eval.bpb import build_byte_tables
+from golf.eval.full import evaluate_full
+from golf.logging.jsonio import write_json
+from golf.models.layers import apply_baseline_precision
+from golf.models.registry import build_model
+from golf.quant import artifact
+from golf.quant.code_bytes import count_code_bytes
+from golf.quant.export import export
+from golf.utils.runtime import setup_runtime
+
+log = logging.getLogger(__name__)
+QUANT_CONF = Path(__file__).resolve().parents[2] / "conf" / "quant"
+ALLOWED_PREFIXES = ("quant.", "budget.")
+
+
+def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
+    """The job's resolved config with its quant group (and budget keys) replaced per `overrides`."""
+    resolved = OmegaConf.load(job_dir / "config.yaml")
+    dotlist = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not key=value; e.g. quant=gptq_int6 quant.bits_mlp=5")
+        if key == "quant":
+            path = QUANT_CONF / f"{value}.yaml"
+            if not path.is_file():
+                raise ConfigError(f"quant={value} is not a quant config; choose one of "
+                                  f"{sorted(p.stem for p in QUANT_CONF.glob('*.yaml'))}")
+            resolved.quant = OmegaConf.load(path)
+        elif key.startswith(ALLOWED_PREFIXES):
+            dotlist.append(item)
+        else:
+            raise ConfigError(f"{key} cannot change without retraining; re-quantization takes quant=NAME, "
+                              f"quant.* and budget.* overrides")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(GolfConfig), resolved, OmegaConf.from_dotlist(dotlist))
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see conf/quant/*.yaml for the keys") from exc
+    validate(cfg)
+    return cfg
+
+
+def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.Tensor], str]:
+    path = job_dir / "prequant.pt"
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True), path.name
+    if job_cfg.quant.scheme.value == "none":
+        return artifact.unpack((job_dir / "artifact" / "model.golf").read_bytes())[1], "artifact/model.golf"
+    raise ArtifactError(f"{job_dir} has no prequant.pt and its artifact is quantized "
+                        f"(quant={job_cfg.quant.name}); re-run training with quant.save_prequant=true or quant=none")
+
+
+class Requant:
+    def __init__(self, job_dir: Path, overrides: list[str]):
+        self.job_dir = Path(job_dir)
+        if not (self.job_dir / "config.yaml").is_file():
+            raise ConfigError(f"{job_dir} is not a golf job dir (no config.yaml); pass outputs/runs/<run>")
+        self.cfg = requant_config(self.job_dir, overrides)
+        self.overrides = overrides
+        self.rt = setup_runtime(self.cfg.train)
+        d = self.cfg.data
+        self.seq_len = eval_seq_len(self.cfg)
+        self.tables = build_byte_tables(load_tokenizer(d.tokenizer_path), self.cfg.arch.vocab_size).to(self.rt.device)
+        self.val_tokens = load_validation_tokens(d.val_pattern, self.seq_len)
+
+    def model_from(self, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+        model = build_model(self.cfg.arch)
+        model.load_state_dict(state, strict=True)
+        return self.prepare(model)
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.rt.autocast_dtype == torch.bfloat16:
+            apply_baseline_precision(model)
+        return model.to(self.rt.device)
+
+    def evaluate(self, model) -> dict:
+        batch_seqs = self.cfg.eval.batch_tokens // grad_accum_steps(self.cfg, 1) // self.seq_len
+        return evaluate_full(model, self.val_tokens, self.tables, self.seq_len, batch_seqs, 0, 1, self.rt.device,
+                             self.rt.autocast_dtype, self.cfg.eval.max_seqs)
+
+    def out_dir(self) -> Path:
+        quant = OmegaConf.to_yaml(OmegaConf.structured(self.cfg.quant))
+        return self.job_dir / "requant" / f"{self.cfg.quant.name}-{hashlib.sha256(quant.encode()).hexdigest()[:8]}"
+
+    def run(self) -> dict:
+        job_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GolfConfig),
+                                                      OmegaConf.load(self.job_dir / "config.yaml")))
+        state, source = prequant_state(self.job_dir, job_cfg)
+        model = self.model_from(state)
+        prequant = self.evaluate(model)
+        b = self.cfg.budget
+        bytes_code, _ = count_code_bytes(self.cfg)
+        exported = export(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        in_memory = self.evaluate(self.model_from(exported.state))
+        out = self.out_dir()
+        path = out / "model.golf"
+        artifact.write(path, exported.blob)
+        t0 = time.perf_counter()
+        reloaded = self.evaluate(self.prepare(artifact.load_model(path, torch.device("cpu"))))
+        if reloaded["val_bpb"] != in_memory["val_bpb"]:
+            raise GolfError(f"round trip mismatch: in-memory val_bpb {in_memory['val_bpb']!r} vs reloaded "
+                            f"{reloaded['val_bpb']!r}; the artifact does not reload to the exported weights (bug)")
+        total = len(exported.blob) + bytes_code
+        result = {
+            "job_dir": str(self.job_dir), "weights_from": source, "overrides": self.overrides,
+            "quant": OmegaConf.to_container(OmegaConf.structured(self.cfg.quant), enum_to_str=True),
+            "export": exported.info,
+            "artifact": {"bytes_total": total, "bytes_model": len(exported.blob), "bytes_code": bytes_code,
+                         "limit_bytes": b.artifact_limit_bytes, "headroom_bytes": b.artifact_limit_bytes - total,
+                         "sha256": artifact.payload_sha256(exported.blob), "path": str(path)},
+            "metrics": {"val_bpb_prequant": prequant["val_bpb"], "val_bpb_in_memory": in_memory["val_bpb"],
+                        "val_bpb": reloaded["val_bpb"], "val_loss": reloaded["val_loss"],
+                        "quant_penalty_bpb": reloaded["val_bpb"] - prequant["val_bpb"], "val_tokens": reloaded["tokens"]},
+            "timing": {"quant_s": exported.info["quant_s"], "eval_s": round(time.perf_counter() - t0, 3)},
+        }
+        write_json(out / "results.json", result)
+        if total > b.artifact_limit_bytes and b.enforce_artifact_limit:
+            raise ArtifactError(f"artifact {total:,} B exceeds the {b.artifact_limit_bytes:,} B limit by "
+                                f"{total - b.artifact_limit_bytes:,} B (quant={self.cfg.quant.name}); set "
+                                f"quant.fit_budget=true, use fewer bits (quant.bits_mlp=5) or shrink the model")
+        return result
+
+
+def summary(r: dict) -> str:
+    a, m = r["artifact"], r["metrics"]
+    return (f"golf.quant | {r['quant']['name']} | val_bpb {m['val_bpb']:.8f} (prequant {m['val_bpb_prequant']:.8f}, "
+            f"{m['quant_penalty_bpb']:+.5f}) | bytes_total {a['bytes_total']:,} / {a['limit_bytes']:,} "
+            f"(headroom {a['headroom_bytes']:,}) | quant {r['timing']['quant_s']:.1f}s | {a['path']}")

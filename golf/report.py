@@ -1,0 +1,309 @@
+"""Ablation tables from finished jobs: `python -m golf.report <multirun dir | job dirs> [--baseline K=V]`.
+
+Jobs are grouped by what varies between them other than the seed (group choices and CLI
+overrides); each group gets n, mean ± std of val_bpb and val_loss (nats), bytes, times and
+compliance, and a one-sided Welch t-test of val_loss against the baseline group with the
+official bar for a new record (at least 0.005 nats better at p < 0.01). Failed jobs are listed
+with their error. Writes report.md, groups.csv, jobs.csv, report.png and a W&B summary run with
+the same tables (offline unless --wandb-mode online). `--from-wandb ENTITY/PROJECT` reads the
+jobs from W&B runs instead (needs network and a key).
+"""
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from golf.errors import GolfError
+from golf.logging.results import RESULTS_FILE
+
+RECORD_BAR_NATS = 0.005
+RECORD_BAR_P = 0.01
+# Overrides that say where or how a job ran, not what it computed.
+NOT_SETTINGS = ("seed", "paths", "hydra", "logger", "sweep_name", "run_name", "sweep", "launcher")
+GROUP_COLUMNS = ["group", "n", "failed", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
+                 "delta_nats", "p_value", "record_bar", "bytes_total_mean", "bytes_total_max", "train_s_mean",
+                 "eval_s_mean", "ttt_s_mean", "compliant"]
+JOB_COLUMNS = ["job", "group", "seed", "status", "val_bpb", "val_loss", "bytes_total", "train_s", "eval_s",
+               "ttt_s", "compliant", "error"]
+
+
+def _setting_key(override: str) -> tuple[str, str] | None:
+    key, sep, value = override.partition("=")
+    key = key.lstrip("+~")
+    if not sep or key.split(".")[0].split("/")[0] in NOT_SETTINGS:
+        return None
+    return key, value
+
+
+def load_job(job_dir: Path) -> dict:
+    """One job's record from its results.json (Hydra's own files fill in what a failed job lacks)."""
+    results = json.loads((job_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    hydra_dir = job_dir / ".hydra"
+    overrides = results.get("overrides")
+    if overrides is None and (hydra_dir / "overrides.yaml").exists():
+        overrides = list(OmegaConf.load(hydra_dir / "overrides.yaml"))
+    choices = results.get("choices")
+    if choices is None and (hydra_dir / "hydra.yaml").exists():
+        runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
+        choices = {k: v for k, v in runtime.items() if not k.startswith("hydra/") and v is not None}
+    settings = {k: str(v) for k, v in (choices or {}).items() if k.split("/")[0] not in NOT_SETTINGS}
+    settings.update(kv for kv in map(_setting_key, overrides or []) if kv is not None)
+    status = results.get("status")
+    error = results.get("error") or {}
+    if status == "running":  # killed without a chance to record it (OOM, scancel, node failure)
+        error = {"type": "Unfinished", "message": "the job stopped while running (killed or crashed hard)"}
+    m, a, t = results.get("metrics", {}), results.get("artifact", {}), results.get("timing", {})
+    return {
+        "job": str(job_dir), "seed": results.get("seed", _seed_from(overrides)), "settings": settings,
+        "status": "completed" if status == "completed" else "failed",
+        "error": f"{error.get('type', '')}: {error.get('message', '')}" if status != "completed" else "",
+        "val_bpb": m.get("val_bpb"), "val_loss": m.get("val_loss"), "bytes_total": a.get("bytes_total"),
+        "train_s": t.get("train_s"), "eval_s": t.get("eval_s"), "ttt_s": t.get("ttt_s"),
+        "compliant": (results.get("compliance") or {}).get("compliant"),
+        "sweep": (results.get("sweep") or {}).get("name"),
+    }
+
+
+def _seed_from(overrides) -> int | None:
+    for override in overrides or []:
+        if override.startswith("seed="):
+            return int(override.split("=", 1)[1])
+    return None
+
+
+def find_jobs(paths: list[Path]) -> list[dict]:
+    dirs = []
+    for path in paths:
+        if not path.exists():
+            raise GolfError(f"{path} does not exist; pass a multirun dir or job dirs (they hold {RESULTS_FILE})")
+        found = [path] if (path / RESULTS_FILE).exists() else sorted(p.parent for p in path.rglob(RESULTS_FILE))
+        if not found:
+            raise GolfError(f"no {RESULTS_FILE} under {path}; pass a multirun dir or job dirs of golf.train")
+        dirs.extend(found)
+    return [load_job(d) for d in dict.fromkeys(dirs)]
+
+
+def assign_groups(jobs: list[dict]) -> list[str]:
+    """Label each job by the settings that vary across jobs (the seed never does); in order of appearance."""
+    keys = sorted({k for job in jobs for k in job["settings"]})
+    varying = [k for k in keys if len({job["settings"].get(k) for job in jobs}) > 1]
+    for job in jobs:
+        job["group"] = " ".join(f"{k}={job['settings'].get(k, '-')}" for k in varying) or "all"
+    return list(dict.fromkeys(job["group"] for job in jobs))
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _std(values):
+    values = [v for v in values if v is not None]
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def welch_p_less(sample: list[float], baseline: list[float]) -> float | None:
+    """One-sided Welch t-test p-value that `sample` has a lower mean than `baseline`."""
+    if len(sample) < 2 or len(baseline) < 2:
+        return None
+    from scipy import stats
+
+    p = stats.ttest_ind(sample, baseline, equal_var=False, alternative="less").pvalue
+    return None if math.isnan(p) else float(p)
+
+
+def summarize(jobs: list[dict], order: list[str], baseline: str) -> list[dict]:
+    done = {g: [j for j in jobs if j["group"] == g and j["status"] == "completed"] for g in order}
+    base_losses = [j["val_loss"] for j in done[baseline]]
+    rows = []
+    for group in order:
+        ok = done[group]
+        losses = [j["val_loss"] for j in ok]
+        delta = _mean(losses) - _mean(base_losses) if losses and base_losses else None
+        p = welch_p_less(losses, base_losses) if group != baseline else None
+        rows.append({
+            "group": group, "n": len(ok), "failed": sum(j["group"] == group and j["status"] == "failed" for j in jobs),
+            "val_bpb_mean": _mean(j["val_bpb"] for j in ok), "val_bpb_std": _std([j["val_bpb"] for j in ok]),
+            "val_loss_mean": _mean(losses), "val_loss_std": _std(losses),
+            "delta_nats": delta, "p_value": p,
+            "record_bar": bool(delta is not None and p is not None and -delta >= RECORD_BAR_NATS and p < RECORD_BAR_P),
+            "bytes_total_mean": _mean(j["bytes_total"] for j in ok),
+            "bytes_total_max": max((j["bytes_total"] for j in ok if j["bytes_total"] is not None), default=None),
+            "train_s_mean": _mean(j["train_s"] for j in ok), "eval_s_mean": _mean(j["eval_s"] for j in ok),
+            "ttt_s_mean": _mean(j["ttt_s"] for j in ok),
+            "compliant": f"{sum(bool(j['compliant']) for j in ok)}/{len(ok)}",
+        })
+    return rows
+
+
+def _fmt(value, digits=4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[str]) -> str:
+    lines = [f"# golf report: {len(jobs)} jobs, {len(rows)} groups", "",
+             f"Baseline group: `{baseline}`. Δnats = mean val_loss minus the baseline's; p = one-sided Welch "
+             f"t-test (lower val_loss). Record bar: Δ ≤ -{RECORD_BAR_NATS} nats at p < {RECORD_BAR_P}.", "",
+             "| group | n | val_bpb (mean ± std) | val_loss nats (mean ± std) | Δnats | p | record bar | "
+             "bytes_total (max) | train s | eval s | ttt s | compliant |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        n = f"{r['n']} (+{r['failed']} failed)" if r["failed"] else str(r["n"])
+        lines.append(
+            f"| `{r['group']}` | {n} | "
+            f"{_fmt(r['val_bpb_mean'])} ± {_fmt(r['val_bpb_std'])} | {_fmt(r['val_loss_mean'])} ± "
+            f"{_fmt(r['val_loss_std'])} | {_fmt(r['delta_nats'])} | {_fmt(r['p_value'], 3)} | "
+            f"{'**yes**' if r['record_bar'] else 'no'} | {_fmt(r['bytes_total_max'])} | {_fmt(r['train_s_mean'], 1)} | "
+            f"{_fmt(r['eval_s_mean'], 1)} | {_fmt(r['ttt_s_mean'], 1)} | {r['compliant']} |")
+    lines += ["", "## Jobs", "", "| group | seed | status | val_bpb | val_loss | bytes_total | job |", "|---|---|---|---|---|---|---|"]
+    for j in jobs:
+        lines.append(f"| `{j['group']}` | {j['seed']} | {j['status']} | {_fmt(j['val_bpb'], 6)} | "
+                     f"{_fmt(j['val_loss'], 6)} | {_fmt(j['bytes_total'])} | {Path(j['job']).name} |")
+    failed = [j for j in jobs if j["status"] == "failed"]
+    if failed:
+        lines += ["", "## Failed jobs", ""]
+        lines += [f"- `{Path(j['job']).name}` (`{j['group']}`, seed {j['seed']}): {j['error']}" for j in failed]
+    lines += ["", "Sources: " + ", ".join(f"`{s}`" for s in sources), ""]
+    return "\n".join(lines)
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def bar_chart(path: Path, rows: list[dict], baseline: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r["n"]]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(shown) + 2), 4))
+    ax.bar(range(len(shown)), [r["val_bpb_mean"] for r in shown], yerr=[r["val_bpb_std"] or 0 for r in shown],
+           capsize=6, color=["tab:gray" if r["group"] == baseline else "tab:blue" for r in shown])
+    ax.set_xticks(range(len(shown)), [r["group"].replace(" ", "\n") for r in shown], fontsize=8)
+    ax.set_ylabel("val_bpb (mean ± std over seeds)")
+    low = min(r["val_bpb_mean"] - (r["val_bpb_std"] or 0) for r in shown) if shown else 0
+    high = max(r["val_bpb_mean"] + (r["val_bpb_std"] or 0) for r in shown) if shown else 1
+    ax.set_ylim(low - 0.1 * (high - low + 1e-3), high + 0.1 * (high - low + 1e-3))
+    ax.set_title(f"golf: {sum(r['n'] for r in shown)} jobs (baseline in gray)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: str, project: str, name: str) -> dict:
+    """A summary run (job_type=report) holding both tables and the chart; returns where it went."""
+    import wandb
+
+    run = wandb.init(project=project, group=name, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
+                     reinit="create_new", config={"sweep": name, "baseline": rows[0]["group"] if rows else None},
+                     settings=wandb.Settings(silent=True, console="off", save_code=False))
+    as_cell = lambda v: v if isinstance(v, (int, float, str, bool)) or v is None else str(v)  # noqa: E731
+    run.log({"report/groups": wandb.Table(columns=GROUP_COLUMNS, data=[[as_cell(r[c]) for c in GROUP_COLUMNS] for r in rows]),
+             "report/jobs": wandb.Table(columns=JOB_COLUMNS, data=[[as_cell(j[c]) for c in JOB_COLUMNS] for j in jobs]),
+             "report/val_bpb": wandb.Image(str(png))})
+    info = {"mode": mode, "project": project, "run_id": run.id, "dir": str(Path(run.settings.sync_dir).resolve())}
+    run.finish()
+    return info
+
+
+def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
+    """The same job records from W&B runs (flat config keys arch/ttt/quant/seed, final/* summary)."""
+    import wandb
+
+    try:
+        runs = wandb.Api().runs(project, filters={"group": group, "jobType": "train"} if group else {"jobType": "train"})
+        runs = list(runs)
+    except Exception as exc:  # no network, no key, unknown project: all surface here
+        raise GolfError(f"cannot read W&B project {project} ({type(exc).__name__}: {exc}); check `wandb login` and "
+                        f"the network, or pass job dirs instead") from exc
+    jobs = []
+    for run in runs:
+        s, c = run.summary, run.config
+        finished = run.state == "finished" and "final/val_bpb" in s
+        jobs.append({
+            "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"),
+            "settings": {k: str(c[k]) for k in ("experiment", "arch", "ttt", "quant", "optimizer", "eval", "data") if c.get(k)},
+            "status": "completed" if finished else "failed",
+            "error": "" if finished else f"W&B state {run.state}", "val_bpb": s.get("final/val_bpb"),
+            "val_loss": s.get("final/val_loss"), "bytes_total": s.get("final/bytes_total"), "train_s": None,
+            "eval_s": None, "ttt_s": None, "compliant": s.get("final/compliant"),
+        })
+    return jobs
+
+
+def pick_baseline(order: list[str], jobs: list[dict], spec: str | None) -> str:
+    if spec is None:
+        return order[0]
+    wanted = dict(item.split("=", 1) for item in spec.split(","))
+    matches = [g for g in order if any(all(j["settings"].get(k) == v for k, v in wanted.items())
+                                       for j in jobs if j["group"] == g)]
+    if len(matches) != 1:
+        raise GolfError(f"--baseline {spec} matches {len(matches)} groups of {order}; name one group (K=V[,K=V])")
+    return matches[0]
+
+
+def build_report(jobs: list[dict], out: Path, baseline_spec: str | None, sources: list[str], wandb_mode: str,
+                 project: str) -> dict:
+    order = assign_groups(jobs)
+    baseline = pick_baseline(order, jobs, baseline_spec)
+    rows = summarize(jobs, order, baseline)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown(rows, jobs, baseline, sources), encoding="utf-8")
+    write_csv(out / "groups.csv", GROUP_COLUMNS, rows)
+    write_csv(out / "jobs.csv", JOB_COLUMNS, jobs)
+    bar_chart(out / "report.png", rows, baseline)
+    name = next((j["sweep"] for j in jobs if j.get("sweep")), "adhoc")
+    wandb_info = log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project, name) if wandb_mode != "disabled" else None
+    return {"baseline": baseline, "groups": rows, "wandb": wandb_info}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m golf.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("paths", nargs="*", type=Path, help="a multirun dir, or job dirs (each with results.json)")
+    p.add_argument("--baseline", help="the reference group as K=V[,K=V], e.g. ttt=none (default: the first group)")
+    p.add_argument("--out", type=Path, help="output folder (default: <first path>/report)")
+    p.add_argument("--from-wandb", metavar="ENTITY/PROJECT", help="read the jobs from W&B runs instead of job dirs")
+    p.add_argument("--group", help="with --from-wandb: only runs of this W&B group (sweep name)")
+    p.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
+    p.add_argument("--project", default="golf", help="W&B project of the summary run")
+    args = p.parse_args(argv)
+    try:
+        if args.from_wandb:
+            jobs, sources = jobs_from_wandb(args.from_wandb, args.group), [args.from_wandb]
+        elif args.paths:
+            jobs, sources = find_jobs(args.paths), [str(path) for path in args.paths]
+        else:
+            raise GolfError("nothing to report; pass a multirun dir or job dirs, or --from-wandb ENTITY/PROJECT")
+        if not jobs:
+            raise GolfError(f"no runs found in {sources[0]}; check the project name and --group")
+        out = args.out or (Path("report") if args.from_wandb else args.paths[0] / "report")
+        report = build_report(jobs, out, args.baseline, sources, args.wandb_mode, args.project)
+    except GolfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print((out / "report.md").read_text(encoding="utf-8"))
+    print(f"wrote {out / 'report.md'}, groups.csv, jobs.csv, report.png"
+          + (f"; W&B run {report['wandb']['run_id']} ({report['wandb']['mode']}) in {report['wandb']['dir']}"
+             if report["wandb"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

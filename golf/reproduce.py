@@ -1,0 +1,70 @@
+"""Score a model from its artifact file alone: the entry point of the exported script.
+
+`python -m golf.export` embeds this module and its golf imports in one self-contained script;
+that script's size is `bytes_code`. It rebuilds the model from the artifact bytes and runs the
+official non-overlapping evaluation with exact byte accounting, in one process.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from golf.data.loader import load_validation_tokens
+from golf.data.tokenizer import check_vocab, load_tokenizer
+from golf.errors import GolfError
+from golf.eval.bpb import build_byte_tables
+from golf.eval.full import evaluate_full
+from golf.models.layers import apply_baseline_precision
+from golf.models.registry import build_model
+from golf.quant.artifact import unpack
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Rebuild a golf model from its artifact and score it (val_loss, val_bpb).")
+    p.add_argument("artifact", help="the artifact file (model.golf)")
+    p.add_argument("--val-pattern", required=True, help="glob of the val shards, e.g. 'data/*/fineweb_val_*.bin'")
+    p.add_argument("--tokenizer", required=True, help="the SentencePiece model the shards were tokenized with")
+    p.add_argument("--seq-len", type=int, required=True, help="evaluation sequence length of the run")
+    p.add_argument("--batch-seqs", type=int, default=64, help="sequences per forward pass (does not change the score)")
+    p.add_argument("--max-seqs", type=int, default=0, help="score only the first N sequences (0 = the whole split)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16 = the baseline's storage dtypes and bf16 autocast, as in a bf16 training run")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return p.parse_args(argv)
+
+
+def score(args) -> dict:
+    device = torch.device(args.device)
+    arch, state = unpack(Path(args.artifact).read_bytes(), source=args.artifact)
+    model = build_model(SimpleNamespace(**arch))
+    model.load_state_dict(state, strict=True)
+    vocab_size = arch["vocab_size"]
+    sp = load_tokenizer(args.tokenizer)
+    check_vocab(sp, vocab_size, args.tokenizer)
+    autocast_dtype = None
+    if args.precision == "bf16":
+        apply_baseline_precision(model)
+        autocast_dtype = torch.bfloat16
+    tables = build_byte_tables(sp, vocab_size).to(device)
+    val_tokens = load_validation_tokens(args.val_pattern, args.seq_len)
+    return evaluate_full(model.to(device), val_tokens, tables, args.seq_len, args.batch_seqs, 0, 1, device,
+                         autocast_dtype, args.max_seqs)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        result = score(args)
+    except GolfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"val_loss {result['val_loss']:.8f} val_bpb {result['val_bpb']:.8f} "
+          f"tokens {result['tokens']} bytes {result['bytes']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

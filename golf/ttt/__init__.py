@@ -1,0 +1,1 @@
+"""Test-time training at evaluation time: score-first protocols, their legality ledger and per-layer scales."""

@@ -1,0 +1,48 @@
+"""Cross-field rules of the eval and ttt groups (run by golf.config.validate before any work)."""
+
+import re
+
+
+def ttt_eval_errors(cfg) -> list[str]:
+    e, t = cfg.eval, cfg.ttt
+    seq_len = e.seq_len or cfg.train.seq_len
+    stride = e.stride or seq_len
+    errors = []
+    if not 0 <= e.stride <= seq_len:
+        errors.append(f"eval.stride={e.stride} must be in [0, eval sequence length {seq_len}]; try eval.stride=64")
+    if e.name.value == "sliding" and e.stride == 0:
+        errors.append("eval=sliding needs eval.stride > 0; try eval=sliding64")
+    if t.mode.value == "none":
+        return errors
+    if t.epochs < 1 or t.lr <= 0 or t.batch_seqs < 1 or t.seq_len < 0:
+        errors.append(f"ttt.epochs={t.epochs}, ttt.lr={t.lr}, ttt.batch_seqs={t.batch_seqs} must be positive and "
+                      f"ttt.seq_len={t.seq_len} >= 0")
+    if t.mode.value == "stream":
+        if seq_len % stride or t.chunk_tokens % stride or t.chunk_tokens < seq_len:
+            errors.append(f"ttt.chunk_tokens={t.chunk_tokens} must be a multiple of the eval stride {stride} and at "
+                          f"least the eval sequence length {seq_len}, and the stride must divide {seq_len}, so every "
+                          f"window's scored positions fall inside one chunk; try ttt.chunk_tokens="
+                          f"{max(t.chunk_tokens // stride, seq_len // stride, 1) * stride}")
+    if t.mode.value == "lora":
+        if t.lora_rank < 1 or not 1 <= t.lora_chunk <= seq_len:
+            errors.append(f"ttt.lora_rank={t.lora_rank} must be >= 1 and ttt.lora_chunk={t.lora_chunk} in "
+                          f"[1, eval sequence length {seq_len}]")
+        if t.lora_reset.value == "stream" and cfg.launcher.nproc > 1:
+            errors.append("ttt.lora_reset=stream carries adapters across documents, which ranks cannot share; "
+                          "use ttt.lora_reset=document or launcher.nproc=1")
+        if t.compile:
+            errors.append("ttt.compile=true is for the full-weight protocols; set ttt.compile=false with ttt=lora")
+    if t.layer_lr.value == "multipliers" and len(t.lr_multipliers) != cfg.arch.num_layers:
+        errors.append(f"ttt.layer_lr=multipliers needs one ttt.lr_multipliers entry per block "
+                      f"({cfg.arch.num_layers}), got {len(t.lr_multipliers)}; e.g. ttt.lr_multipliers="
+                      f"[{','.join(['1.0'] * cfg.arch.num_layers)}]")
+    if not 0 < t.snr_min <= t.snr_max:
+        errors.append(f"ttt.snr_min={t.snr_min} and ttt.snr_max={t.snr_max} must satisfy 0 < snr_min <= snr_max")
+    if not 0 <= t.freeze_blocks <= cfg.arch.num_layers:
+        errors.append(f"ttt.freeze_blocks={t.freeze_blocks} must be in [0, arch.num_layers={cfg.arch.num_layers}]")
+    try:
+        re.compile(t.freeze_pattern)
+        re.compile(t.lora_targets)
+    except re.error as exc:
+        errors.append(f"ttt.freeze_pattern / ttt.lora_targets is not a valid regex ({exc}); fix the pattern")
+    return errors

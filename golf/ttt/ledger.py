@@ -1,0 +1,129 @@
+"""The legality ledger: which val positions were scored, and when, and when they first fed anything.
+
+Positions are prediction positions p (input val[..p], target val[p+1]). Every event carries the
+ledger's clock, which a protocol advances at each phase (score a chunk, train on it); all ranks run
+the same phases, so clocks agree across ranks and the merged ledger orders every rank's events.
+Kinds: `score` (the position's NLL entered the BPB sums), `update` (its target fed a weight update),
+`stat` (it fed any other state, e.g. a gradient statistic), `calibration` (it fed quantization).
+"""
+
+import bisect
+from dataclasses import dataclass, field
+
+import torch.distributed as dist
+
+KINDS = ("score", "update", "stat", "calibration")
+
+
+@dataclass
+class Event:
+    kind: str
+    start: int
+    end: int
+    clock: int
+    rank: int = 0
+
+
+@dataclass
+class Ledger:
+    n_predictions: int
+    rank: int = 0
+    events: list[Event] = field(default_factory=list)
+    clock: int = 0
+
+    def tick(self) -> None:
+        self.clock += 1
+
+    def record(self, kind: str, start: int, end: int) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown ledger event kind {kind!r}; expected one of {KINDS}")
+        last = self.events[-1] if self.events else None
+        if last is not None and (last.kind, last.end, last.clock) == (kind, start, self.clock):
+            last.end = end  # contiguous ranges of one phase merge, so the ledger stays small
+        else:
+            self.events.append(Event(kind, start, end, self.clock, self.rank))
+
+    def gathered(self) -> "Ledger":
+        """Every rank's events in one ledger (collective: all ranks must call it)."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        everyone = [None] * dist.get_world_size()
+        dist.all_gather_object(everyone, self.events)
+        return Ledger(self.n_predictions, self.rank, [e for events in everyone for e in events], self.clock)
+
+    def checks(self) -> dict:
+        """The legality checks, each {pass, value}; call on the gathered ledger."""
+        scores = sorted((e for e in self.events if e.kind == "score"), key=lambda e: (e.start, e.clock))
+        uses = [e for e in self.events if e.kind in ("update", "stat")]
+        return {
+            "each_token_scored_once": self._scored_once(scores),
+            "score_before_update": self._score_first(scores, uses),
+            "single_pass": self._single_pass(),
+            "no_val_in_calibration": self._no_calibration(),
+        }
+
+    def _scored_once(self, scores: list[Event]) -> dict:
+        covered, overlaps, gaps, cursor = 0, 0, 0, 0
+        for e in scores:
+            if e.start < cursor:
+                overlaps += min(cursor, e.end) - e.start
+            elif e.start > cursor:
+                gaps += e.start - cursor
+            covered += e.end - e.start
+            cursor = max(cursor, e.end)
+        gaps += max(self.n_predictions - cursor, 0)
+        ok = overlaps == 0 and gaps == 0 and covered == self.n_predictions
+        return {"pass": ok, "value": {"scored": covered, "expected": self.n_predictions, "rescored": overlaps,
+                                      "unscored": gaps}}
+
+    @staticmethod
+    def _last_score_clock(scores: list[Event], start: int, end: int) -> int | None:
+        """Latest clock at which any position of [start, end) was scored; None if some was never scored."""
+        starts = [e.start for e in scores]
+        i = max(bisect.bisect_right(starts, start) - 1, 0)
+        cursor, latest = start, -1
+        while i < len(scores) and scores[i].start < end:
+            e = scores[i]
+            if e.end > cursor:
+                if e.start > cursor:
+                    return None
+                latest = max(latest, e.clock)
+                cursor = e.end
+            i += 1
+        return latest if cursor >= end else None
+
+    def _score_first(self, scores: list[Event], uses: list[Event]) -> dict:
+        bad = [e for e in uses
+               if (c := self._last_score_clock(scores, e.start, e.end)) is None or c >= e.clock]
+        value = {"uses": len(uses), "violations": len(bad)}
+        if bad:
+            value["first_violation"] = {"kind": bad[0].kind, "positions": [bad[0].start, bad[0].end],
+                                        "clock": bad[0].clock}
+        return {"pass": not bad, "value": value}
+
+    def _single_pass(self) -> dict:
+        """On each rank, scoring moves left to right and a position feeds updates only before anything
+        later is scored. Per rank: ranks may own independent streams (documents) with their own clocks."""
+        backwards = late = 0
+        for rank in sorted({e.rank for e in self.events}):
+            mine = [e for e in self.events if e.rank == rank]
+            scores = sorted((e for e in mine if e.kind == "score"), key=lambda e: (e.start, e.clock))
+            b, l = self._rank_single_pass(scores, [e for e in mine if e.kind in ("update", "stat")])
+            backwards, late = backwards + b, late + l
+        return {"pass": backwards == 0 and late == 0, "value": {"backward_steps": backwards, "late_updates": late}}
+
+    @staticmethod
+    def _rank_single_pass(scores: list[Event], uses: list[Event]) -> tuple[int, int]:
+        by_clock = sorted(scores, key=lambda e: (e.clock, e.start))
+        backwards = sum(1 for a, b in zip(by_clock, by_clock[1:]) if b.clock > a.clock and b.start < a.start)
+        starts = [e.start for e in scores]
+        suffix_min = [0] * (len(scores) + 1)
+        suffix_min[-1] = float("inf")
+        for i in range(len(scores) - 1, -1, -1):
+            suffix_min[i] = min(scores[i].clock, suffix_min[i + 1])
+        late = sum(1 for u in uses if suffix_min[bisect.bisect_left(starts, u.end)] < u.clock)
+        return backwards, late
+
+    def _no_calibration(self) -> dict:
+        tokens = sum(e.end - e.start for e in self.events if e.kind == "calibration")
+        return {"pass": tokens == 0, "value": tokens}

@@ -1,0 +1,54 @@
+"""RESEARCH ONLY, never compliant: pre-quant TTT (PR #462 / #1550 / resouer #6).
+
+The unquantized trained model is fine-tuned for E epochs on every val position, then exported with the
+run's quant scheme, rebuilt from those bytes and scored on the same positions. Every val token feeds an
+update before it is scored (rules.md C3), which the ledger records, so the compliance checks fail by
+construction. It works on a copy: the run's own model and artifact are untouched.
+"""
+
+import copy
+
+from golf.eval.bpb import BPBAccumulator, ByteTables
+from golf.eval.sliding import n_predictions, score_windows, shard, sliding_windows
+from golf.quant import artifact
+from golf.quant.export import export
+from golf.ttt.ledger import Ledger
+from golf.ttt.stream import make_runner
+from golf.ttt.training import (
+    RangeTrainer,
+    build_optimizer,
+    cosine,
+    select_trainable,
+    set_lr,
+)
+
+
+def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, stride: int, score_batch_seqs: int,
+                     cfg, rt, max_seqs: int = 0, on_chunk=None) -> dict:
+    t = cfg.ttt
+    model = copy.deepcopy(float_model)
+    n = n_predictions(val_tokens, seq_len, max_seqs)
+    groups = select_trainable(model, t)
+    optimizer = build_optimizer(groups, t)
+    trainer = RangeTrainer(model, make_runner(model, t.compile), groups, optimizer, t, t.seq_len or seq_len, rt)
+    ledger = Ledger(n, rt.rank)
+    for epoch in range(t.epochs):
+        lr = set_lr(optimizer, t.lr, cosine(epoch / max(t.epochs - 1, 1)))
+        loss = trainer.train_range(val_tokens, 0, n, 1)
+        ledger.record("update", 0, n)
+        ledger.tick()
+        if on_chunk is not None:
+            on_chunk(epoch, {"ttt/epoch": epoch, "ttt/lr": lr, "ttt/train_loss": loss,
+                             **{f"snr/{k}": v for k, v in trainer.last_snr.items()}})
+    for p in model.parameters():
+        p.requires_grad_(True)
+    blob = export(model, cfg, cfg.budget.artifact_limit_bytes, rt.autocast_dtype).blob
+    _, state = artifact.unpack(blob, source="pre-quant TTT export")
+    reloaded = copy.deepcopy(float_model)  # same storage dtypes and device as the run's model
+    reloaded.load_state_dict(state, strict=True)
+    acc = BPBAccumulator(rt.device)
+    windows = shard(sliding_windows(n, seq_len, stride), rt.rank, rt.world_size)
+    score_windows(reloaded, windows, val_tokens, tables, seq_len, score_batch_seqs, acc, rt.device,
+                  rt.autocast_dtype, ledger)
+    acc.all_reduce()
+    return {**acc.result(), "bytes_model": len(blob), "ledger": ledger, "snr": trainer.snr_summary()}

@@ -1,0 +1,137 @@
+"""What TTT trains and how one pass over a range of val positions updates the weights.
+
+Shared by the legal stream loop (one chunk at a time, after it is scored) and the research-only
+pre-quant path. A range of positions [a, b) trains on inputs val[a:b] and targets val[a+1:b+1]: exactly
+the targets scored for those positions, no look-ahead token. The range is cut into sequences, grouped
+into global batches of `batch_seqs`; each rank takes a contiguous share of every batch and the
+gradients are summed over ranks, normalized by the batch's target count, so world size 1 and N make
+the same updates.
+"""
+
+import math
+import re
+
+import torch
+import torch.distributed as dist
+
+from golf.eval.sliding import autocast_context, shard
+from golf.models.layers import Rotary
+from golf.ttt.layers import (
+    LayerGroup,
+    apply_lr_policy,
+    layer_groups,
+    scale_gradients,
+    snr_scales,
+)
+
+
+def select_trainable(model: torch.nn.Module, cfg) -> list[LayerGroup]:
+    """Set requires_grad by the freezing options; return the layer groups with their LR multipliers."""
+    groups = layer_groups(model)
+    pattern = re.compile(cfg.freeze_pattern) if cfg.freeze_pattern else None
+    frozen_ids = {id(p) for g in groups if g.depths and min(g.depths) < cfg.freeze_blocks for p in g.params}
+    for name, p in model.named_parameters():
+        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and name.split(".")[0] in ("tok_emb", "lm_head"))
+                  or (pattern is not None and pattern.search(name) is not None))
+        p.requires_grad_(not frozen)
+    apply_lr_policy(groups, cfg.layer_lr.value, list(cfg.lr_multipliers), cfg.freeze_blocks)
+    return groups
+
+
+def build_optimizer(groups: list[LayerGroup], cfg) -> torch.optim.Optimizer:
+    param_groups = [{"params": [p for p in g.params if p.requires_grad], "lr": cfg.lr * g.lr_mult,
+                     "lr_mult": g.lr_mult, "key": g.key} for g in groups]
+    param_groups = [g for g in param_groups if g["params"]]
+    if cfg.optimizer.value == "sgd":
+        return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
+
+
+def cosine(progress: float) -> float:
+    """0.5 (1 + cos(pi x)): 1 at the start of the pass, 0 at its end."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
+    for g in optimizer.param_groups:
+        g["lr"] = base_lr * g["lr_mult"] * factor
+    return base_lr * factor
+
+
+def forget_inference_caches(model: torch.nn.Module) -> None:
+    """Drop rotary tables built while scoring under inference mode: inference tensors cannot be saved
+    for backward, nor enter a compiled training graph."""
+    for m in model.modules():
+        if isinstance(m, Rotary):
+            m._cache_key = None
+
+
+def _sequences(a: int, b: int, seq_len: int) -> list[tuple[int, int]]:
+    return [(s, min(s + seq_len, b)) for s in range(a, b, seq_len)]
+
+
+class RangeTrainer:
+    """Applies `epochs` optimizer passes over a range of positions; keeps the per-layer SNR history."""
+
+    def __init__(self, model, runner, groups: list[LayerGroup], optimizer, cfg, seq_len: int, rt):
+        self.model, self.runner, self.groups, self.optimizer, self.cfg, self.rt = model, runner, groups, optimizer, cfg, rt
+        self.seq_len = seq_len
+        self.trainable = [p for g in groups for p in g.params if p.requires_grad]
+        self.snr_sum: dict[str, float] = {}
+        self.snr_count = 0
+        self.last_snr: dict[str, float] = {}
+
+    def train_range(self, val_tokens: torch.Tensor, a: int, b: int, epochs: int) -> float:
+        """Train on positions [a, b); return the mean training loss of the last epoch."""
+        forget_inference_caches(self.model)
+        self.model.train()
+        seqs = _sequences(a, b, self.seq_len)
+        batches = [seqs[i : i + self.cfg.batch_seqs] for i in range(0, len(seqs), self.cfg.batch_seqs)]
+        loss = 0.0
+        for _ in range(epochs):
+            total = 0.0
+            for batch in batches:
+                total += self._step(val_tokens, batch)
+            loss = total / max(b - a, 1)
+        return loss
+
+    def _step(self, val_tokens: torch.Tensor, batch: list[tuple[int, int]]) -> float:
+        n_targets = sum(e - s for s, e in batch)
+        mine = shard(batch, self.rt.rank, self.rt.world_size)
+        self.optimizer.zero_grad(set_to_none=False)
+        for p in self.trainable:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.rt.device)
+        for length in sorted({e - s for s, e in mine}, reverse=True):
+            rows = [torch.as_tensor(val_tokens[s : e + 1], dtype=torch.int64) for s, e in mine if e - s == length]
+            chunk = torch.stack(rows).to(self.rt.device)
+            with autocast_context(self.rt.device, self.rt.autocast_dtype):
+                nll = self.runner(chunk[:, :-1], chunk[:, 1:], reduction="sum")
+            (nll / n_targets).backward()
+            loss_sum += nll.detach().double()
+        if self.rt.distributed:
+            for p in self.trainable:
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+        self._snr()
+        if self.cfg.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.cfg.grad_clip_norm)
+        self.optimizer.step()
+        return float(loss_sum)
+
+    def _snr(self) -> None:
+        """Per-layer SNR scales of this step's (all-reduced) gradient; applied when ttt.snr_scale asks."""
+        estimator = self.cfg.snr_scale.value if self.cfg.snr_scale.value != "none" else "eb"
+        self.last_snr = snr_scales(self.groups, estimator, self.cfg.snr_min, self.cfg.snr_max)
+        for key, value in self.last_snr.items():
+            self.snr_sum[key] = self.snr_sum.get(key, 0.0) + value
+        self.snr_count += 1
+        if self.cfg.snr_scale.value != "none":
+            scale_gradients(self.groups, self.last_snr)
+
+    def snr_summary(self) -> dict:
+        estimator = self.cfg.snr_scale.value if self.cfg.snr_scale.value != "none" else "eb"
+        return {"estimator": estimator, "applied": self.cfg.snr_scale.value != "none", "steps": self.snr_count,
+                "clip": [self.cfg.snr_min, self.cfg.snr_max], "final": dict(self.last_snr),
+                "mean": {k: v / self.snr_count for k, v in self.snr_sum.items()} if self.snr_count else {}}

@@ -1,0 +1,191 @@
+"""Injected faults: a kill during the checkpoint write, a NaN at step k, a full disk on the results
+write, a changed config or world size under a checkpoint. Each must stop cleanly and lose nothing."""
+
+import errno
+import json
+import os
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from golf import checkpoint, preemption
+from golf.checkpoint import Checkpointer, CheckpointError, rewind_metrics
+from golf.config.schema import GolfConfig
+from golf.data.demo import ensure_demo
+from golf.guards import NonFiniteError, check_finite_weights
+from golf.logging.results import Results
+from golf.resume import JobLock, JobRunning
+from golf.worker import Job
+
+# The FAST_RUN model and schedule, written straight into a job dir's config.yaml (no Hydra parent).
+TINY = ["arch.num_layers=2", "arch.model_dim=64", "arch.num_heads=2", "arch.num_kv_heads=1", "train.iterations=6",
+        "train.batch_tokens=2048", "train.seq_len=64", "train.grad_accum_steps=1", "train.warmup_steps=1",
+        "train.warmdown_iters=3", "train.val_every=3", "train.log_every=2", "train.threads=1", "eval.batch_tokens=8192",
+        "eval.max_seqs=48", "budget.train_seconds=0", "budget.eval_seconds=0", "logger.name=none"]
+
+
+def write_job_dir(job_dir: Path, cache: Path, extra: list[str]) -> Path:
+    root = ensure_demo(cache)
+    cfg = OmegaConf.merge(OmegaConf.structured(GolfConfig), OmegaConf.from_dotlist([
+        *TINY, *extra, f"data.root={root}", f"data.train_pattern={root}/demo_train_*.bin",
+        f"data.val_pattern={root}/demo_val_*.bin"]))
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    Results(job_dir).start(run_id=job_dir.name)
+    return job_dir
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+
+def _saver(tmp_path, config_hash="a" * 64, world_size=1):
+    rt = SimpleNamespace(rank=0, world_size=world_size, is_main=True, distributed=False)
+    model = Tiny()
+    opt = torch.optim.Adam(model.parameters())
+    model.proj(torch.ones(1, 4)).sum().backward()
+    opt.step()
+    loader = SimpleNamespace(state_dict=lambda: {"file_index": 0, "position": 7})
+    return Checkpointer(tmp_path, config_hash, rt), model, {"adam": opt}, loader
+
+
+def test_kill_during_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    saver, model, opts, loader = _saver(tmp_path)
+    saver.save(4, 1234.0, 2.5, model, opts, loader)
+    good = checkpoint.checkpoint_path(tmp_path).read_bytes()
+
+    def dies_halfway(obj, f):
+        f.write(b"\x80\x02partial")
+        raise KeyboardInterrupt  # stands in for the process dying inside torch.save
+
+    monkeypatch.setattr(checkpoint.torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        saver.save(6, 2000.0, 2.4, model, opts, loader)
+    assert checkpoint.checkpoint_path(tmp_path).read_bytes() == good
+    state = saver.load()
+    assert state["step"] == 4 and state["training_ms"] == 1234.0 and state["ranks"][0]["loader"]["position"] == 7
+
+
+def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
+    path = checkpoint.checkpoint_path(tmp_path)
+    path.parent.mkdir()
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable.*delete"):
+        _saver(tmp_path)[0].load()
+
+
+def test_checkpoint_refuses_another_config_or_world_size(tmp_path):
+    saver, model, opts, loader = _saver(tmp_path)
+    saver.save(2, 10.0, 3.0, model, opts, loader)
+    with pytest.raises(CheckpointError, match="config sha256 aaaaaaaaaaaa.*bbbbbbbbbbbb.*resume=never"):
+        _saver(tmp_path, config_hash="b" * 64)[0].load()
+    with pytest.raises(CheckpointError, match="written by 1 processes.*launcher.nproc=1"):
+        _saver(tmp_path, world_size=2)[0].load()
+
+
+def test_config_hash_ignores_resume_only():
+    base = {"seed": 1, "resume": "never", "train": {"iterations": 6}}
+    assert checkpoint.config_sha256(base) == checkpoint.config_sha256({**base, "resume": "auto"})
+    assert checkpoint.config_sha256(base) != checkpoint.config_sha256({**base, "seed": 2})
+
+
+def test_rewind_metrics_keeps_what_the_resumed_run_will_not_rewrite(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    records = [{"step": 0, "val/bpb": 4.0}, {"step": 2, "train/loss": 6.0}, {"step": 3, "train/loss": 5.0},
+               {"step": 3, "val/bpb": 3.9}, {"step": 4, "train/loss": 4.0}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    rewind_metrics(path, 3)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == records[:3]
+
+
+def test_nan_at_step_k_stops_the_run_naming_the_step_and_writes_no_artifact(tmp_path, demo_cache):
+    torch.set_num_threads(1)
+    job_dir = write_job_dir(tmp_path / "job", demo_cache, ["train.checkpoint_every_steps=2"])
+    job = Job(job_dir)
+    calls = []
+
+    def poison_at_step_4(module, args):
+        if module.training:
+            calls.append(1)
+            if len(calls) == 5:  # the forward pass of step 4 (after one warmup step)
+                with torch.no_grad():
+                    next(module.parameters()).fill_(float("nan"))
+
+    original_build = job.build
+
+    def build_then_hook():
+        original_build()
+        job.model.register_forward_pre_hook(poison_at_step_4)
+
+    job.build = build_then_hook
+    with pytest.raises(NonFiniteError, match="at step 4"):
+        job.run()
+    results = json.loads((job_dir / "results.json").read_text())
+    assert results["status"] == "failed" and results["error"]["where"] == "train"
+    assert results["error"]["type"] == "NonFiniteError" and "step 4" in results["error"]["message"]
+    assert not (job_dir / "artifact").exists()
+    # the checkpoint due at step 4 was refused; the one from before the fault is kept
+    assert torch.load(job_dir / "ckpt" / "last.pt", weights_only=False)["step"] == 2
+
+
+def test_weight_guard_names_the_tensor():
+    model = Tiny()
+    with torch.no_grad():
+        model.proj.bias[1] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"weight proj.bias has 1 NaN/inf values at step 7 \(export\)"):
+        check_finite_weights(model, 7, "export")
+    check_finite_weights(Tiny(), 7, "export")
+
+
+def test_disk_full_on_results_write_keeps_the_last_good_results(tmp_path, monkeypatch):
+    results = Results(tmp_path)
+    results.start(run_id="r")
+    results.update("metrics", steps=6)
+    before = (tmp_path / "results.json").read_text()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        results.update("metrics", val_bpb=1.5)
+    assert (tmp_path / "results.json").read_text() == before
+    assert json.loads(before)["metrics"] == {"steps": 6}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_signal_after_training_stops_at_once_and_chains_to_the_previous_handler():
+    seen = []
+    before = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(signum))
+    try:
+        preemption.install()
+        os.kill(os.getpid(), signal.SIGUSR1)  # during training: only a flag, polled by the trainer
+        assert preemption.requested() == signal.SIGUSR1 and not seen
+        with pytest.raises(preemption.Preempted, match="SIGUSR1 at step 9"):
+            preemption.stop_immediately(9)  # training is saved: the pending signal stops the run now
+        preemption.forward(signal.SIGUSR1)
+        assert seen == [signal.SIGUSR1]  # e.g. submitit's requeue handler
+        with pytest.raises(preemption.Preempted, match="SIGUSR1 at step 9"):
+            os.kill(os.getpid(), signal.SIGUSR1)
+    finally:
+        preemption.uninstall()
+        signal.signal(signal.SIGUSR1, before)
+
+
+def test_a_running_job_is_never_taken_over(tmp_path):
+    running = JobLock(tmp_path)
+    running.acquire()
+    try:
+        with pytest.raises(JobRunning, match="locked by a running process"):
+            JobLock(tmp_path).acquire()
+    finally:
+        running.release()
+    again = JobLock(tmp_path)  # the owner is gone (as after a SIGKILL): free to continue
+    again.acquire()
+    again.release()

@@ -1,0 +1,175 @@
+"""Unit tests of the quantization schemes, GPTQ, calibration, the container and the budget fitter."""
+
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from golf.config.schema import (
+    ArchConfig,
+    CalibSource,
+    ClipMode,
+    Compressor,
+    GolfConfig,
+    QuantConfig,
+    QuantScheme,
+)
+from golf.config.validate import validate
+from golf.errors import ArtifactError, ConfigError, DataError
+from golf.models.registry import build_model
+from golf.quant import artifact, packed
+from golf.quant.calibration import self_generated_tokens, train_tokens
+from golf.quant.export import export
+from golf.quant.fit import fit_to_budget
+from golf.quant.gptq import collect_hessians, gptq_quantizer
+from golf.quant.intn import category, qmax, quantize_state, round_matrix
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+ARCH = ArchConfig(name="baseline", vocab_size=1024, num_layers=2, model_dim=64, num_heads=2, num_kv_heads=1)
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(ARCH)
+    with torch.no_grad():  # trained-like weights: the zero-initialised projections get values too
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+def _cfg(**quant) -> GolfConfig:
+    cfg = GolfConfig(arch=ARCH)
+    cfg.quant = QuantConfig(**{"keep_float_max_numel": 1024, "calib_seqs": 4, "calib_seq_len": 32, **quant})
+    return cfg
+
+
+def _write_shard(path: Path, tokens: np.ndarray) -> None:
+    header = np.zeros(256, dtype="<i4")
+    header[:3] = (20240520, 1, tokens.size)
+    path.write_bytes(header.tobytes() + tokens.astype("<u2").tobytes())
+
+
+def test_packed_container_is_exact_for_every_dtype():
+    tensors = {"a.q": torch.randint(-31, 32, (5, 7), dtype=torch.int8), "a.scale": torch.rand(5).half(),
+               "b": torch.randn(3).bfloat16(), "c": torch.tensor(3.0), "d": torch.randn(2, 2),
+               "e": torch.arange(4), "f": torch.tensor([True, False])}
+    meta, back = packed.deserialize(packed.serialize({"k": [1, 2]}, tensors))
+    assert meta == {"k": [1, 2]} and set(back) == set(tensors)
+    for name, t in tensors.items():
+        assert back[name].dtype == t.dtype and back[name].shape == t.shape and torch.equal(back[name], t), name
+
+
+@pytest.mark.parametrize("clip", list(ClipMode))
+def test_codes_stay_in_the_symmetric_range_and_bits_buy_precision(clip):
+    w = torch.randn(16, 48) * 0.05
+    errors = []
+    for bits in (4, 5, 6, 7, 8):
+        q, s = round_matrix("blocks.0.mlp.fc.weight", w, bits, QuantConfig(clip=clip))
+        assert int(q.abs().max()) <= qmax(bits) and torch.equal(s, s.half().float())
+        if clip != ClipMode.sdclip:  # k x std clips wide on purpose (fewer levels in use compress better)
+            assert len(q.unique()) > qmax(bits)  # the grid is used, not collapsed onto a few levels
+        errors.append(float(((q * s[:, None] - w) ** 2).mean()))
+    # each extra bit halves the step, so the squared error drops about 4x
+    assert all(b < a / 2.5 for a, b in pairwise(errors)), errors
+
+
+def test_categories_bits_and_float_tensors():
+    meta, tensors, by_bits = quantize_state(_model().state_dict(), _cfg(bits_attn=5, bits_mlp=4, bits_embed=8,
+                                                                       bits_other=6, scheme=QuantScheme.intn).quant)
+    assert category("tok_emb.weight") == "embed" and category("blocks.1.attn.c_q.weight") == "attn"
+    assert category("blocks.0.mlp.proj.weight") == "mlp" and category("skip_weights") == "other"
+    quantized = meta["quantized"]
+    assert quantized["tok_emb.weight"]["bits"] == 8 and quantized["blocks.0.mlp.fc.weight"]["bits"] == 4
+    assert quantized["blocks.0.attn.c_q.weight"]["bits"] == 5
+    assert int(tensors["blocks.0.mlp.fc.weight.q"].abs().max()) <= 7
+    assert tensors["blocks.0.resid_mix"].dtype == torch.float32 and "blocks.0.resid_mix" not in quantized
+    assert sum(by_bits.values()) == sum(p.numel() for p in _model().parameters())
+
+
+@pytest.mark.parametrize("quant", [
+    {"scheme": QuantScheme.int8, "keep_float_max_numel": 65536},
+    {"scheme": QuantScheme.none},
+    {"scheme": QuantScheme.intn, "clip": ClipMode.percentile, "compressor": Compressor.zstd, "level": 22},
+    {"scheme": QuantScheme.intn, "clip": ClipMode.sdclip, "compressor": Compressor.lzma, "level": 9},
+    {"scheme": QuantScheme.intn, "clip": ClipMode.search, "bits_mlp": 5, "prune_fraction": 0.05},
+    {"scheme": QuantScheme.gptq, "clip": ClipMode.search, "calib_source": CalibSource.self_generated},
+])
+def test_every_scheme_reloads_bit_exactly(tmp_path, quant):
+    model = _model()
+    exported = export(model, _cfg(**quant), 16_000_000)
+    path = tmp_path / "model.golf"
+    artifact.write(path, exported.blob)
+    _, state = artifact.unpack(path.read_bytes())
+    assert set(state) == set(exported.state)
+    for name, t in state.items():
+        assert t.dtype == exported.state[name].dtype and torch.equal(t, exported.state[name]), name
+    reloaded = artifact.load_model(path, torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), state.values()))
+
+
+def test_gptq_beats_rounding_at_the_same_bits():
+    torch.manual_seed(1)
+    x = torch.randn(2048, 96) @ torch.randn(96, 96)  # correlated inputs, as in a trained network
+    w = torch.randn(48, 96) * 0.05
+    quant = QuantConfig(clip=ClipMode.percentile, clip_percentile=100.0)
+    out_err = lambda q, s: float(((x @ (q * s[:, None] - w).T) ** 2).mean())
+    for bits in (4, 6):
+        plain = out_err(*round_matrix("w", w, bits, quant))
+        gptq = out_err(*gptq_quantizer({"w": x.T @ x / len(x)}, 0.01, 32, True)("w", w, bits, quant))
+        assert gptq < 0.8 * plain, (bits, gptq, plain)
+
+
+def test_hessians_cover_every_linear_and_fall_back_without_one():
+    model = _model()
+    hessians = collect_hessians(model, torch.randint(0, 1024, (4, 16)), 2, None)
+    linears = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert set(hessians) == linears
+    h = hessians["blocks.0.attn.c_q.weight"]
+    assert torch.allclose(h, h.T) and bool((h.diagonal() >= 0).all())
+    w = model.tok_emb.weight.detach()  # tied embedding: no Hessian, plain rounding with the same clip
+    quant = QuantConfig()
+    q, _ = gptq_quantizer(hessians, 0.01, 128, True)("tok_emb.weight", w, 8, quant)
+    assert torch.equal(q, round_matrix("tok_emb.weight", w, 8, quant)[0])
+
+
+def test_calibration_reads_train_never_val(tmp_path):
+    tokens = np.arange(5000) % 1024
+    _write_shard(tmp_path / "fineweb_train_000000.bin", tokens)
+    _write_shard(tmp_path / "fineweb_val_000000.bin", tokens[::-1])
+    x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), str(tmp_path / "fineweb_val_*.bin"), 4, 32)
+    assert x.shape == (4, 32) and torch.equal(x[0], torch.arange(32)) and source.startswith("train:")
+    with pytest.raises(DataError, match="never see val"):
+        train_tokens(str(tmp_path / "fineweb_*.bin"), str(tmp_path / "fineweb_val_*.bin"), 4, 32)
+
+
+def test_self_generated_calibration_is_seeded():
+    model = _model()
+    a, source = self_generated_tokens(model, 1024, 3, 12, 0.8, seed=7)
+    b, _ = self_generated_tokens(model, 1024, 3, 12, 0.8, seed=7)
+    assert a.shape == (3, 12) and torch.equal(a, b) and source.startswith("self_generated:")
+
+
+def test_fitter_lands_under_a_decimal_target_and_reports_impossible_ones():
+    cfg = _cfg(scheme=QuantScheme.intn, bits_embed=6, compressor=Compressor.zlib, level=9)
+    meta, tensors, _ = quantize_state(_model().state_dict(), cfg.quant)
+    encode = lambda t: artifact.pack_quantized(meta, t, ARCH, "zlib", 9)
+    full = len(encode(tensors))
+    target = full - 400
+    fitted, blob, info = fit_to_budget(meta, tensors, encode, target)
+    assert len(blob) <= target and info["pruned_codes"] > 0 and blob == encode(fitted)
+    assert len(encode(fit_to_budget(meta, tensors, encode, full)[0])) == full  # already fits: untouched
+    with pytest.raises(ArtifactError, match=r"over after zeroing all"):
+        fit_to_budget(meta, tensors, encode, full // 4)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("bits_mlp", 3, "quant.bits_mlp=3"), ("level", 23, "quant.level=23"), ("prune_fraction", 1.0, "prune_fraction"),
+])
+def test_quant_config_errors_name_the_key(key, value, words):
+    cfg = _cfg(scheme=QuantScheme.intn, compressor=Compressor.zstd, level=22)
+    setattr(cfg.quant, key, value)
+    with pytest.raises(ConfigError, match=words.replace(".", r"\.")):
+        validate(cfg)

@@ -1,0 +1,75 @@
+"""golf.report on a real sweep with failed jobs, its outputs (Markdown, CSV, PNG, offline W&B
+table read back), and the statistics behind the record bar."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from golf.report import assign_groups, main, summarize, welch_p_less
+
+
+@pytest.fixture(scope="module")
+def report(tiny_sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert main([str(tiny_sweep), "--baseline", "arch.num_kv_heads=1", "--out", str(out)]) == 0
+    return out
+
+
+def test_groups_by_what_varies_and_lists_failed_jobs_with_their_error(report):
+    groups = list(csv.DictReader(open(report / "groups.csv")))
+    assert [(g["group"], g["n"], g["failed"]) for g in groups] == [("arch.num_kv_heads=1", "2", "0"),
+                                                                 ("arch.num_kv_heads=3", "0", "2")]
+    jobs = list(csv.DictReader(open(report / "jobs.csv")))
+    failed = [j for j in jobs if j["status"] == "failed"]
+    assert len(jobs) == 4 and len(failed) == 2
+    assert all("must divide arch.num_heads" in j["error"] for j in failed)
+    md = (report / "report.md").read_text()
+    assert "## Failed jobs" in md and md.count("ConfigError: invalid config: arch.num_kv_heads=3") == 2
+    assert (report / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_numbers_are_those_of_the_jobs(report, tiny_sweep):
+    done = [json.loads(p.read_text()) for p in tiny_sweep.rglob("results.json")]
+    bpbs = sorted(r["metrics"]["val_bpb"] for r in done if r["status"] == "completed")
+    [base] = [g for g in csv.DictReader(open(report / "groups.csv")) if g["n"] == "2"]
+    assert float(base["val_bpb_mean"]) == pytest.approx(sum(bpbs) / 2, abs=1e-12)
+    assert float(base["val_bpb_std"]) == pytest.approx(abs(bpbs[0] - bpbs[1]) / 2 ** 0.5, abs=1e-12)
+
+
+def test_wandb_table_reads_back_offline_equal_to_the_csv(report):
+    [run_dir] = (report / "wandb").glob("offline-run-*")
+    inspected = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json", str(run_dir)],
+                               capture_output=True, text=True, timeout=120)
+    assert inspected.returncode == 0, inspected.stderr
+    record = json.loads(inspected.stdout)
+    assert record["summary"]["report/groups"]["_type"] == "table-file"
+    [table] = (run_dir / "files" / "media" / "table" / "report").glob("groups_*.table.json")
+    table = json.loads(table.read_text())
+    rows = list(csv.DictReader(open(report / "groups.csv")))
+    assert [r[0] for r in table["data"]] == [r["group"] for r in rows]
+    assert table["data"][0][table["columns"].index("val_bpb_mean")] == pytest.approx(float(rows[0]["val_bpb_mean"]))
+
+
+def _job(group_value, seed, loss):
+    return {"job": f"j{seed}", "seed": seed, "settings": {"ttt": group_value}, "status": "completed", "error": "",
+            "val_bpb": loss / 1.5, "val_loss": loss, "bytes_total": 100, "train_s": 1.0, "eval_s": 1.0, "ttt_s": None,
+            "compliant": True}
+
+
+def test_record_bar_needs_both_the_margin_and_the_p_value():
+    jobs = [_job("none", s, 3.000 + d) for s, d in [(1, 0.001), (2, -0.001), (3, 0.0)]]
+    jobs += [_job("sgd", s, 2.990 + d) for s, d in [(1, 0.001), (2, -0.001), (3, 0.0)]]   # -0.010 nats, tight
+    jobs += [_job("lora", s, 2.997 + d) for s, d in [(1, 0.0005), (2, -0.0005), (3, 0.0)]]  # -0.003 nats
+    rows = {r["group"]: r for r in summarize(jobs, assign_groups(jobs), "ttt=none")}
+    assert rows["ttt=sgd"]["delta_nats"] == pytest.approx(-0.010) and rows["ttt=sgd"]["p_value"] < 0.01
+    assert rows["ttt=sgd"]["record_bar"] and not rows["ttt=lora"]["record_bar"] and not rows["ttt=none"]["record_bar"]
+    assert welch_p_less([3.0, 3.1, 2.9], [3.0, 3.1, 2.9]) == pytest.approx(0.5)
+    assert welch_p_less([3.0], [3.0, 3.1]) is None
+
+
+def test_nothing_to_report_is_a_one_line_error(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: no results.json under {tmp_path}")

@@ -1,0 +1,60 @@
+"""A sweep interrupted by SIGTERM, re-run with resume=auto: the completed job is skipped, the
+interrupted one continues in its own dir. Secrets in the environment appear in no output file."""
+
+import os
+import signal
+import subprocess
+import sys
+
+from conftest import FAST_RUN, job_dirs, read_results, run_golf
+from golf.utils.environment import environment_info
+
+ARGS = ["-m", "seed=1,2", "resume=auto", *[a for a in FAST_RUN if not a.startswith("train.log_every=")],
+        "train.log_every=1", "train.checkpoint_every_steps=2"]
+SECRETS = {"WANDB_API_KEY": "wandb-secret-4f1c9a", "GOLF_API_TOKEN": "golf-secret-77e2", "HF_TOKEN": "hf-secret-9a0b",
+           "GOLF_WANDB_KEY": "golf-secret-key-31d"}
+
+
+def test_environment_info_drops_secrets_and_keeps_the_rest(monkeypatch):
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GOLF_NOTE", "visible")
+    env = environment_info()["env"]
+    assert env["GOLF_NOTE"] == "visible"
+    assert not set(SECRETS) & set(env)
+
+
+def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, demo_cache):
+    env = {**os.environ, **SECRETS, "GOLF_CACHE": str(demo_cache), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "golf.train", *ARGS, f"paths.out_root={tmp_path}"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed, finished_jobs = [], 0
+    for line in proc.stdout:
+        printed.append(line)
+        finished_jobs += line.startswith("golf | val_bpb")
+        if finished_jobs == 1 and line.startswith("step 2/6 train_loss"):
+            proc.send_signal(signal.SIGTERM)  # during the second job
+            break
+    printed.append(proc.stdout.read())
+    assert proc.wait(timeout=120) != 0, "".join(printed)[-3000:]
+    first, second = job_dirs(tmp_path)
+    assert read_results(first)["status"] == "completed"
+    interrupted = read_results(second)
+    assert interrupted["status"] == "interrupted"
+    assert "resume=auto" in interrupted["interrupted"]["resume"]
+    done_before = read_results(first)
+
+    again = run_golf(ARGS, tmp_path, demo_cache, env=SECRETS)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"{first} already completed; not run again" in again.stdout
+    assert f"continuing {second} (status interrupted)" in again.stdout
+    assert job_dirs(tmp_path) == [first, second]  # the re-run's own sweep dir holds no job dirs
+    assert read_results(first) == done_before
+    resumed = read_results(second)
+    assert resumed["status"] == "completed" and resumed["resumed"]["from_step"] >= 2
+    assert resumed["metrics"]["steps"] == 6
+
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            assert not [k for k, v in SECRETS.items() if v in text], path

@@ -1,0 +1,76 @@
+"""TTT and sliding eval end to end through the real CLIs: a 2-rank torchrun job (gloo), then
+`python -m golf.ttt` on its artifact at world size 1 (same numbers), and the pre-quant research path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import FAST_RUN, job_dirs, run_golf
+
+TTT_RUN = [*FAST_RUN, "eval=sliding64", "eval.max_seqs=32", "ttt=eb_adaptive", "ttt.chunk_tokens=1024",
+           "ttt.epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def ttt_job(tmp_path_factory, demo_cache):
+    out = tmp_path_factory.mktemp("ttt_job")
+    proc = run_golf([*TTT_RUN, "launcher=torchrun", "launcher.nproc=2"], out, demo_cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [job] = job_dirs(out)
+    return job, json.loads((job / "results.json").read_text())
+
+
+def _golf_ttt(job, args, demo_cache):
+    env = {**os.environ, "GOLF_CACHE": str(demo_cache)}
+    proc = subprocess.run([sys.executable, "-m", "golf.ttt", str(job), *args], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=job)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_two_rank_job_reports_legal_ttt_as_headline(ttt_job):
+    job, r = ttt_job
+    m = r["metrics"]
+    assert r["status"] == "completed"
+    assert m["val_bpb"] == m["val_bpb_ttt"] == r["ttt"]["val_bpb"]
+    assert m["val_bpb_sliding"] == pytest.approx(m["val_bpb_postquant"], abs=1e-9)  # stride 64 = seq_len 64
+    checks = r["compliance"]["checks"]
+    for name in ("each_token_scored_once", "score_before_update", "single_pass", "no_val_in_calibration"):
+        assert checks[name]["pass"], (name, checks[name])
+    assert checks["each_token_scored_once"]["value"]["scored"] == 32 * 64
+    assert r["ttt"]["memorization"]["ttt_loop_bpb"] == m["val_bpb_ttt"]
+    assert set(r["snr"]["mean"]) >= {"layer_00", "layer_01"} and r["snr"]["estimator"] == "eb"
+    assert (job / "snr_scales.png").stat().st_size > 0
+    logged = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
+    assert [x["snr/layer_01"] for x in logged if "snr/layer_01" in x] and any("eval/bpb_sliding" in x for x in logged)
+    assert [x["ttt/bpb"] for x in logged if "ttt/bpb" in x] == [m["val_bpb_ttt"]]
+    assert r["ranks"][0]["val_bpb"] == r["ranks"][1]["val_bpb"]
+
+
+def test_golf_ttt_at_world_size_1_matches_the_2_rank_job(ttt_job, demo_cache):
+    job, r = ttt_job
+    _golf_ttt(job, ["ttt=eb_adaptive", "ttt.chunk_tokens=1024", "ttt.epochs=1", "--tag", "w1"], demo_cache)
+    one = json.loads((job / "ttt" / "w1.json").read_text())
+    assert one["base"]["val_bpb"] == pytest.approx(r["metrics"]["val_bpb_sliding"], abs=1e-12)
+    assert one["ttt_result"]["val_bpb"] == pytest.approx(r["metrics"]["val_bpb_ttt"], abs=1e-6)
+    assert one["ttt_result"]["compliant"]
+    assert (job / "ttt" / "w1_snr.png").stat().st_size > 0
+
+
+def test_prequant_ttt_is_never_compliant_nor_headline(ttt_job, demo_cache):
+    job, _ = ttt_job
+    proc = _golf_ttt(job, ["ttt=prequant_adamw", "ttt.epochs=1"], demo_cache)
+    out = json.loads((job / "ttt" / "prequant_adamw.json").read_text())["ttt_result"]
+    assert not out["compliant"] and not out["legal"] and "C3" in out["reason"]
+    assert not out["checks"]["score_before_update"]["pass"]
+    assert "compliant: NO" in proc.stdout
+
+
+def test_bad_ttt_options_fail_before_any_work(tmp_path, demo_cache):
+    proc = run_golf([*FAST_RUN, "ttt=sgd", "ttt.chunk_tokens=100"], tmp_path, demo_cache)
+    assert proc.returncode != 0
+    assert "ttt.chunk_tokens=100 must be a multiple of the eval stride 64" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.rglob("model.golf"))  # refused before training
