@@ -253,3 +253,13 @@ def test_muon_momentum_warmup():
     assert mom(500) == pytest.approx(0.95)
     assert mom(501) == mom(10_000) == pytest.approx(0.95)
     assert muon_momentum(3, 0.85, 0.95, warmup_steps=0) == 0.95
+
+
+def test_training_after_inference_mode_eval_rebuilds_rotary_tables():
+    # Validation at step 0 runs under inference_mode; training right after must not reuse its tables.
+    model = build_model(_arch(num_layers=2, model_dim=64, num_heads=4, num_kv_heads=2))
+    x = torch.randint(0, 1024, (2, 16))
+    with torch.inference_mode():
+        model(x, x)
+    model(x, x).backward()
+    assert model.tok_emb.weight.grad is not None

@@ -63,7 +63,9 @@ class Rotary(nn.Module):
         self._sin: torch.Tensor | None = None
 
     def forward(self, seq_len: int, device: torch.device, dtype: torch.dtype):
-        if self._cache_key != (seq_len, device):
+        # Tables built under inference_mode (validation) cannot be saved for backward: rebuild them.
+        stale = self._cos is not None and self._cos.is_inference() and not torch.is_inference_mode_enabled()
+        if self._cache_key != (seq_len, device) or stale:
             t = torch.arange(seq_len, device=device, dtype=self.inv_freq.dtype)
             freqs = torch.outer(t, self.inv_freq.to(device))
             self._cos = freqs.cos()[None, None, :, :]
