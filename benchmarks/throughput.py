@@ -13,6 +13,7 @@ import argparse
 import json
 import platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from golf.checkpoint import Checkpointer
 from golf.config.schema import GolfConfig, register_schemas
 from golf.config.validate import grad_accum_steps
 from golf.data.demo import ensure_demo
@@ -65,10 +67,11 @@ def time_framework(cfg, rt, steps: int) -> float:
     model, optimizers = _fresh(cfg, rt)
     runner = torch.compile(model, dynamic=False, fullgraph=True) if rt.compile else model
     loader = lambda: DistributedTokenLoader(cfg.data.train_pattern, 0, 1, rt.device)  # noqa: E731
-    trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
-                      lambda step, ms: None, _NoSink())
-    trainer.warmup()
-    return 1000.0 * trainer.run().train_seconds / steps
+    with tempfile.TemporaryDirectory() as job_dir:  # real checkpointing, as in a run
+        trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
+                          lambda step, ms: None, _NoSink(), Checkpointer(Path(job_dir), "benchmark", rt))
+        trainer.warmup()
+        return 1000.0 * trainer.run().train_seconds / steps
 
 
 def time_plain(cfg, rt, steps: int) -> float:
