@@ -2,38 +2,32 @@
 
     python -m benchmarks.throughput +experiment=cpu_demo [overrides] [--steps 40] [--repeats 3]
 
-Both loops train the same model (same init, same Muon/Adam split) on the same data for the same
-number of steps; golf's loop is the real Trainer (loader, schedules, logging hooks), the plain loop
-is the minimal forward/backward/step over pre-loaded batches. Repeats alternate the two so
-machine drift hits both. Prints one JSON line and appends it to benchmarks/results/throughput.jsonl
-and a Markdown row to benchmarks/results/throughput.md. framework/plain is golf's own overhead.
+Both loops train the same model (same init, same optimizer split) on the same data for the same
+number of steps; golf's loop is the real Trainer (loader, schedules, checkpointing, logging hooks),
+the plain loop is the minimal forward/backward/step over pre-loaded batches. Repeats alternate the
+two (ABBA) so machine drift hits both. framework/plain is golf's own overhead. Also reported: tokens/s,
+peak memory, the data loader's headroom (step time / time the loader alone needs for one step's
+batches) and, on CUDA, model FLOPs utilisation from the FLOPs counted on the config's model
+(golf.utils.flops) against the device's dense bf16 peak. Results: benchmarks/results/throughput.{jsonl,md}.
 """
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
 
+from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
 from golf.checkpoint import Checkpointer
-from golf.config.schema import GolfConfig, register_schemas
 from golf.config.validate import grad_accum_steps
-from golf.data.demo import ensure_demo
-from golf.data.loader import DistributedTokenLoader
+from golf.data.train_loader import build_train_loader
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers
 from golf.trainer import Trainer
+from golf.utils.flops import peak_flops, train_flops_per_token
 from golf.utils.runtime import seed_everything, setup_runtime
-
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 
 class _NoSink:
@@ -41,32 +35,21 @@ class _NoSink:
         pass
 
 
-def load_config(overrides: list[str]) -> GolfConfig:
-    register_schemas()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve outside @hydra.main
-    if cfg.data.name == "demo" and not cfg.data.root:
-        cfg.data.root = str(ensure_demo(cfg.paths.cache or None))
-    del cfg.hydra
-    return OmegaConf.to_object(cfg)
-
-
 def _fresh(cfg, rt):
     seed_everything(cfg.seed)
     model = build_model(cfg.arch).to(rt.device)
-    return model, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings, fused=rt.device.type == "cuda")
+    return model, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings, fused=rt.device.type == "cuda",
+                                   compiled=rt.compile)
 
 
-def _sync(rt):
-    if rt.device.type == "cuda":
-        torch.cuda.synchronize()
+def _loader(cfg, rt):
+    return build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)
 
 
 def time_framework(cfg, rt, steps: int) -> float:
     model, optimizers = _fresh(cfg, rt)
     runner = torch.compile(model, dynamic=False, fullgraph=True) if rt.compile else model
-    loader = lambda: DistributedTokenLoader(cfg.data.train_pattern, 0, 1, rt.device)  # noqa: E731
+    loader = lambda: _loader(cfg, rt)  # noqa: E731
     with tempfile.TemporaryDirectory() as job_dir:  # real checkpointing, as in a run
         trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
                           lambda step, ms: None, _NoSink(), Checkpointer(Path(job_dir), "benchmark", rt))
@@ -78,13 +61,13 @@ def time_plain(cfg, rt, steps: int) -> float:
     model, optimizers = _fresh(cfg, rt)
     runner = torch.compile(model, dynamic=False, fullgraph=True) if rt.compile else model
     t, accum = cfg.train, grad_accum_steps(cfg, 1)
-    loader = DistributedTokenLoader(cfg.data.train_pattern, 0, 1, rt.device)
+    loader = _loader(cfg, rt)
     batches = [loader.next_batch(t.batch_tokens, t.seq_len, accum) for _ in range((steps + t.warmup_steps) * accum)]
     autocast = dict(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None)
     start = None
     for i in range(steps + t.warmup_steps):
         if i == t.warmup_steps:
-            _sync(rt)
+            sync(rt.device)
             start = time.perf_counter()
         for x, y in batches[i * accum : (i + 1) * accum]:
             with torch.autocast(**autocast):
@@ -94,7 +77,19 @@ def time_plain(cfg, rt, steps: int) -> float:
             opt.step()
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
-    _sync(rt)
+    sync(rt.device)
+    return 1000.0 * (time.perf_counter() - start) / steps
+
+
+def time_loader(cfg, rt, steps: int) -> float:
+    """Milliseconds the training loader alone needs to deliver one step's batches to the device."""
+    t, accum = cfg.train, grad_accum_steps(cfg, 1)
+    loader = _loader(cfg, rt)
+    sync(rt.device)
+    start = time.perf_counter()
+    for _ in range(steps * accum):
+        loader.next_batch(t.batch_tokens, t.seq_len, accum)
+    sync(rt.device)
     return 1000.0 * (time.perf_counter() - start) / steps
 
 
@@ -114,27 +109,31 @@ def main() -> None:
             else:
                 framework.append(time_framework(cfg, rt, args.steps))
     plain_ms, framework_ms = statistics.median(plain), statistics.median(framework)
-    device = torch.cuda.get_device_name() if rt.device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    loader_ms = time_loader(cfg, rt, args.steps)
+    flops = train_flops_per_token(cfg.arch, cfg.train.seq_len)
+    tokens_per_s = cfg.train.batch_tokens / (framework_ms / 1000)
+    device = device_name(rt.device)
+    peak = peak_flops(device) if rt.device.type == "cuda" else None
     row = {
         "bench": "throughput", "device": device, "torch": torch.__version__, "overrides": overrides,
-        "arch": f"{cfg.arch.num_layers}x{cfg.arch.model_dim}", "seq_len": cfg.train.seq_len,
+        "arch": f"{cfg.arch.name} {cfg.arch.num_layers}x{cfg.arch.model_dim}", "seq_len": cfg.train.seq_len,
         "batch_tokens": cfg.train.batch_tokens, "steps": args.steps, "repeats": args.repeats,
+        "compile": rt.compile, "precision": "bf16" if rt.autocast_dtype is not None else "fp32",
         "framework_ms_per_step": round(framework_ms, 2), "plain_ms_per_step": round(plain_ms, 2),
-        "framework_over_plain": round(framework_ms / plain_ms, 4),
-        "tokens_per_s": round(cfg.train.batch_tokens / (framework_ms / 1000)),
-        "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if rt.device.type == "cuda" else None,
+        "framework_over_plain": round(framework_ms / plain_ms, 4), "tokens_per_s": round(tokens_per_s),
+        "peak_memory_mb": round(peak_memory_mb(rt.device)),
+        "loader_ms_per_step": round(loader_ms, 3), "loader_headroom": round(framework_ms / loader_ms, 1),
+        "train_flops_per_token": round(flops),
+        "mfu": round(flops * tokens_per_s / peak[1], 4) if peak else None,
+        "mfu_peak": f"{peak[0]} dense bf16 {peak[1] / 1e12:.0f} TFLOP/s" if peak else None,
     }
-    print(json.dumps(row))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "throughput.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
-    md = RESULTS / "throughput.md"
-    if not md.exists():
-        md.write_text("| device | arch | seq | tokens/step | golf ms/step | plain ms/step | golf/plain | tokens/s |\n"
-                      "|---|---|---|---|---|---|---|---|\n")
-    with open(md, "a") as f:
-        f.write(f"| {device} | {row['arch']} | {row['seq_len']} | {row['batch_tokens']:,} | {framework_ms:.1f} | "
-                f"{plain_ms:.1f} | {row['framework_over_plain']:.3f} | {row['tokens_per_s']:,} |\n")
+    mfu = f"{row['mfu']:.1%}" if peak else "n/a (CPU)"
+    record("throughput", row,
+           "| device | arch | seq | tokens/step | compile | golf ms/step | plain ms/step | golf/plain | tokens/s "
+           "| peak MiB | loader headroom | MFU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+           f"| {device} | {row['arch']} | {row['seq_len']} | {row['batch_tokens']:,} | {rt.compile} | "
+           f"{framework_ms:.1f} | {plain_ms:.1f} | {row['framework_over_plain']:.3f} | {row['tokens_per_s']:,} | "
+           f"{row['peak_memory_mb']:,} | {row['loader_headroom']:.0f}x | {mfu} |")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 One file per job, written by rank 0: the model weights (identical on every rank), and for every
 rank its optimizer states (Muon keeps each matrix's momentum only on the rank that
 orthogonalizes it, so optimizer states differ across ranks), RNG states and data loader
-position; plus the step, the measured training time and the last train loss. The file is written
-to a temp name, fsynced and renamed, so a kill during the write leaves the previous checkpoint.
+position; plus the step, the measured training time, the last train loss and the weight
+averaging state (EMA shadow or SWA sum, the same on every rank; None when averaging is off). The
+file is written to a temp name, fsynced and renamed, so a kill during the write leaves the
+previous checkpoint.
 """
 
 import hashlib
@@ -118,7 +120,8 @@ class Checkpointer:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def save(self, step: int, training_ms: float, train_loss: float, base_model, optimizers: dict, loader) -> None:
+    def save(self, step: int, training_ms: float, train_loss: float, base_model, optimizers: dict, loader,
+             averager=None) -> None:
         t0 = time.perf_counter()
         mine = {"optimizers": {k: _cpu(opt.state_dict()) for k, opt in optimizers.items()},
                 "rng": rng_state(), "loader": loader.state_dict()}
@@ -126,7 +129,8 @@ class Checkpointer:
         if self.rt.is_main:
             _atomic_save({"format_version": FORMAT_VERSION, "config_sha256": self.config_hash, "step": step,
                           "training_ms": training_ms, "train_loss": train_loss, "world_size": self.rt.world_size,
-                          "model": _cpu(base_model.state_dict()), "ranks": ranks}, self.path)
+                          "model": _cpu(base_model.state_dict()), "ranks": ranks,
+                          "averaging": _cpu(averager.state_dict()) if averager is not None else None}, self.path)
             log.info(f"checkpoint: step {step} -> {self.path} ({self.path.stat().st_size:,} bytes, "
                      f"{time.perf_counter() - t0:.2f}s)")
         if self.rt.distributed:
@@ -152,9 +156,11 @@ class Checkpointer:
                                   f"{self.rt.world_size}; resume with launcher.nproc={state['world_size']}")
         return state
 
-    def restore(self, state: dict, base_model, optimizers: dict, loader) -> None:
-        """Load weights, this rank's optimizer states, RNG and loader position from `state`."""
+    def restore(self, state: dict, base_model, optimizers: dict, loader, averager=None) -> None:
+        """Load weights, this rank's optimizer states, RNG, loader position and averaging state from `state`."""
         base_model.load_state_dict(state["model"], strict=True)
+        if averager is not None:  # the config hash check guarantees the file holds its state
+            averager.load_state_dict(state["averaging"])
         mine = state["ranks"][self.rt.rank]
         for key, opt in optimizers.items():
             opt.load_state_dict(mine["optimizers"][key])

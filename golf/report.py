@@ -6,7 +6,9 @@ compliance, and a one-sided Welch t-test of val_loss against the baseline group 
 official bar for a new record (at least 0.005 nats better at p < 0.01). Failed jobs are listed
 with their error. Writes report.md, groups.csv, jobs.csv, report.png and a W&B summary run with
 the same tables (offline unless --wandb-mode online). `--from-wandb ENTITY/PROJECT` reads the
-jobs from W&B runs instead (needs network and a key).
+jobs from W&B runs instead (needs network and a key). `--rescored` adds, for every job, the protocols
+scored afterwards on its artifact by `python -m golf.ttt` (`<job>/ttt/*.json`), each as a record whose
+ttt setting is the protocol's name, so one trained model per seed gives a whole TTT ablation.
 """
 
 import argparse
@@ -30,7 +32,7 @@ GROUP_COLUMNS = ["group", "n", "failed", "val_bpb_mean", "val_bpb_std", "val_los
                  "delta_nats", "p_value", "record_bar", "bytes_total_mean", "bytes_total_max", "train_s_mean",
                  "eval_s_mean", "ttt_s_mean", "compliant"]
 JOB_COLUMNS = ["job", "group", "seed", "status", "val_bpb", "val_loss", "bytes_total", "train_s", "eval_s",
-               "ttt_s", "compliant", "error"]
+               "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
 
 
 def _setting_key(override: str) -> tuple[str, str] | None:
@@ -66,8 +68,25 @@ def load_job(job_dir: Path) -> dict:
         "val_bpb": m.get("val_bpb"), "val_loss": m.get("val_loss"), "bytes_total": a.get("bytes_total"),
         "train_s": t.get("train_s"), "eval_s": t.get("eval_s"), "ttt_s": t.get("ttt_s"),
         "compliant": (results.get("compliance") or {}).get("compliant"),
+        "sliding_adapted_bpb": ((results.get("ttt") or {}).get("memorization") or {}).get("sliding_adapted_bpb"),
         "sweep": (results.get("sweep") or {}).get("name"),
     }
+
+
+def load_rescored(job: dict, path: Path) -> dict:
+    """A `golf.ttt` output on a job's artifact as a record of its own (same model, other protocol)."""
+    out = json.loads(path.read_text(encoding="utf-8"))
+    ttt = out.get("ttt_result")
+    scored = ttt or out["base"]
+    record = {**job, "job": f"{job['job']}/ttt/{path.stem}", "settings": {**job["settings"], "ttt": path.stem},
+              "val_bpb": scored["val_bpb"], "val_loss": scored["val_loss"],
+              "eval_s": out["base"]["seconds"] if ttt is None else None, "ttt_s": ttt["seconds"] if ttt else None,
+              "compliant": ttt["compliant"] if ttt else job["compliant"]}
+    if out.get("eval"):
+        record["settings"]["eval"] = out["eval"]
+    if ttt and ttt.get("memorization"):
+        record["sliding_adapted_bpb"] = ttt["memorization"]["sliding_adapted_bpb"]
+    return record
 
 
 def _seed_from(overrides) -> int | None:
@@ -77,7 +96,7 @@ def _seed_from(overrides) -> int | None:
     return None
 
 
-def find_jobs(paths: list[Path]) -> list[dict]:
+def find_jobs(paths: list[Path], rescored: bool = False) -> list[dict]:
     dirs = []
     for path in paths:
         if not path.exists():
@@ -86,7 +105,13 @@ def find_jobs(paths: list[Path]) -> list[dict]:
         if not found:
             raise GolfError(f"no {RESULTS_FILE} under {path}; pass a multirun dir or job dirs of golf.train")
         dirs.extend(found)
-    return [load_job(d) for d in dict.fromkeys(dirs)]
+    jobs = []
+    for d in dict.fromkeys(dirs):
+        job = load_job(d)
+        jobs.append(job)
+        if rescored and job["status"] == "completed":
+            jobs.extend(load_rescored(job, path) for path in sorted((d / "ttt").glob("*.json")))
+    return jobs
 
 
 def assign_groups(jobs: list[dict]) -> list[str]:
@@ -112,7 +137,10 @@ def welch_p_less(sample: list[float], baseline: list[float]) -> float | None:
     """One-sided Welch t-test p-value that `sample` has a lower mean than `baseline`."""
     if len(sample) < 2 or len(baseline) < 2:
         return None
-    from scipy import stats
+    try:
+        from scipy import stats
+    except ImportError as exc:
+        raise GolfError("the Welch t-test needs scipy: pip install -e '.[dev]' (or pip install scipy)") from exc
 
     p = stats.ttest_ind(sample, baseline, equal_var=False, alternative="less").pvalue
     return None if math.isnan(p) else float(p)
@@ -187,7 +215,10 @@ def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 
 def bar_chart(path: Path, rows: list[dict], baseline: str) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' (or pip install matplotlib)") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -281,6 +312,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="output folder (default: <first path>/report)")
     p.add_argument("--from-wandb", metavar="ENTITY/PROJECT", help="read the jobs from W&B runs instead of job dirs")
     p.add_argument("--group", help="with --from-wandb: only runs of this W&B group (sweep name)")
+    p.add_argument("--rescored", action="store_true",
+                   help="also report the protocols `python -m golf.ttt` scored on each job (<job>/ttt/*.json)")
     p.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
     p.add_argument("--project", default="golf", help="W&B project of the summary run")
     args = p.parse_args(argv)
@@ -288,7 +321,7 @@ def main(argv=None) -> int:
         if args.from_wandb:
             jobs, sources = jobs_from_wandb(args.from_wandb, args.group), [args.from_wandb]
         elif args.paths:
-            jobs, sources = find_jobs(args.paths), [str(path) for path in args.paths]
+            jobs, sources = find_jobs(args.paths, args.rescored), [str(path) for path in args.paths]
         else:
             raise GolfError("nothing to report; pass a multirun dir or job dirs, or --from-wandb ENTITY/PROJECT")
         if not jobs:

@@ -11,7 +11,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import hydra
@@ -28,9 +27,11 @@ from golf.data.loader import load_validation_tokens
 from golf.data.shards import find_shards, read_shard_header
 from golf.data.tokenizer import check_vocab, load_tokenizer
 from golf.errors import GolfError
+from golf.launcher import Placement, placement, torchrun_command
 from golf.logging.console import setup_logging
 from golf.logging.jsonio import write_json
 from golf.logging.results import Results
+from golf.quant.estimate import check_fits
 from golf.resume import (
     JobLock,
     check_same_config,
@@ -102,14 +103,13 @@ def write_job_files(cfg: DictConfig, job_dir: Path) -> tuple[str, dict]:
     return resolved_yaml, env
 
 
-def launch(cfg: GolfConfig, job_dir: Path) -> None:
+def launch(cfg: GolfConfig, job_dir: Path, where: Placement) -> None:
     if cfg.launcher.name == LauncherName.inproc:
         from golf.worker import run
 
         run(job_dir)
         return
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.launcher.nproc}",
-           "-m", "golf.worker", str(job_dir)]
+    cmd = torchrun_command(cfg.launcher, job_dir, where)
     log.info("launch: " + " ".join(cmd))
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     received = []
@@ -170,10 +170,17 @@ def run_job(cfg: DictConfig) -> float:
     stage = "validate"
     try:
         validate(OmegaConf.to_object(cfg))
+        where = placement(cfg.launcher)
+        if where.node_rank > 0:  # node 0 owns the job dir and results.json; this node only adds its ranks
+            launch(OmegaConf.to_object(cfg), hydra_dir, where)
+            log.info(f"node {where.node_rank}/{where.nnodes}: ranks finished; node 0 reports the job")
+            return float("nan")
         stage = "data"
         resolve_data(cfg)
         typed: GolfConfig = OmegaConf.to_object(cfg)
         check_data(typed)
+        stage = "size"
+        check_fits(typed)
         stage = "launch"
         identity = job_identity(cfg, OmegaConf.to_yaml(cfg, resolve=True))
         previous = _previous_job(cfg, identity, hydra_dir)
@@ -198,7 +205,7 @@ def run_job(cfg: DictConfig) -> float:
         log.info(f"job dir: {job_dir}")
         choices = " ".join(f"{k}={v}" for k, v in identity["choices"].items())
         log.info(f"config: {choices} seed={cfg.seed} (resolved: {job_dir / 'config.yaml'})")
-        launch(typed, job_dir)
+        launch(typed, job_dir, where)
     except preemption.Preempted:
         pass  # results.json says interrupted and how to resume; reported below
     except GolfError as exc:

@@ -1,17 +1,27 @@
-"""The training loop of the baseline, step for step.
+"""The training loop of the baseline, step for step, plus the recipe options of the later records.
 
-1. Warmup steps (not an LR warmup): run real optimizer steps so every compiled path is built, then
-   restore the initial weights and optimizer states and restart the data stream.
-2. Main loop: micro-batches with gradient accumulation, Muon momentum warmup, LR x lr_multiplier
-   (wall-clock-aware warmdown), optional grad clipping, periodic validation (excluded from the
-   training timer), and a stop once measured training time reaches the wall-clock cap (agreed
-   across ranks so all stop at the same step).
-3. Checkpoints (`golf.checkpoint`): every `train.checkpoint_every_steps` steps, every
+1. Warmup steps (not an LR warmup): run real optimizer steps so every compiled path is built (each
+   batch shape of the seq_len / batch schedules, with the model's `on_train_step` state of the first
+   and of the last step, taken in turn), then restore the initial
+   weights and optimizer states and restart the data stream.
+2. Main loop: micro-batches with gradient accumulation at the step's scheduled batch shape, Muon
+   momentum warmup, LR = base_lr x lr_mul (the baseline's wall-clock-aware warmdown, or the
+   fraction warmdown), optional grad clipping, weight averaging (golf.optim.averaging), periodic
+   validation (excluded from the training timer), and a stop once measured training time reaches
+   the wall-clock cap (agreed across ranks over a CPU process group, so the GPU never waits on it).
+   No host sync per step: the loss is read only at log steps. After the last step the averaged
+   weights (EMA or SWA), when on, replace the model's before the final validation, so they are
+   what is evaluated, quantized and exported.
+3. Model hooks: `base_model.on_train_step(step)`, if defined, runs before every step (e.g. depth
+   recurrence switching on at a step); the model must derive its state from `step` alone. A
+   resumed run first calls it with the last completed step. `base_model.gammas()`, if defined
+   (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps.
+4. Checkpoints (`golf.checkpoint`): every `train.checkpoint_every_steps` steps, every
    `train.checkpoint_every_minutes` of training time, at the wall-clock cap, at the last step and
    on a preemption signal (then it stops with `Preempted`). Writing one is excluded from the
    training timer. A run started from a checkpoint continues from its step, elapsed training
-   time, weights, optimizer states, RNG and data position, so it computes exactly what the
-   uninterrupted run would have.
+   time, weights, optimizer states, averaging state, RNG and data position, so it computes
+   exactly what the uninterrupted run would have.
 """
 
 import copy
@@ -26,7 +36,8 @@ from golf import preemption
 from golf.checkpoint import rewind_metrics
 from golf.guards import LossWatch, check_finite_weights
 from golf.logging.console import format_duration
-from golf.optim.schedule import lr_multiplier, muon_momentum
+from golf.optim.averaging import make_averager
+from golf.optim.schedule import fraction_lr_multiplier, lr_multiplier, muon_momentum, shape_stages, tokens_through
 from golf.quant.qat import LateQAT
 
 log = logging.getLogger(__name__)
@@ -40,6 +51,7 @@ class TrainOutcome:
     tokens_seen: int
     hit_wallclock_cap: bool
     resumed_from: int  # 0 for a fresh run, else the checkpoint step it continued from
+    averaging: dict  # which weight averaging was loaded into the model, with its count of updates / snapshots
 
 
 class Trainer:
@@ -58,6 +70,10 @@ class Trainer:
         self.qat = LateQAT(base_model, cfg.quant) if cfg.quant.qat_threshold > 0 else None
         t = cfg.budget.train_seconds
         self.max_wallclock_ms = 1000.0 * t if t > 0 else None
+        self.stages = shape_stages(cfg.train)
+        self.averager = None  # built in run(), from the weights training starts with
+        # Stop flags travel over gloo on CPU tensors: an NCCL all-reduce read back would sync every step.
+        self.flag_group = dist.new_group(backend="gloo") if rt.distributed else None
 
     def _sync(self) -> None:
         if self.rt.device.type == "cuda":
@@ -67,13 +83,28 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
 
-    def _forward_backward(self, loader) -> torch.Tensor:
+    def _shape(self, step: int) -> tuple[int, int]:
+        """(batch_tokens, seq_len) of `step` under train.batch_schedule / train.seq_len_schedule."""
+        return next((batch, seq) for start, batch, seq in reversed(self.stages) if step >= start)
+
+    def _lr_mul(self, step: int, elapsed_ms: float) -> float:
         t = self.cfg.train
+        if t.warmdown_fraction > 0:
+            return fraction_lr_multiplier(step, elapsed_ms, t.iterations, t.warmdown_fraction, t.lr_floor,
+                                          self.max_wallclock_ms)
+        return lr_multiplier(step, elapsed_ms, t.iterations, t.warmdown_iters, self.max_wallclock_ms)
+
+    def _on_train_step(self, step: int) -> None:
+        hook = getattr(self.base_model, "on_train_step", None)
+        if hook is not None:
+            hook(step)
+
+    def _forward_backward(self, loader, batch_tokens: int, seq_len: int) -> torch.Tensor:
         total = torch.zeros((), device=self.rt.device)
         for micro in range(self.grad_accum):
             if self.rt.distributed:
                 self.model.require_backward_grad_sync = micro == self.grad_accum - 1
-            x, y = loader.next_batch(t.batch_tokens, t.seq_len, self.grad_accum)
+            x, y = loader.next_batch(batch_tokens, seq_len, self.grad_accum)
             with torch.autocast(device_type=self.rt.device.type, dtype=self.rt.autocast_dtype or torch.bfloat16,
                                 enabled=self.rt.autocast_dtype is not None):
                 loss = self.model(x, y)
@@ -105,9 +136,13 @@ class Trainer:
         initial_opts = {k: copy.deepcopy(opt.state_dict()) for k, opt in self.optimizers.items()}
         loader = self.make_loader()
         self.model.train()
+        # Cycle through every batch shape x both model states the run will reach (before and after a
+        # step-triggered switch such as depth recurrence), so each compiled graph exists before timing.
+        model_states = (0, self.cfg.train.iterations)
         for i in range(steps):
+            self._on_train_step(model_states[(i // len(self.stages)) % 2])
             self._zero_grad()
-            self._forward_backward(loader)
+            self._forward_backward(loader, *self.stages[i % len(self.stages)][1:])
             for opt in self.optimizers.values():
                 opt.step()
             self._zero_grad()
@@ -124,8 +159,8 @@ class Trainer:
         """True where any rank says True, so every rank stops and checkpoints at the same step."""
         if not self.rt.distributed:
             return list(flags)
-        tensor = torch.tensor([int(f) for f in flags], device=self.rt.device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        tensor = torch.tensor([int(f) for f in flags])
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=self.flag_group)
         return [bool(v) for v in tensor.tolist()]
 
     def _checkpoint_due(self, step: int, training_ms: float, last_ckpt_ms: float) -> bool:
@@ -138,17 +173,22 @@ class Trainer:
         remaining_steps_ms = (t.iterations - step) * step_ms
         if self.max_wallclock_ms is not None:
             remaining_steps_ms = min(remaining_steps_ms, self.max_wallclock_ms - elapsed_ms)
-        tok_s = t.batch_tokens / max(step_ms / 1000.0, 1e-9)
+        tok_s = tokens_through(self.stages, step) / max(elapsed_ms / 1000.0, 1e-9)
         log.info(f"step {step}/{t.iterations} train_loss {loss:.4f} lr_mul {lr_mul:.3f} | "
                  f"{step_ms:.1f} ms/step {tok_s:,.0f} tok/s | elapsed {format_duration(elapsed_ms / 1000)} "
                  f"ETA {format_duration(remaining_steps_ms / 1000)}")
-        self.sink.log(step, {"train/loss": loss, "train/lr_mul": lr_mul, "train/step_ms": step_ms,
-                             "train/tokens_per_s": tok_s, "train/elapsed_s": elapsed_ms / 1000})
+        metrics = {"train/loss": loss, "train/lr_mul": lr_mul, "train/step_ms": step_ms,
+                   "train/tokens_per_s": tok_s, "train/elapsed_s": elapsed_ms / 1000}
+        gammas = getattr(self.base_model, "gammas", None)
+        if gammas is not None:
+            metrics.update({f"ebls/{name}": float(value) for name, value in gammas().items()})
+        self.sink.log(step, metrics)
 
     def _save(self, step: int, training_ms: float, train_loss: torch.Tensor, loader, watch: LossWatch) -> None:
         watch.check(train_loss)
         check_finite_weights(self.base_model, step, "before writing the checkpoint")
-        self.checkpointer.save(step, training_ms, float(train_loss), self.base_model, self.optimizers, loader)
+        self.checkpointer.save(step, training_ms, float(train_loss), self.base_model, self.optimizers, loader,
+                               self.averager)
 
     def run(self) -> TrainOutcome:
         t = self.cfg.train
@@ -157,10 +197,13 @@ class Trainer:
         stop_after = None
         step = 0
         train_loss = torch.zeros((), device=self.rt.device)
+        self.averager = make_averager(self.base_model, t)
         if self.checkpointer.exists():
             state = self.checkpointer.load()
-            self.checkpointer.restore(state, self.base_model, self.optimizers, loader)
+            self.checkpointer.restore(state, self.base_model, self.optimizers, loader, self.averager)
             step, training_ms = state["step"], state["training_ms"]
+            if step > 0:
+                self._on_train_step(step - 1)
             train_loss = torch.tensor(state["train_loss"], device=self.rt.device)
             if self.rt.is_main:
                 rewind_metrics(self.sink.path, step)
@@ -175,20 +218,25 @@ class Trainer:
             if last_step or (t.val_every > 0 and step % t.val_every == 0):
                 self._sync()
                 training_ms += 1000.0 * (time.perf_counter() - t0)
+                if last_step and self.averager is not None:
+                    self.averager.apply()
                 self.validate(step, training_ms)
                 self._sync()
                 t0 = time.perf_counter()
             if last_step:
                 break
             elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
-            lr_mul = lr_multiplier(step, elapsed_ms, t.iterations, t.warmdown_iters, self.max_wallclock_ms)
+            lr_mul = self._lr_mul(step, elapsed_ms)
             if self.qat is not None:
                 self.qat.update(step, lr_mul)
+            self._on_train_step(step)
             self._zero_grad()
-            train_loss = self._forward_backward(loader)
+            train_loss = self._forward_backward(loader, *self._shape(step))
             watch.observe(step + 1, train_loss)
             self._step_optimizers(step, lr_mul)
             step += 1
+            if self.averager is not None:
+                self.averager.update(step, lr_mul)
             elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
             if t.log_every > 0 and (step <= 10 or step % t.log_every == 0 or step == t.iterations):
                 watch.check(train_loss)
@@ -209,5 +257,6 @@ class Trainer:
                 raise preemption.Preempted(preemption.requested() or preemption.SIGNALS[0], step)
         watch.check(train_loss)
         return TrainOutcome(steps=step, train_seconds=training_ms / 1000.0, train_loss=float(train_loss),
-                            tokens_seen=step * t.batch_tokens, hit_wallclock_cap=stop_after is not None,
-                            resumed_from=start_step)
+                            tokens_seen=tokens_through(self.stages, step), hit_wallclock_cap=stop_after is not None,
+                            resumed_from=start_step,
+                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"})

@@ -19,8 +19,9 @@ from golf import preemption
 from golf.checkpoint import Checkpointer, config_sha256
 from golf.config.schema import GolfConfig
 from golf.config.validate import eval_seq_len, grad_accum_steps
-from golf.data.loader import DistributedTokenLoader, load_validation_tokens
+from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
+from golf.data.train_loader import build_train_loader
 from golf.errors import ArtifactError, GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
@@ -107,7 +108,7 @@ class Job:
                                              else None, broadcast_buffers=False)
         self.runner = runner
         self.optimizers = build_optimizers(self.model, self.cfg.optimizer, self.cfg.arch.tie_embeddings,
-                                           fused=self.rt.device.type == "cuda")
+                                           fused=self.rt.device.type == "cuda", compiled=self.rt.compile)
 
     def evaluate(self, model) -> dict:
         batch_seqs = self.cfg.eval.batch_tokens // (self.rt.world_size * self.grad_accum) // self.val_seq_len
@@ -123,7 +124,8 @@ class Job:
     def train(self) -> None:
         self.stage = "train"
         d, rt = self.cfg.data, self.rt
-        make_loader = lambda: DistributedTokenLoader(d.train_pattern, rt.rank, rt.world_size, rt.device)  # noqa: E731
+        make_loader = lambda: build_train_loader(self.cfg.train, d.train_pattern, rt.rank, rt.world_size,  # noqa: E731
+                                                 self.cfg.seed, rt.device)
         trainer = Trainer(self.model, self.runner, self.optimizers, make_loader, self.cfg, rt, self.grad_accum,
                           self.periodic_validation, self.sink, self.checkpointer)
         trainer.warmup()
@@ -132,6 +134,7 @@ class Job:
         preemption.stop_immediately(self.outcome.steps)
         if self.outcome.resumed_from:
             self.record("resumed", from_step=self.outcome.resumed_from)
+        self.record(averaging=self.outcome.averaging)
         self.record("metrics", val_bpb_prequant=self.last_val["val_bpb"], val_loss_prequant=self.last_val["val_loss"],
                     train_loss_final=self.outcome.train_loss, steps=self.outcome.steps,
                     tokens_seen=self.outcome.tokens_seen)

@@ -189,3 +189,50 @@ def test_a_running_job_is_never_taken_over(tmp_path):
     again = JobLock(tmp_path)  # the owner is gone (as after a SIGKILL): free to continue
     again.acquire()
     again.release()
+
+
+@pytest.mark.parametrize("recipe, averaged", [
+    (["train.ema_decay=0.9", "train.loader=coprime"], {"method": "ema", "updates": 6}),
+    (["train.swa_every=1", "train.swa_below=0.9", "train.warmdown_iters=5", "train.seq_len_schedule=[[3,32]]"],
+     {"method": "swa", "snapshots": 4}),  # lr_mul 0.8, 0.6, 0.4, 0.2 at steps 2-5
+], ids=["ema-coprime", "swa-seqlen-schedule"])
+def test_crash_then_resume_with_weight_averaging_is_bit_identical(tmp_path, demo_cache, recipe, averaged):
+    torch.set_num_threads(1)
+    extra = ["train.checkpoint_every_steps=2", "train.deterministic=true", *recipe]
+    reference = write_job_dir(tmp_path / "reference", demo_cache, extra)
+    Job(reference).run()
+    job_dir = write_job_dir(tmp_path / "job", demo_cache, extra)
+    job = Job(job_dir)
+    forwards = []
+
+    def crash_in_step_4(module, args):
+        if module.training:
+            forwards.append(1)
+            if len(forwards) == 6:  # one warmup forward, then steps 0-4: dies like a SIGKILL mid-step
+                raise RuntimeError("simulated crash")
+
+    original_build = job.build
+
+    def build_then_hook():
+        original_build()
+        job.model.register_forward_pre_hook(crash_in_step_4)
+
+    job.build = build_then_hook
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        job.run()
+    crashed = torch.load(job_dir / "ckpt" / "last.pt", weights_only=False)
+    assert crashed["step"] == 4 and crashed["averaging"]["count"] > 0  # averaging state mid-run is in the file
+
+    Job(job_dir).run()
+    mine, theirs = (json.loads((d / "results.json").read_text()) for d in (job_dir, reference))
+    assert mine["status"] == "completed" and mine["averaging"] == theirs["averaging"]
+    assert mine["averaging"]["applied"] and averaged.items() <= mine["averaging"].items()
+    for key in ("val_bpb", "val_loss", "val_bpb_prequant", "train_loss_final", "tokens_seen"):
+        assert mine["metrics"][key] == theirs["metrics"][key], key
+    assert mine["artifact"]["sha256"] == theirs["artifact"]["sha256"]
+    final, expected = (torch.load(d / "ckpt" / "last.pt", weights_only=False) for d in (job_dir, reference))
+    assert all(torch.equal(final["model"][k], expected["model"][k]) for k in expected["model"])
+    assert all(torch.equal(final["averaging"]["state"][k], v) for k, v in expected["averaging"]["state"].items())
+    exported, exported_ref = (torch.load(d / "prequant.pt") for d in (job_dir, reference))  # the averaged weights
+    assert all(torch.equal(exported[k], exported_ref[k]) for k in exported_ref)
+    assert not all(torch.equal(exported[k], final["model"][k]) for k in exported)  # ...not the last ones

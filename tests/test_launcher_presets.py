@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from hydra import compose, initialize
 
 from golf.config.schema import register_schemas
@@ -40,7 +41,8 @@ def test_submitit_local_runs_the_sweep_each_job_in_its_own_process(tiny_sweep):
     assert sorted(r["seed"] for r in done) == [1, 2] and len({r["env"]["hostname"] for r in done}) == 1
 
 
-def test_slurm_preset_submits_one_node_one_task_eight_gpus(tmp_path):
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_slurm_preset_submits_one_task_per_node_eight_gpus(tmp_path, nodes):
     """The real CLI against a fake sbatch/sacct/srun: read the script it submitted, then stop waiting."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -53,7 +55,7 @@ def test_slurm_preset_submits_one_node_one_task_eight_gpus(tmp_path):
            "GOLF_SLURM_ACCOUNT": "golfproj", "GOLF_SLURM_TIME_MIN": "25"}
     env.pop("WANDB_MODE")  # the preset keeps the submitter's mode and defaults to offline
     proc = subprocess.Popen([sys.executable, "-m", "golf.train", "-m", "+experiment=baseline", "seed=7",
-                             "hydra/launcher=slurm_h100x8", f"paths.out_root={tmp_path}"],
+                             f"launcher.nnodes={nodes}", "hydra/launcher=slurm_h100x8", f"paths.out_root={tmp_path}"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
@@ -64,7 +66,7 @@ def test_slurm_preset_submits_one_node_one_task_eight_gpus(tmp_path):
         proc.kill()
         proc.wait()
     script = found[0].read_text()
-    for line in ("#SBATCH --nodes=1", "#SBATCH --ntasks-per-node=1", "#SBATCH --gpus-per-node=8",
+    for line in (f"#SBATCH --nodes={nodes}", "#SBATCH --ntasks-per-node=1", "#SBATCH --gpus-per-node=8",
                  "#SBATCH --partition=h100", "#SBATCH --account=golfproj", "#SBATCH --time=25", "#SBATCH --exclusive",
                  "#SBATCH --job-name=golf-adhoc", "export WANDB_MODE=offline"):
         assert line in script, script

@@ -74,3 +74,17 @@ def test_bad_ttt_options_fail_before_any_work(tmp_path, demo_cache):
     assert "ttt.chunk_tokens=100 must be a multiple of the eval stride 64" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.rglob("model.golf"))  # refused before training
+
+
+def test_report_rescored_lists_each_protocol_scored_on_the_artifact(ttt_job, demo_cache, tmp_path):
+    job, r = ttt_job
+    _golf_ttt(job, ["ttt=none", "--tag", "plain"], demo_cache)
+    from golf.report import find_jobs
+
+    records = {rec["settings"]["ttt"]: rec for rec in find_jobs([job], rescored=True)}
+    assert records["plain"]["val_bpb"] == pytest.approx(r["metrics"]["val_bpb_sliding"], abs=1e-12)
+    assert records["plain"]["ttt_s"] is None and records["plain"]["seed"] == r["seed"]
+    assert records["eb_adaptive"]["val_bpb"] == r["metrics"]["val_bpb_ttt"]  # the training job's own record
+    assert records["eb_adaptive"]["sliding_adapted_bpb"] == r["ttt"]["memorization"]["sliding_adapted_bpb"]
+    assert records["prequant_adamw"]["compliant"] is False
+    assert len(find_jobs([job])) == 1  # without --rescored only the job itself

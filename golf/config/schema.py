@@ -17,6 +17,16 @@ class OptimizerName(Enum):
     adamw = "adamw"
 
 
+class MuonCoeffs(Enum):
+    ns5 = "ns5"  # the baseline quintic (3.4445, -4.7750, 2.0315) at every step
+    polar_express = "polar_express"  # per-step Polar Express coefficients (PR #1550), at most 5 steps
+
+
+class WeightDecayOrder(Enum):
+    before = "before"  # W *= 1 - lr*wd, then the update (the baseline-derived stacks)
+    after = "after"  # the update, then W *= 1 - lr*wd (PR #462)
+
+
 class QuantScheme(Enum):
     none = "none"
     int8 = "int8"  # the official export, bit for bit
@@ -95,6 +105,11 @@ class Toggle(Enum):
     off = "off"
 
 
+class LoaderName(Enum):
+    sequential = "sequential"  # the baseline: one stream over the sorted shards
+    coprime = "coprime"  # random coprime-stride windows mixed over many shards (golf/data/coprime_loader.py)
+
+
 class ResumeMode(Enum):
     never = "never"  # always a new job dir
     auto = "auto"  # find this command's previous job: skip it if completed, else continue from ckpt/last.pt
@@ -116,11 +131,31 @@ class WandbMode(Enum):
     disabled = "disabled"
 
 
+class MLPKind(Enum):
+    relu2 = "relu2"  # proj(relu(fc x)^2), the baseline
+    leaky_relu2 = "leaky_relu2"  # proj(leaky_relu(fc x, arch.mlp_leaky_slope)^2)
+    star_relu = "star_relu"  # proj(scale * relu(fc x)^2 + bias), per-unit vectors: PR #462's "SwiGLU"
+    swiglu = "swiglu"  # proj(silu(gate x) * fc x), the true gated SwiGLU
+
+
+class BigramHashKind(Enum):
+    mult = "mult"  # (prev * 1009 + cur) mod K (PR #462)
+    xor = "xor"  # (36313 cur XOR 27191 prev) mod (K - 1), bucket K - 1 reserved (merged records)
+
+
+class ParallelResidual(Enum):
+    none = "none"
+    two_lane = "two_lane"  # PR #1550: attention lane and MLP lane from the first decoder layer >= parallel_start
+    gptj = "gptj"  # attention and MLP read the same input in every layer >= parallel_start
+
+
 @dataclass
 class ArchConfig:
+    """The model. Every default reproduces the official baseline; layer lists index physical blocks."""
+
     name: str = "baseline"
     vocab_size: int = 1024
-    num_layers: int = 9
+    num_layers: int = 9  # physical blocks; with EBLS the virtual layers (ebls_blocks shared blocks serve them)
     model_dim: int = 512
     num_heads: int = 8
     num_kv_heads: int = 4
@@ -129,7 +164,36 @@ class ArchConfig:
     tied_embed_init_std: float = 0.005
     logit_softcap: float = 30.0
     rope_base: float = 10000.0
-    qk_gain_init: float = 1.5
+    qk_gain_init: float = 1.5  # initial per-head query gain after QK-norm
+    bos_id: int = 1  # document start: SmearGate and BigramHash never read across it
+    mlp: MLPKind = MLPKind.relu2
+    mlp_hidden: int = 0  # 0: mlp_mult * model_dim
+    mlp_leaky_slope: float = 0.5
+    rope_dims: int = 0  # rotate only the first rope_dims dims of each head; 0: all of them
+    rope_ntk_train_len: int = 0  # > 0: NTK base scaling for sequences longer than this; 0: off
+    xsa_layers: list[int] = field(default_factory=list)  # exclusive self attention on these blocks
+    attn_gate: bool = False  # per-head sigmoid gate on the attention output
+    value_embed_dim: int = 0  # value-embedding table width; 0: off
+    value_embed_layers: list[int] = field(default_factory=list)
+    value_residual: bool = False  # VRL: blocks >= 1 blend the first layer's values into theirs
+    bigram_buckets: int = 0  # BigramHash table rows; 0: off
+    bigram_dim: int = 128
+    bigram_hash: BigramHashKind = BigramHashKind.mult
+    bigram_init_std: float = 0.01  # 0: zero table (needs ortho_init, which gives the projection weights)
+    bigram_scale_init: float = 0.0  # > 0: learned output scale starting here; 0: no scale
+    smear: bool = False  # SmearGate on the normalized embedding
+    skip_gates: bool = False  # sigmoid-gated U-Net skips
+    ln_scale: bool = False  # sublayer inputs times 1/sqrt(physical layer + 1)
+    recur_layers: list[int] = field(default_factory=list)  # contiguous blocks to run again (depth recurrence)
+    recur_loops: int = 1  # extra passes over recur_layers
+    recur_start_step: int = 0  # training step from which recurrence runs (a rebuilt model always runs it)
+    parallel_residual: ParallelResidual = ParallelResidual.none
+    parallel_start: int = 7  # first physical block of the parallel form
+    ortho_init: bool = False  # orthogonal init pass over every non-zero-init linear with both dims >= 64
+    ebls_blocks: int = 0  # EBLS: shared blocks serving num_layers virtual layers; 0: off
+    ebls_rank: int = 8  # rank of the per-virtual-layer bypasses
+    ebls_gamma_init: float = -2.0  # gamma logit at init (sigmoid -> 0.12)
+    ebls_penalty: float = 0.01  # lambda of the shrinkage penalty lambda * sum(gamma) added to the training loss
 
 
 @dataclass
@@ -148,6 +212,13 @@ class OptimizerConfig:
     muon_momentum_warmup_start: float = 0.85
     muon_momentum_warmup_steps: int = 500
     muon_backend_steps: int = 5
+    muon_coeffs: MuonCoeffs = MuonCoeffs.ns5
+    muon_row_norm: bool = False  # MuonEq-R: each row of the update divided by its L2 norm before orthogonalizing
+    muon_weight_decay: float = 0.0  # decoupled W *= 1 - lr*wd on Muon matrices; 0: off
+    muon_wd_order: WeightDecayOrder = WeightDecayOrder.before
+    embed_weight_decay: float = 0.0  # > 0: the token embedding steps with AdamW at this decay (else Adam)
+    scalar_weight_decay: float = 0.0  # > 0: vectors / control tensors step with AdamW at this decay (else Adam)
+    decoder_lr_mult: float = 1.0  # matrix and scalar LR multiplier for tensors of blocks[num_blocks//2:] (PR #462: 2)
     grad_clip_norm: float = 0.0
 
 
@@ -237,6 +308,7 @@ class BudgetConfig:
     eval_seconds: float = 600.0
     artifact_limit_bytes: int = 16_000_000
     enforce_artifact_limit: bool = True
+    check_estimate: bool = True  # refuse before training when the estimated artifact exceeds the limit
 
 
 @dataclass
@@ -251,7 +323,9 @@ class LoggerConfig:
 @dataclass
 class LauncherConfig:
     name: LauncherName = LauncherName.inproc
-    nproc: int = 1
+    nproc: int = 1  # processes (GPUs) per node
+    nnodes: int = 1  # > 1: one task per node, torchrun c10d rendezvous on the allocation's first node
+    rdzv_port: int = 29500
 
 
 @dataclass
@@ -262,6 +336,15 @@ class TrainConfig:
     grad_accum_steps: int = 0  # 0: 8 // world_size, as the baseline
     warmup_steps: int = 20
     warmdown_iters: int = 1200
+    warmdown_fraction: float = 0.0  # > 0: replaces warmdown_iters; LR decays over this last share of the run
+    lr_floor: float = 0.0  # the LR multiplier the fraction warmdown ends at
+    # [[from_step, value], ...]: from each from_step on, that seq_len / batch_tokens; before the first, train.*
+    seq_len_schedule: list[list[int]] = field(default_factory=list)
+    batch_schedule: list[list[int]] = field(default_factory=list)
+    loader: LoaderName = LoaderName.sequential
+    ema_decay: float = 0.0  # > 0: evaluate and export an fp32 EMA of the weights, updated every step (e.g. 0.997)
+    swa_every: int = 0  # > 0: evaluate and export the uniform average of snapshots taken every this many steps...
+    swa_below: float = 0.2  # ...once lr_mul < this
     val_every: int = 1000
     log_every: int = 200
     device: Device = Device.auto

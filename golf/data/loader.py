@@ -15,6 +15,26 @@ from golf.data.shards import find_shards, load_shard
 from golf.errors import ConfigError, DataError
 
 
+def local_batch_tokens(global_tokens: int, seq_len: int, world_size: int, grad_accum_steps: int) -> int:
+    """Tokens one rank feeds one micro-batch: a positive multiple of `seq_len`, else a ConfigError."""
+    local_tokens = global_tokens // (world_size * grad_accum_steps)
+    if local_tokens <= 0 or local_tokens % seq_len != 0:
+        raise ConfigError(
+            f"train.batch_tokens={global_tokens} / (world size {world_size} x grad accum "
+            f"{grad_accum_steps}) = {local_tokens} tokens per micro-batch, which is not a positive "
+            f"multiple of train.seq_len={seq_len}; set train.batch_tokens to a multiple of "
+            f"{world_size * grad_accum_steps * seq_len}"
+        )
+    return local_tokens
+
+
+def to_device(tokens: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        # One pinned host-to-device copy that overlaps with compute.
+        return tokens.pin_memory().to(device, non_blocking=True)
+    return tokens.to(device)
+
+
 class TokenStream:
     """Reads the sorted shards matching `pattern` front to back, forever."""
 
@@ -83,22 +103,10 @@ class DistributedTokenLoader:
         self, global_tokens: int, seq_len: int, grad_accum_steps: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and next-token targets, each (local_tokens // seq_len, seq_len) int64 on the device."""
-        local_tokens = global_tokens // (self.world_size * grad_accum_steps)
-        if local_tokens <= 0 or local_tokens % seq_len != 0:
-            raise ConfigError(
-                f"train.batch_tokens={global_tokens} / (world size {self.world_size} x grad accum "
-                f"{grad_accum_steps}) = {local_tokens} tokens per micro-batch, which is not a positive "
-                f"multiple of train.seq_len={seq_len}; set train.batch_tokens to a multiple of "
-                f"{self.world_size * grad_accum_steps * seq_len}"
-            )
+        local_tokens = local_batch_tokens(global_tokens, seq_len, self.world_size, grad_accum_steps)
         span = local_tokens + 1
         chunk = self.stream.take(span * self.world_size)
-        local = torch.from_numpy(chunk[self.rank * span : (self.rank + 1) * span])
-        if self.device.type == "cuda":
-            # One pinned host-to-device copy that overlaps with compute; x and y are views of it.
-            local = local.pin_memory().to(self.device, non_blocking=True)
-        else:
-            local = local.to(self.device)
+        local = to_device(torch.from_numpy(chunk[self.rank * span : (self.rank + 1) * span]), self.device)
         return local[:-1].view(-1, seq_len), local[1:].view(-1, seq_len)
 
     def state_dict(self) -> dict:

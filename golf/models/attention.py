@@ -1,4 +1,5 @@
-"""Causal self-attention with grouped-query heads, QK-norm, RoPE and a learnable per-head query gain."""
+"""Causal self-attention: grouped-query heads, QK-norm with a learnable per-head query gain, (partial) RoPE,
+and the optional XSA, output gate, value embedding and value residual of the published stacks."""
 
 import torch
 import torch.nn.functional as F
@@ -7,8 +8,25 @@ from torch import nn
 from golf.models.layers import CastedLinear, Rotary, apply_rotary
 
 
+def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """XSA (techniques.md 5.6): remove from each head's output its component along the token's own value.
+
+    y: [B, H, T, hd], v: [B, Hkv, T, hd]. Query head h reads KV head h // (H / Hkv), so viewing y as
+    [B, Hkv, H / Hkv, T, hd] lines every head up with its own values without repeating them.
+    """
+    b, h, t, d = y.shape
+    grouped = y.reshape(b, v.size(1), h // v.size(1), t, d)
+    unit = F.normalize(v, dim=-1).unsqueeze(2)
+    return (grouped - (grouped * unit).sum(dim=-1, keepdim=True) * unit).reshape(b, h, t, d)
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float):
+    """forward(x, ve, v0) -> (output, raw values). The raw values (after the value embedding, before the
+    value-residual blend) are what the first layer hands to later layers as v0."""
+
+    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
+                 rope_dims: int = 0, rope_ntk_train_len: int = 0, xsa: bool = False, gate: bool = False,
+                 value_embed: bool = False, value_residual: bool = False):
         super().__init__()
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
@@ -21,21 +39,44 @@ class CausalSelfAttention(nn.Module):
         self.proj.zero_init = True
         # q and k are unit-RMS after QK-norm, so this gain sets the initial attention temperature.
         self.q_gain = nn.Parameter(torch.full((num_heads,), qk_gain_init, dtype=torch.float32))
-        self.rotary = Rotary(self.head_dim, base=rope_base)
+        self.rope_dims = rope_dims if 0 < rope_dims < self.head_dim else 0
+        self.rotary = Rotary(self.rope_dims or self.head_dim, base=rope_base, ntk_train_len=rope_ntk_train_len)
+        self.xsa = xsa
+        self.attn_gate = None
+        if gate:
+            # Per-head sigmoid gate on the output (techniques.md 5.18): zero weight, bias 4 -> starts near open.
+            self.attn_gate = CastedLinear(dim, num_heads, bias=True)
+            self.attn_gate.zero_init = True
+            nn.init.constant_(self.attn_gate.bias, 4.0)
+        self.ve_layer_scale = nn.Parameter(torch.ones(1, dtype=torch.float32)) if value_embed else None
+        # v = l0 * v0 + l1 * v, starting almost at the layer's own values (techniques.md 5.12).
+        self.vrl_lambda = nn.Parameter(torch.tensor([0.01, 0.99])) if value_residual else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ve: torch.Tensor | None = None,
+                v0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         bsz, seqlen, dim = x.shape
         q = self.c_q(x).reshape(bsz, seqlen, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.c_k(x).reshape(bsz, seqlen, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.c_v(x).reshape(bsz, seqlen, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        raw_v = self.c_v(x)
+        if self.ve_layer_scale is not None:
+            raw_v = raw_v + self.ve_layer_scale.to(dtype=raw_v.dtype) * ve
+        v = raw_v
+        if self.vrl_lambda is not None and v0 is not None:
+            lam = self.vrl_lambda.to(dtype=v.dtype)
+            v = lam[0] * v0 + lam[1] * v
+        v = v.reshape(bsz, seqlen, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q = F.rms_norm(q, (q.size(-1),))
         k = F.rms_norm(k, (k.size(-1),))
         cos, sin = self.rotary(seqlen, x.device, q.dtype)
-        q = apply_rotary(q, cos, sin)
-        k = apply_rotary(k, cos, sin)
+        q = apply_rotary(q, cos, sin, self.rope_dims)
+        k = apply_rotary(k, cos, sin, self.rope_dims)
         q = q * self.q_gain.to(dtype=q.dtype)[None, :, None, None]
         y = F.scaled_dot_product_attention(
             q, k, v, is_causal=True, enable_gqa=self.num_kv_heads != self.num_heads
         )
+        if self.xsa:
+            y = exclude_self_value(y, v)
+        if self.attn_gate is not None:
+            y = y * torch.sigmoid(self.attn_gate(x)).transpose(1, 2)[..., None]
         y = y.transpose(1, 2).contiguous().reshape(bsz, seqlen, dim)
-        return self.proj(y)
+        return self.proj(y), raw_v

@@ -1,62 +1,101 @@
-"""The official naive-baseline GPT (openai/parameter-golf `train_gpt.py`), written plainly.
+"""The GPT of every golf architecture; with its defaults, the official naive baseline
+(openai/parameter-golf `train_gpt.py`), written plainly.
 
-Embedding -> RMSNorm -> x0; a U-Net of pre-norm blocks (the first half pushes skips, the second
-half pops them through learned per-channel weights); each block re-mixes the embedding stream x0
-into its input; tied output head with a tanh logit soft-cap. Module construction order matches
-the baseline so that the same seed gives the same initial weights.
+Embedding -> RMSNorm -> x0; a U-Net of pre-norm blocks (the first half of the virtual layers push
+skips, the second half pop them through learned per-channel weights); each block re-mixes the
+embedding stream x0 into its input; tied output head with a tanh logit soft-cap. Module construction
+order matches the baseline, and options left at their defaults build nothing and draw no random
+numbers, so the same seed gives the baseline's initial weights bit for bit.
+
+Options (techniques.md section 5; each a small module of golf.models): MLP variant and width, partial
+RoPE (+ NTK scaling), XSA, attention output gate, value embeddings, value residual, BigramHash,
+SmearGate, sigmoid-gated skips, LN scale, depth recurrence, parallel residuals, EBLS layer sharing,
+orthogonal init. Layer lists (xsa_layers, value_embed_layers) index physical blocks.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from golf.models.attention import CausalSelfAttention
+from golf.models.bigram_hash import BigramHash
+from golf.models.block import Block
+from golf.models.ebls import EBLSLayer, shrinkage_penalty
 from golf.models.layers import CastedLinear, RMSNorm
-from golf.models.mlp import ReluSquaredMLP
-
-
-class Block(nn.Module):
-    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, mlp_mult: int, rope_base: float,
-                 qk_gain_init: float):
-        super().__init__()
-        self.attn_norm = RMSNorm()
-        self.mlp_norm = RMSNorm()
-        self.attn = CausalSelfAttention(dim, num_heads, num_kv_heads, rope_base, qk_gain_init)
-        self.mlp = ReluSquaredMLP(dim, mlp_mult)
-        self.attn_scale = nn.Parameter(torch.ones(dim, dtype=torch.float32))
-        self.mlp_scale = nn.Parameter(torch.ones(dim, dtype=torch.float32))
-        # Row 0 weighs the running stream, row 1 the embedding stream x0; starts as pure residual.
-        self.resid_mix = nn.Parameter(torch.stack((torch.ones(dim), torch.zeros(dim))).float())
-
-    def forward(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        mix = self.resid_mix.to(dtype=x.dtype)
-        x = mix[0][None, None, :] * x + mix[1][None, None, :] * x0
-        x = x + self.attn_scale.to(dtype=x.dtype)[None, None, :] * self.attn(self.attn_norm(x))
-        x = x + self.mlp_scale.to(dtype=x.dtype)[None, None, :] * self.mlp(self.mlp_norm(x))
-        return x
+from golf.models.mlp import build_mlp
+from golf.models.orthogonal_init import orthogonal_init_
+from golf.models.recurrence import layer_order
+from golf.models.smear_gate import SmearGate
+from golf.models.value_embedding import ValueEmbedding
 
 
 class GPT(nn.Module):
     def __init__(self, vocab_size: int, num_layers: int, model_dim: int, num_heads: int, num_kv_heads: int,
                  mlp_mult: int, tie_embeddings: bool, tied_embed_init_std: float, logit_softcap: float,
-                 rope_base: float, qk_gain_init: float):
+                 rope_base: float, qk_gain_init: float, *, bos_id: int = 1, mlp: str = "relu2",
+                 mlp_hidden: int = 0, mlp_leaky_slope: float = 0.5, rope_dims: int = 0, rope_ntk_train_len: int = 0,
+                 xsa_layers=(), attn_gate: bool = False, value_embed_dim: int = 0, value_embed_layers=(),
+                 value_residual: bool = False, bigram_buckets: int = 0, bigram_dim: int = 128,
+                 bigram_hash: str = "mult", bigram_init_std: float = 0.01, bigram_scale_init: float = 0.0,
+                 smear: bool = False, skip_gates: bool = False, ln_scale: bool = False, recur_layers=(),
+                 recur_loops: int = 1, recur_start_step: int = 0, parallel_residual: str = "none",
+                 parallel_start: int = 7, ortho_init: bool = False, ebls_blocks: int = 0, ebls_rank: int = 8,
+                 ebls_gamma_init: float = -2.0, ebls_penalty: float = 0.01):
         super().__init__()
         self.tie_embeddings = tie_embeddings
         self.tied_embed_init_std = tied_embed_init_std
         self.logit_softcap = logit_softcap
         self.tok_emb = nn.Embedding(vocab_size, model_dim)
+        # U-Net halves over the virtual layers without recurrence (EBLS: all of them); recurrence adds
+        # layers but no skip weights (PR #1550), so only the first decoder layers receive skips.
         self.num_encoder_layers = num_layers // 2
         self.num_decoder_layers = num_layers - self.num_encoder_layers
         num_skips = min(self.num_encoder_layers, self.num_decoder_layers)
         self.skip_weights = nn.Parameter(torch.ones(num_skips, model_dim, dtype=torch.float32))
+        num_blocks = ebls_blocks or num_layers
+        hidden = mlp_hidden or mlp_mult * model_dim
         self.blocks = nn.ModuleList(
-            Block(model_dim, num_heads, num_kv_heads, mlp_mult, rope_base, qk_gain_init) for _ in range(num_layers)
+            Block(
+                CausalSelfAttention(model_dim, num_heads, num_kv_heads, rope_base, qk_gain_init, rope_dims,
+                                    rope_ntk_train_len, xsa=i in xsa_layers, gate=attn_gate,
+                                    value_embed=bool(value_embed_dim) and i in value_embed_layers,
+                                    value_residual=value_residual and i > 0),
+                build_mlp(mlp, model_dim, hidden, mlp_leaky_slope),
+                model_dim,
+                ln_factor=1.0 / math.sqrt(i + 1) if ln_scale else None,
+                residual_params=not ebls_blocks,
+            )
+            for i in range(num_blocks)
         )
         self.final_norm = RMSNorm()
         self.lm_head = None if tie_embeddings else CastedLinear(model_dim, vocab_size, bias=False)
         if self.lm_head is not None:
             self.lm_head.zero_init = True
+        self.bigram = None
+        if bigram_buckets:
+            self.bigram = BigramHash(bigram_buckets, bigram_dim, model_dim, bigram_hash, bigram_init_std,
+                                     bigram_scale_init, bos_id)
+        self.smear = SmearGate(model_dim, bos_id) if smear else None
+        kv_dim = num_kv_heads * (model_dim // num_heads)
+        self.value_embed = ValueEmbedding(vocab_size, value_embed_dim, kv_dim) if value_embed_dim else None
+        self.value_residual = value_residual
+        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init (techniques.md 5.3).
+        self.skip_gates = nn.Parameter(torch.zeros(num_skips, model_dim)) if skip_gates else None
+        self.parallel_residual, self.parallel_start = parallel_residual, parallel_start
+        self.lane_merge = nn.Parameter(torch.tensor(0.5)) if parallel_residual == "two_lane" else None
+        self.virtual_layers = None
+        if ebls_blocks:
+            self.virtual_layers = nn.ModuleList(EBLSLayer(model_dim, ebls_rank, ebls_gamma_init)
+                                                for _ in range(num_layers))
+        self.ebls_penalty = ebls_penalty
+        self.recur_layers, self.recur_loops, self.recur_start_step = list(recur_layers), recur_loops, recur_start_step
+        # A rebuilt model (artifact, evaluation) runs the full virtual depth; training switches it per step.
+        self.recur_active = True
         self._init_weights()
+        if ortho_init:
+            orthogonal_init_(self)
 
     def _init_weights(self) -> None:
         if self.tie_embeddings:
@@ -65,18 +104,74 @@ class GPT(nn.Module):
             if isinstance(module, nn.Linear) and getattr(module, "zero_init", False):
                 nn.init.zeros_(module.weight)
 
-    def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def on_train_step(self, step: int) -> None:
+        """Called by the trainer before each training step: recurrence runs from arch.recur_start_step on.
+        The flag is a plain attribute, so torch.compile guards on it and recompiles when it flips."""
+        if self.recur_layers:
+            self.recur_active = step >= self.recur_start_step
+
+    def layer_order(self) -> list[int]:
+        """The physical block index of each virtual layer, in execution order. EBLS: block-major, each
+        shared block serving consecutive virtual layers (3 blocks x 3: 0, 0, 0, 1, 1, 1, 2, 2, 2)."""
+        n = len(self.blocks)
+        if self.virtual_layers is None:
+            base = list(range(n))
+        else:
+            base = [i * n // len(self.virtual_layers) for i in range(len(self.virtual_layers))]
+        return layer_order(base, self.recur_layers, self.recur_loops, self.recur_active)
+
+    def gammas(self) -> dict[str, float]:
+        """EBLS shrinkage gammas per virtual layer ({} without EBLS), for logging."""
+        if self.virtual_layers is None:
+            return {}
+        return {f"{part}_{i:02d}": float(g.detach()) for i, layer in enumerate(self.virtual_layers)
+                for part, g in zip(("attn", "mlp"), layer.gammas())}
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.tok_emb(input_ids)
+        if self.bigram is not None:
+            x = x + self.bigram(input_ids)
         x = F.rms_norm(x, (x.size(-1),))
+        return self.smear(x, input_ids) if self.smear is not None else x
+
+    def merge_skip(self, i: int, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        s = self.skip_weights[i].to(dtype=x.dtype)[None, None, :] * skip
+        if self.skip_gates is None:
+            return x + s
+        g = torch.sigmoid(self.skip_gates[i].to(dtype=x.dtype))[None, None, :]
+        return g * x + (1 - g) * s
+
+    def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(input_ids)
         x0 = x
-        skips = []
-        for block in self.blocks[: self.num_encoder_layers]:
-            x = block(x, x0)
-            skips.append(x)
-        for i, block in enumerate(self.blocks[self.num_encoder_layers :]):
-            if skips:
-                x = x + self.skip_weights[i].to(dtype=x.dtype)[None, None, :] * skips.pop()
-            x = block(x, x0)
+        ve = self.value_embed(input_ids) if self.value_embed is not None else None
+        order = self.layer_order()
+        num_encoder = len(order) // 2
+        skips, lane1, v0 = [], None, None
+        for depth, phys in enumerate(order):
+            block = self.blocks[phys]
+            if depth >= num_encoder:
+                if skips and depth - num_encoder < len(self.skip_weights):
+                    x = self.merge_skip(depth - num_encoder, x, skips.pop())
+                # PR #1550: the stream splits once, at the first decoder layer at or past parallel_start;
+                # x is lane0 from there on (skips go to it), lane1 carries the MLPs.
+                if self.lane_merge is not None and lane1 is None and phys >= self.parallel_start:
+                    lane1 = x
+            if lane1 is not None:
+                x, lane1, v = block.forward_two_lane(x, lane1, x0, ve, v0)
+            elif self.parallel_residual == "gptj" and phys >= self.parallel_start:
+                x, v = block.forward_gptj(x, x0, ve, v0)
+            elif self.virtual_layers is not None:
+                x, v = self.virtual_layers[depth](x, x0, block, ve, v0)
+            else:
+                x, v = block(x, x0, ve, v0)
+            if self.value_residual and v0 is None:
+                v0 = v
+            if depth < num_encoder:
+                skips.append(x)
+        if lane1 is not None:
+            m = self.lane_merge.to(dtype=x.dtype)
+            x = m * x + (1 - m) * lane1
         return self.final_norm(x)
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -85,8 +180,11 @@ class GPT(nn.Module):
         return self.logit_softcap * torch.tanh(raw / self.logit_softcap)
 
     def forward(self, input_ids: torch.Tensor, target_ids: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        """Cross-entropy in fp32 over the soft-capped logits; reduction 'none' gives per-token NLL."""
+        """Cross-entropy in fp32 over the soft-capped logits; reduction 'none' gives per-token NLL. In training
+        with reduction 'mean', EBLS adds its shrinkage penalty ebls_penalty * sum(gammas)."""
         logits = self.logits(input_ids)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target_ids.reshape(-1),
                                reduction=reduction)
+        if self.virtual_layers is not None and self.training and reduction == "mean":
+            loss = loss + self.ebls_penalty * shrinkage_penalty(self.virtual_layers)
         return loss if reduction != "none" else loss.view_as(target_ids)

@@ -1,4 +1,4 @@
-"""Small building blocks shared by every architecture: RMSNorm, CastedLinear, rotary embeddings."""
+"""Small building blocks shared by every architecture: RMSNorm, CastedLinear, (partial) rotary embeddings."""
 
 import torch
 import torch.nn.functional as F
@@ -7,13 +7,22 @@ from torch import nn
 from golf.quant.qat import fake_quant
 
 # Names of per-channel control tensors. They stay fp32, go to the scalar Adam group and are never
-# quantized, even when they are 2-D (resid_mix, skip_weights).
+# quantized, even when they are 2-D (resid_mix, skip_weights, skip_gates, attn_gate).
 CONTROL_TENSOR_NAME_PATTERNS = (
     "attn_scale",
     "mlp_scale",
     "resid_mix",
     "q_gain",
     "skip_weight",
+    "skip_gate",
+    "smear",
+    "bigram.scale",
+    "value_embed.scale",
+    "ve_layer_scale",
+    "vrl_lambda",
+    "lane_merge",
+    "gamma_logit",
+    "attn_gate",
 )
 
 
@@ -51,31 +60,53 @@ class CastedLinear(nn.Linear):
         return F.linear(x, w.to(x.dtype), bias)
 
 
-class Rotary(nn.Module):
-    """Rotary position embedding tables, cached per sequence length and device."""
+def rotary_inv_freq(dim: int, base: float) -> torch.Tensor:
+    return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
 
-    def __init__(self, dim: int, base: float = 10000.0):
+
+class Rotary(nn.Module):
+    """Rotary position embedding tables for `dim` rotated dims, cached per sequence length and device.
+
+    With `ntk_train_len` > 0, sequences longer than it use the NTK-aware base
+    base * (T / ntk_train_len) ** (dim / (dim - 2)) (techniques.md 5.7); 0 keeps the base fixed.
+    """
+
+    def __init__(self, dim: int, base: float = 10000.0, ntk_train_len: int = 0):
         super().__init__()
-        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.dim, self.base, self.ntk_train_len = dim, base, ntk_train_len
+        self.register_buffer("inv_freq", rotary_inv_freq(dim, base), persistent=False)
         self._cache_key: tuple[int, torch.device] | None = None
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
+    def tables(self, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        inv_freq = self.inv_freq
+        if 0 < self.ntk_train_len < seq_len:
+            scale = (seq_len / self.ntk_train_len) ** (self.dim / (self.dim - 2))
+            inv_freq = rotary_inv_freq(self.dim, self.base * scale)
+        t = torch.arange(seq_len, device=device, dtype=inv_freq.dtype)
+        freqs = torch.outer(t, inv_freq.to(device))
+        return freqs.cos()[None, None, :, :], freqs.sin()[None, None, :, :]
+
     def forward(self, seq_len: int, device: torch.device, dtype: torch.dtype):
+        if torch.compiler.is_compiling():
+            # In a compiled graph the tables are graph ops: no cached tensor to guard on or inspect, so a
+            # recompile (recurrence or late-QAT switch, after eager runs filled the cache) traces cleanly.
+            cos, sin = self.tables(seq_len, device)
+            return cos.to(dtype=dtype), sin.to(dtype=dtype)
         # Tables built under inference_mode (validation) cannot be saved for backward: rebuild them.
         stale = self._cos is not None and self._cos.is_inference() and not torch.is_inference_mode_enabled()
         if self._cache_key != (seq_len, device) or stale:
-            t = torch.arange(seq_len, device=device, dtype=self.inv_freq.dtype)
-            freqs = torch.outer(t, self.inv_freq.to(device))
-            self._cos = freqs.cos()[None, None, :, :]
-            self._sin = freqs.sin()[None, None, :, :]
+            self._cos, self._sin = self.tables(seq_len, device)
             self._cache_key = (seq_len, device)
         return self._cos.to(dtype=dtype), self._sin.to(dtype=dtype)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Half-split rotation: (x1, x2) -> (x1 cos + x2 sin, -x1 sin + x2 cos)."""
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rope_dims: int = 0) -> torch.Tensor:
+    """Half-split rotation: (x1, x2) -> (x1 cos + x2 sin, -x1 sin + x2 cos). With 0 < rope_dims < head dim
+    only the first rope_dims dims rotate (partial RoPE); the rest pass through unchanged."""
+    if 0 < rope_dims < x.size(-1):
+        return torch.cat((apply_rotary(x[..., :rope_dims], cos, sin), x[..., rope_dims:]), dim=-1)
     half = x.size(-1) // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)

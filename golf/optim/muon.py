@@ -1,34 +1,90 @@
-"""Muon: momentum SGD whose update is orthogonalized by a Newton-Schulz iteration (modded-nanogpt)."""
+"""Muon: momentum SGD whose update is orthogonalized by a Newton-Schulz iteration (modded-nanogpt).
+
+Options on top of the baseline (all off by default): MuonEq-R row normalisation, the Polar
+Express per-step coefficients, and decoupled weight decay before or after the update.
+"""
 
 import torch
 import torch.distributed as dist
 
 # Quintic coefficients chosen to push singular values towards 1 quickly (not exactly to 1).
 NS5_COEFFS = (3.4445, -4.7750, 2.0315)
+# Polar Express (arXiv 2505.16932), one (a, b, c) per step; PR #1550 runs the first four.
+POLAR_EXPRESS_COEFFS = (
+    (8.156554524902461, -22.48329292557795, 15.878769915207462),
+    (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+    (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+    (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+    (2.3465413258596377, -1.7097828382687081, 0.42323551169305323),
+)
+# Those coefficients assume the input's spectral norm sits 2% below 1, headroom for bf16 rounding.
+POLAR_EXPRESS_SAFETY = 1.02
+
+
+def coefficient_schedule(kind: str, steps: int) -> tuple[tuple[float, float, float], ...]:
+    """The (a, b, c) of every iteration for `optimizer.muon_coeffs`."""
+    if kind == "polar_express":
+        if steps > len(POLAR_EXPRESS_COEFFS):
+            raise ValueError(f"Polar Express has {len(POLAR_EXPRESS_COEFFS)} coefficient sets, asked for {steps} steps")
+        return POLAR_EXPRESS_COEFFS[:steps]
+    return (NS5_COEFFS,) * steps
+
+
+def newton_schulz(grad: torch.Tensor, coeffs: tuple[tuple[float, float, float], ...], safety: float = 1.0,
+                  eps: float = 1e-7) -> torch.Tensor:
+    """Approximate orthogonalization of a matrix (or a stack of them along dim 0) in bf16."""
+    x = grad.bfloat16()
+    norm = x.norm(dim=(-2, -1), keepdim=True)
+    x /= (norm * safety if safety != 1.0 else norm) + eps
+    transposed = grad.size(-2) > grad.size(-1)
+    if transposed:
+        x = x.mT
+    for a, b, c in coeffs:
+        gram = x @ x.mT
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.mT if transposed else x
 
 
 def newton_schulz5(grad: torch.Tensor, steps: int, eps: float = 1e-7) -> torch.Tensor:
-    a, b, c = NS5_COEFFS
-    x = grad.bfloat16()
-    x /= x.norm() + eps
-    transposed = grad.size(0) > grad.size(1)
-    if transposed:
-        x = x.T
-    for _ in range(steps):
-        gram = x @ x.T
-        x = a * x + (b * gram + c * gram @ gram) @ x
-    return x.T if transposed else x
+    """The baseline's iteration: the NS5 quintic `steps` times."""
+    return newton_schulz(grad, coefficient_schedule("ns5", steps), eps=eps)
+
+
+_compiled_newton_schulz = None
+
+
+def _orthogonalizer(compiled: bool):
+    """`newton_schulz`, compiled on first use when the run compiles (train.compile)."""
+    global _compiled_newton_schulz
+    if not compiled:
+        return newton_schulz
+    if _compiled_newton_schulz is None:
+        _compiled_newton_schulz = torch.compile(newton_schulz)
+    return _compiled_newton_schulz
 
 
 class Muon(torch.optim.Optimizer):
-    """Nesterov momentum + Newton-Schulz orthogonalization for 2-D block matrices.
+    """Nesterov momentum + Newton-Schulz orthogonalization for block matrices (2-D, or 3-D banks).
 
     Under torch.distributed, parameter i is orthogonalized on rank i % world_size and the bf16
     updates are summed across ranks in one flat all-reduce, so every rank applies every update.
     """
 
-    def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov))
+    def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
+                 coeffs: str = "ns5", row_norm: bool = False, weight_decay: float = 0.0, wd_order: str = "before",
+                 compiled: bool = False):
+        coefficient_schedule(coeffs, backend_steps)  # fail at construction, not at the first step
+        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov,
+                                      coeffs=coeffs, row_norm=row_norm, weight_decay=weight_decay,
+                                      wd_order=wd_order))
+        self.orthogonalize = _orthogonalizer(compiled)
+
+    def _update(self, grad: torch.Tensor, group: dict) -> torch.Tensor:
+        if group["row_norm"]:
+            grad = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-7)
+        safety = POLAR_EXPRESS_SAFETY if group["coeffs"] == "polar_express" else 1.0
+        update = self.orthogonalize(grad, coefficient_schedule(group["coeffs"], group["backend_steps"]), safety)
+        return update * max(1, update.size(-2) / update.size(-1)) ** 0.5
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -50,13 +106,17 @@ class Muon(torch.optim.Optimizer):
                     buf.mul_(momentum).add_(grad)
                     if group["nesterov"]:
                         grad = grad.add(buf, alpha=momentum)
-                    update = newton_schulz5(grad, steps=group["backend_steps"])
-                    update *= max(1, update.size(0) / update.size(1)) ** 0.5
-                    updates[offset : offset + p.numel()] = update.reshape(-1)
+                    updates[offset : offset + p.numel()] = self._update(grad, group).reshape(-1)
                 offset += p.numel()
             if distributed:
                 dist.all_reduce(updates, op=dist.ReduceOp.SUM)
+            lr, decay = group["lr"], 1.0 - group["lr"] * group["weight_decay"]
             offset = 0
             for p in params:
-                p.add_(updates[offset : offset + p.numel()].view_as(p).to(dtype=p.dtype), alpha=-group["lr"])
+                decays = group["weight_decay"] > 0 and p.grad is not None
+                if decays and group["wd_order"] == "before":
+                    p.mul_(decay)
+                p.add_(updates[offset : offset + p.numel()].view_as(p).to(dtype=p.dtype), alpha=-lr)
+                if decays and group["wd_order"] == "after":
+                    p.mul_(decay)
                 offset += p.numel()

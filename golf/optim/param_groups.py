@@ -3,57 +3,101 @@
 `muon_adam` reproduces the baseline exactly: Muon for 2-D block matrices; Adam for the token
 embedding (tied LR when tied), for the untied head, and for every vector / control tensor
 (attn_scale, mlp_scale, resid_mix, q_gain, skip_weights). Every param group carries `base_lr`,
-which the LR schedule scales each step.
+which the LR schedule scales each step. Options: AdamW decay for the embedding and the scalars,
+Muon's own options (golf.optim.muon), and PR #462's decoder LR multiplier, a second param group
+per optimizer for the tensors of the decoder half of `model.blocks`.
 """
 
 import torch
 from torch import nn
 
+from golf.errors import ConfigError
 from golf.models.layers import is_control_tensor
 from golf.optim.muon import Muon
 
 
+# Token tables beside tok_emb (techniques.md 6.5: they share the token embedding's Adam group and LR).
+EMBEDDING_TABLES = ("tok_emb.weight", "bigram.table.weight", "value_embed.table.weight")
+# 2-D weights outside the blocks that Muon steps: the projections of those tables to the model width.
+MATRIX_PREFIXES = ("blocks.", "bigram.proj.", "value_embed.proj.")
+
+
 def split_parameters(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
-    """Named parameters by role; every trainable parameter lands in exactly one role."""
+    """Named parameters by role; every trainable parameter lands in exactly one role. Everything else
+    (control tensors, vectors, the EBLS per-virtual-layer bypasses) is "scalar"."""
     roles = {"embed": [], "head": [], "matrix": [], "scalar": []}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name == "tok_emb.weight":
+        if name in EMBEDDING_TABLES:
             roles["embed"].append((name, p))
         elif name == "lm_head.weight":
             roles["head"].append((name, p))
-        elif name.startswith("blocks.") and p.ndim == 2 and not is_control_tensor(name):
+        elif name.startswith(MATRIX_PREFIXES) and p.ndim == 2 and not is_control_tensor(name):
             roles["matrix"].append((name, p))
         else:
             roles["scalar"].append((name, p))
     return roles
 
 
-def _adam(params, lr: float, opt_cfg, fused: bool, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def decoder_tensor_ids(model: nn.Module) -> set[int]:
+    """ids of the tensors of the decoder half, `model.blocks[len(model.blocks) // 2:]` (PR #462).
+
+    Found by module identity, so a tensor registered under another name (a shared or banked
+    weight handed to a block) is found too; a tensor that an encoder block also uses is not
+    decoder-only and keeps the base LR.
+    """
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList):
+        raise ConfigError(f"optimizer.decoder_lr_mult needs a model whose physical blocks are `model.blocks` "
+                          f"(an nn.ModuleList); {type(model).__name__} has none; set optimizer.decoder_lr_mult=1")
+    half = len(blocks) // 2
+    encoder = {id(p) for block in blocks[:half] for p in block.parameters()}
+    return {id(p) for block in blocks[half:] for p in block.parameters() if id(p) not in encoder}
+
+
+def _lr_groups(params: list, lr: float, decoder_ids: set[int] = frozenset(), decoder_mult: float = 1.0) -> list[dict]:
+    """One param group at `lr`, plus one at `lr * decoder_mult` holding the tensors in `decoder_ids`."""
+    groups = [{"params": [p for p in params if id(p) not in decoder_ids], "lr": lr, "base_lr": lr},
+              {"params": [p for p in params if id(p) in decoder_ids], "lr": lr * decoder_mult,
+               "base_lr": lr * decoder_mult}]
+    return [g for g in groups if g["params"]] or groups[:1]
+
+
+def _adam(groups: list[dict], opt_cfg, fused: bool, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam, or AdamW when `weight_decay` > 0 (so a zero decay is exactly the baseline's Adam)."""
     cls = torch.optim.AdamW if weight_decay > 0 else torch.optim.Adam
     kwargs = dict(betas=(opt_cfg.beta1, opt_cfg.beta2), eps=opt_cfg.adam_eps, fused=fused)
     if weight_decay > 0:
         kwargs["weight_decay"] = weight_decay
-    return cls([{"params": params, "lr": lr, "base_lr": lr}], **kwargs)
+    return cls(groups, **kwargs)
 
 
-def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: bool) -> dict[str, torch.optim.Optimizer]:
-    """Optimizers keyed by role, in the baseline's stepping order (embed, head, matrix, scalar)."""
+def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: bool,
+                     compiled: bool = False) -> dict[str, torch.optim.Optimizer]:
+    """Optimizers keyed by role, in the baseline's stepping order (embed, head, matrix, scalar).
+
+    `compiled` compiles Muon's Newton-Schulz iteration (the run's train.compile decision).
+    """
     roles = split_parameters(model)
     params = {role: [p for _, p in named] for role, named in roles.items()}
     if opt_cfg.name.value == "adamw":
         everything = [p for role in ("embed", "head", "matrix", "scalar") for p in params[role]]
-        return {"all": _adam(everything, opt_cfg.matrix_lr, opt_cfg, fused, opt_cfg.weight_decay)}
+        return {"all": _adam(_lr_groups(everything, opt_cfg.matrix_lr), opt_cfg, fused,
+                             opt_cfg.weight_decay)}
+    mult = opt_cfg.decoder_lr_mult
+    decoder_ids = decoder_tensor_ids(model) if mult != 1.0 else set()
     optimizers = {}
     token_lr = opt_cfg.tied_embed_lr if tie_embeddings else opt_cfg.embed_lr
-    optimizers["embed"] = _adam(params["embed"], token_lr, opt_cfg, fused)
+    optimizers["embed"] = _adam(_lr_groups(params["embed"], token_lr), opt_cfg, fused,
+                                opt_cfg.embed_weight_decay)
     if params["head"]:
-        optimizers["head"] = _adam(params["head"], opt_cfg.head_lr, opt_cfg, fused)
-    muon = Muon(params["matrix"], lr=opt_cfg.matrix_lr, momentum=opt_cfg.muon_momentum,
-                backend_steps=opt_cfg.muon_backend_steps)
-    for group in muon.param_groups:
-        group["base_lr"] = opt_cfg.matrix_lr
-    optimizers["matrix"] = muon
-    optimizers["scalar"] = _adam(params["scalar"], opt_cfg.scalar_lr, opt_cfg, fused)
+        optimizers["head"] = _adam(_lr_groups(params["head"], opt_cfg.head_lr), opt_cfg, fused)
+    optimizers["matrix"] = Muon(_lr_groups(params["matrix"], opt_cfg.matrix_lr, decoder_ids, mult),
+                                lr=opt_cfg.matrix_lr, momentum=opt_cfg.muon_momentum,
+                                backend_steps=opt_cfg.muon_backend_steps, coeffs=opt_cfg.muon_coeffs.value,
+                                row_norm=opt_cfg.muon_row_norm, weight_decay=opt_cfg.muon_weight_decay,
+                                wd_order=opt_cfg.muon_wd_order.value, compiled=compiled)
+    optimizers["scalar"] = _adam(_lr_groups(params["scalar"], opt_cfg.scalar_lr, decoder_ids, mult), opt_cfg, fused,
+                                 opt_cfg.scalar_weight_decay)
     return optimizers

@@ -21,7 +21,9 @@ FLOAT_BITS = 16  # a category at 16 bits is stored fp16, not quantized
 
 
 def category(name: str) -> str:
-    if "tok_emb" in name or "lm_head" in name:
+    """Token tables (tok_emb, lm_head, the BigramHash and value-embedding tables) are "embed"; their
+    projections and the EBLS bypasses are "other"."""
+    if "tok_emb" in name or "lm_head" in name or name.endswith(("bigram.table.weight", "value_embed.table.weight")):
         return "embed"
     if ".attn." in name:
         return "attn"
@@ -32,6 +34,17 @@ def category(name: str) -> str:
 
 def bits_by_category(quant) -> dict[str, int]:
     return {c: getattr(quant, f"bits_{c}") for c in CATEGORIES}
+
+
+def storage_bits(name: str, t: torch.Tensor, quant, bits: dict[str, int]) -> int:
+    """How a tensor is stored: 0 as is (integers), 32 fp32 (control), 16 fp16 (small or kept float),
+    else the N-bit codes of its category."""
+    if not t.is_floating_point():
+        return 0
+    if is_control_tensor(name):
+        return 32
+    b = bits[category(name)]
+    return FLOAT_BITS if t.numel() <= quant.keep_float_max_numel or b == FLOAT_BITS else b
 
 
 def qmax(bits: int) -> int:
@@ -106,18 +119,14 @@ def quantize_state(state: dict[str, torch.Tensor], quant, quantize_matrix: Matri
     params_by_bits: dict[str, int] = {}
     for name, tensor in state.items():
         t = tensor.detach().to("cpu").contiguous()
-        b = bits[category(name)]
-        if not t.is_floating_point():
+        b = storage_bits(name, t, quant, bits)
+        if b == 0:
             tensors[name] = t
-            b = 0
-        elif t.numel() <= quant.keep_float_max_numel or b == FLOAT_BITS or is_control_tensor(name):
-            if is_control_tensor(name):
-                tensors[name] = t.float().contiguous()
-                b = 32
-            else:
-                meta["orig_dtypes"][name] = str(t.dtype).removeprefix("torch.")
-                tensors[name] = t.to(torch.float16).contiguous()
-                b = FLOAT_BITS
+        elif b == 32:
+            tensors[name] = t.float().contiguous()
+        elif b == FLOAT_BITS:
+            meta["orig_dtypes"][name] = str(t.dtype).removeprefix("torch.")
+            tensors[name] = t.to(torch.float16).contiguous()
         else:
             w = magnitude_prune(as_rows(t), quant.prune_fraction)
             q, s = quantize_matrix(name, w, b, quant)

@@ -2,6 +2,8 @@
 
 import re
 
+from golf.models.recurrence import virtual_depth
+
 
 def ttt_eval_errors(cfg) -> list[str]:
     e, t = cfg.eval, cfg.ttt
@@ -32,14 +34,15 @@ def ttt_eval_errors(cfg) -> list[str]:
                           "use ttt.lora_reset=document or launcher.nproc=1")
         if t.compile:
             errors.append("ttt.compile=true is for the full-weight protocols; set ttt.compile=false with ttt=lora")
-    if t.layer_lr.value == "multipliers" and len(t.lr_multipliers) != cfg.arch.num_layers:
-        errors.append(f"ttt.layer_lr=multipliers needs one ttt.lr_multipliers entry per block "
-                      f"({cfg.arch.num_layers}), got {len(t.lr_multipliers)}; e.g. ttt.lr_multipliers="
-                      f"[{','.join(['1.0'] * cfg.arch.num_layers)}]")
+    depth = virtual_depth(cfg.arch)  # layers as TTT sees them: recurrence and EBLS count virtual layers
+    if t.layer_lr.value == "multipliers" and len(t.lr_multipliers) != depth:
+        errors.append(f"ttt.layer_lr=multipliers needs one ttt.lr_multipliers entry per layer "
+                      f"({depth}), got {len(t.lr_multipliers)}; e.g. ttt.lr_multipliers="
+                      f"[{','.join(['1.0'] * depth)}]")
     if not 0 < t.snr_min <= t.snr_max:
         errors.append(f"ttt.snr_min={t.snr_min} and ttt.snr_max={t.snr_max} must satisfy 0 < snr_min <= snr_max")
-    if not 0 <= t.freeze_blocks <= cfg.arch.num_layers:
-        errors.append(f"ttt.freeze_blocks={t.freeze_blocks} must be in [0, arch.num_layers={cfg.arch.num_layers}]")
+    if not 0 <= t.freeze_blocks <= depth:
+        errors.append(f"ttt.freeze_blocks={t.freeze_blocks} must be in [0, {depth}] (the model's layers)")
     try:
         re.compile(t.freeze_pattern)
         re.compile(t.lora_targets)

@@ -24,18 +24,30 @@ class LayerGroup:
 
 
 def layer_groups(model: torch.nn.Module) -> list[LayerGroup]:
-    """Groups covering every parameter of `model` exactly once, blocks first in depth order."""
+    """Groups covering every parameter of `model` exactly once, blocks first in depth order.
+
+    Depths are virtual layers: `model.layer_order()` (when the model has it) gives the physical block
+    of each one, so a block re-run by depth recurrence, or an EBLS block shared by several virtual layers,
+    is one group listing every depth it serves. Per-virtual-layer modules (`model.virtual_layers`, EBLS)
+    are one group each ("virtual_04", depths [4]): freezing or scaling depth 4 reaches exactly them.
+    """
     owner: dict[int, LayerGroup] = {}
     groups: list[LayerGroup] = []
-    for depth, block in enumerate(model.blocks):
+    order = model.layer_order() if hasattr(model, "layer_order") else range(len(model.blocks))
+    for depth, index in enumerate(order):
+        block = model.blocks[index]
         first = next(iter(block.parameters()), None)
         if first is not None and id(first) in owner:
             owner[id(first)].depths.append(depth)
             continue
-        group = LayerGroup(f"layer_{depth:02d}", [depth])
+        group = LayerGroup(f"layer_{index:02d}", [depth])
         for p in block.parameters():
             group.params.append(p)
             owner[id(p)] = group
+        groups.append(group)
+    for depth, layer in enumerate(getattr(model, "virtual_layers", None) or ()):
+        group = LayerGroup(f"virtual_{depth:02d}", [depth], list(layer.parameters()))
+        owner.update((id(p), group) for p in group.params)
         groups.append(group)
     for name, p in model.named_parameters():
         if id(p) in owner:

@@ -1,0 +1,46 @@
+"""BigramHash (techniques.md 5.4): a hashed embedding of (previous token, current token) added to the token
+embedding, table [K, dim] projected to the model width.
+
+Hashes: "mult" = (prev * 1009 + cur) mod K (PR #462); "xor" = (36313 cur XOR 27191 prev) mod (K - 1) with
+bucket K - 1 reserved (the merged-record lineage). A position with no previous token of its own document
+(position 0, or a BOS token that starts a new document) never reads the token before it: "mult" hashes it
+with prev = 0, "xor" sends it to the reserved bucket, so nothing leaks across a document boundary.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from golf.models.layers import CastedLinear
+
+
+def bigram_buckets(ids: torch.Tensor, buckets: int, kind: str, bos_id: int) -> torch.Tensor:
+    cur = ids.long()
+    prev = F.pad(cur[..., :-1], (1, 0))
+    starts = torch.zeros_like(cur, dtype=torch.bool)
+    starts[..., 0] = True
+    starts |= cur == bos_id
+    if kind == "mult":
+        return (prev.masked_fill(starts, 0) * 1009 + cur) % buckets
+    hashed = torch.bitwise_xor(36313 * cur, 27191 * prev) % (buckets - 1)
+    return hashed.masked_fill(starts, buckets - 1)
+
+
+class BigramHash(nn.Module):
+    def __init__(self, buckets: int, dim: int, model_dim: int, kind: str, init_std: float, scale_init: float,
+                 bos_id: int):
+        super().__init__()
+        self.buckets, self.kind, self.bos_id = buckets, kind, bos_id
+        self.table = nn.Embedding(buckets, dim)
+        if init_std > 0:
+            nn.init.normal_(self.table.weight, std=init_std)
+        else:
+            nn.init.zeros_(self.table.weight)
+        # Zeroed here but not flagged zero_init: the orthogonal init pass overwrites it, as in the sources.
+        self.proj = CastedLinear(dim, model_dim, bias=False)
+        nn.init.zeros_(self.proj.weight)
+        self.scale = nn.Parameter(torch.tensor(scale_init, dtype=torch.float32)) if scale_init > 0 else None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.proj(self.table(bigram_buckets(ids, self.buckets, self.kind, self.bos_id)))
+        return h * self.scale.to(dtype=h.dtype) if self.scale is not None else h

@@ -1,0 +1,107 @@
+"""Artifact size before training: parameter counts by group and an estimate of the compressed bytes.
+
+A run that cannot fit the 16,000,000-byte budget should be refused before ten minutes of GPU time
+are spent on it. The model is built on the meta device (shapes only). Each tensor is stored as the
+export would store it (`golf.quant.intn.storage_bits`: fp32 control tensors, fp16 small tensors,
+N-bit codes with one fp16 scale per row for the rest). N-bit codes compress to about their entropy;
+for trained weights that is modelled as a Gaussian row quantized with a clip at z standard deviations
+(z from the percentile or SDClip k) and step clip / qmax:
+
+    H(bits) = 1/2 log2(2 pi e) + log2(qmax / z)   (at most `bits`)
+
+so int8 codes clipped at the 99.99984th percentile (z ~ 4.8) cost ~6.8 bits and int6 ~4.7 bits.
+Heavier-tailed real weights give somewhat fewer bits, so the estimate errs on the large side; the
+exact size is checked again after quantization, against the real compressed bytes.
+"""
+
+import logging
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import torch
+
+from golf.errors import ArtifactError
+from golf.models.layers import is_control_tensor
+from golf.models.registry import build_model
+from golf.quant.code_bytes import count_code_bytes
+from golf.quant.intn import FLOAT_BITS, bits_by_category, category, storage_bits
+
+log = logging.getLogger(__name__)
+
+GAUSSIAN_ENTROPY_BITS = 0.5 * math.log2(2 * math.pi * math.e)  # differential entropy of N(0, 1), bits
+
+
+@dataclass
+class SizeEstimate:
+    params: int
+    params_by_group: dict[str, int]
+    params_by_bits: dict[str, int]
+    raw_bytes: int  # payload before compression
+    model_bytes: int  # estimated compressed payload
+    bits_per_code: dict[str, float] = field(default_factory=dict)
+
+
+def clip_z(quant) -> float:
+    """Standard deviations at which each row is clipped, for a Gaussian row."""
+    if quant.scheme.value == "intn" and quant.clip.value == "sdclip":
+        return quant.sdclip_k
+    tail = max(1.0 - quant.clip_percentile / 100.0, 1e-12)
+    return NormalDist().inv_cdf(1.0 - tail / 2.0)
+
+
+def code_entropy_bits(bits: int, z: float) -> float:
+    qmax = 2 ** (bits - 1) - 1
+    return min(float(bits), max(GAUSSIAN_ENTROPY_BITS + math.log2(qmax / z), 1.0))
+
+
+def _stored_bits(name: str, t: torch.Tensor, quant) -> int:
+    """Bits per stored value under the export of `quant` (0: integer tensor kept as is)."""
+    if quant.scheme.value == "none":
+        return 0 if not t.is_floating_point() else t.element_size() * 8
+    if quant.scheme.value == "int8" and t.is_floating_point() and t.numel() > quant.keep_float_max_numel:
+        return 8  # the official export quantizes every large float tensor, control or not
+    return storage_bits(name, t, quant, bits_by_category(quant))
+
+
+def estimate(arch, quant) -> SizeEstimate:
+    with torch.device("meta"):
+        model = build_model(arch)
+    z = clip_z(quant)
+    compressed = quant.compressor.value != "none"
+    by_group: dict[str, int] = {}
+    by_bits: dict[str, int] = {}
+    raw = model_bytes = 0.0
+    per_code = {}
+    for name, t in model.state_dict().items():
+        group = "control" if is_control_tensor(name) else category(name)
+        by_group[group] = by_group.get(group, 0) + t.numel()
+        b = _stored_bits(name, t, quant)
+        by_bits[str(b)] = by_bits.get(str(b), 0) + t.numel()
+        if b == 0 or b >= FLOAT_BITS:
+            size = t.numel() * (b // 8 if b else t.element_size())
+            raw += size
+            model_bytes += size
+            continue
+        rows = t.shape[0] if t.ndim > 1 else 1
+        per_code[str(b)] = code_entropy_bits(b, z)
+        raw += t.numel() + 2 * rows  # one int8 container per code + an fp16 scale per row
+        model_bytes += (t.numel() * per_code[str(b)] / 8 if compressed else t.numel()) + 2 * rows
+    return SizeEstimate(sum(by_group.values()), by_group, by_bits, int(raw), int(model_bytes), per_code)
+
+
+def check_fits(cfg) -> SizeEstimate:
+    """Log the parameter counts and the size estimate; refuse a run whose estimate exceeds the budget."""
+    est = estimate(cfg.arch, cfg.quant)
+    code_bytes, _ = count_code_bytes(cfg)
+    total, limit = est.model_bytes + code_bytes, cfg.budget.artifact_limit_bytes
+    groups = ", ".join(f"{k} {v:,}" for k, v in est.params_by_group.items())
+    log.info(f"size: {est.params:,} params ({groups}); estimated artifact {total:,} B under quant={cfg.quant.name} "
+             f"(model ~{est.model_bytes:,} of {est.raw_bytes:,} raw + code {code_bytes:,}; limit {limit:,})")
+    if cfg.budget.enforce_artifact_limit and cfg.budget.check_estimate and total > limit:
+        raise ArtifactError(
+            f"arch {cfg.arch.name} {cfg.arch.num_layers}x{cfg.arch.model_dim} with quant={cfg.quant.name}: estimated artifact {total:,} B (model ~{est.model_bytes:,}"
+            f" + code {code_bytes:,}) exceeds the {limit:,} B limit by {total - limit:,} B; use fewer bits "
+            f"(e.g. quant=mixed_int5_int6 or quant.bits_mlp=5), a smaller model (arch.num_layers, arch.model_dim, "
+            f"arch.mlp_mult), or budget.check_estimate=false to train anyway (the exact size is checked after export)")
+    return est
