@@ -84,6 +84,8 @@ def score_command(config: dict, artifact: str) -> str:
            f"--seq-len {e['seq_len'] or t['seq_len']}")
     if e.get("max_seqs"):
         cmd += f" --max-seqs {e['max_seqs']}"
+    if e.get("stride") and e["stride"] != (e["seq_len"] or t["seq_len"]):
+        cmd += f" --stride {e['stride']}"
     return cmd + (" --precision bf16" if t.get("precision") == "bf16" else "")
 
 

@@ -19,17 +19,20 @@ import statistics
 import sys
 from pathlib import Path
 
+from types import SimpleNamespace
+
 from omegaconf import OmegaConf
 
 from golf.errors import GolfError
 from golf.logging.results import RESULTS_FILE
+from golf.quant.code_bytes import count_code_bytes
 
 RECORD_BAR_NATS = 0.005
 RECORD_BAR_P = 0.01
 # Overrides that say where or how a job ran, not what it computed.
 NOT_SETTINGS = ("seed", "paths", "hydra", "logger", "sweep_name", "run_name", "sweep", "launcher")
 GROUP_COLUMNS = ["group", "n", "failed", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
-                 "delta_nats", "p_value", "record_bar", "bytes_total_mean", "bytes_total_max", "train_s_mean",
+                 "delta_nats", "p_value", "p_paired", "record_bar", "bytes_total_mean", "bytes_total_max", "train_s_mean",
                  "eval_s_mean", "ttt_s_mean", "compliant"]
 JOB_COLUMNS = ["job", "group", "seed", "status", "val_bpb", "val_loss", "bytes_total", "train_s", "eval_s",
                "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
@@ -73,12 +76,23 @@ def load_job(job_dir: Path) -> dict:
     }
 
 
+def _eval_code_bytes(ttt: str, evaluation: str) -> int:
+    return count_code_bytes(SimpleNamespace(ttt=SimpleNamespace(name=ttt), eval=SimpleNamespace(name=evaluation)))[0]
+
+
 def load_rescored(job: dict, path: Path) -> dict:
-    """A `golf.ttt` output on a job's artifact as a record of its own (same model, other protocol)."""
+    """A `golf.ttt` output on a job's artifact as a record of its own (same model, other protocol).
+
+    Its bytes_total is the job's plus the evaluation code the protocol adds to the scoring script (the
+    TTT package, a sliding evaluator), so a TTT row pays for the code it needs."""
     out = json.loads(path.read_text(encoding="utf-8"))
     ttt = out.get("ttt_result")
     scored = ttt or out["base"]
+    trained = OmegaConf.load(Path(job["job"]) / "config.yaml")
+    extra = (_eval_code_bytes(out["ttt"], out["eval"])
+             - _eval_code_bytes(trained.ttt.name, trained.eval.name)) if job["bytes_total"] else 0
     record = {**job, "job": f"{job['job']}/ttt/{path.stem}", "settings": {**job["settings"], "ttt": path.stem},
+              "bytes_total": job["bytes_total"] + extra if job["bytes_total"] else None,
               "val_bpb": scored["val_bpb"], "val_loss": scored["val_loss"],
               "eval_s": out["base"]["seconds"] if ttt is None else None, "ttt_s": ttt["seconds"] if ttt else None,
               "compliant": ttt["compliant"] if ttt else job["compliant"]}
@@ -146,6 +160,23 @@ def welch_p_less(sample: list[float], baseline: list[float]) -> float | None:
     return None if math.isnan(p) else float(p)
 
 
+def paired_p_less(sample: dict[int, float], baseline: dict[int, float]) -> float | None:
+    """One-sided paired t-test p-value over the seeds both groups ran (same seed = same data order and
+    init, or the very same trained model for protocols scored on one artifact), or None if < 2 pairs."""
+    seeds = sorted(set(sample) & set(baseline))
+    if len(seeds) < 2:
+        return None
+    try:
+        from scipy import stats
+    except ImportError as exc:
+        raise GolfError("the paired t-test needs scipy: pip install -e '.[dev]' (or pip install scipy)") from exc
+    diffs = [sample[s] - baseline[s] for s in seeds]
+    if all(d == diffs[0] for d in diffs):  # no spread: the t statistic is undefined
+        return None
+    p = stats.ttest_1samp(diffs, 0.0, alternative="less").pvalue
+    return None if math.isnan(p) else float(p)
+
+
 def summarize(jobs: list[dict], order: list[str], baseline: str) -> list[dict]:
     done = {g: [j for j in jobs if j["group"] == g and j["status"] == "completed"] for g in order}
     base_losses = [j["val_loss"] for j in done[baseline]]
@@ -155,11 +186,13 @@ def summarize(jobs: list[dict], order: list[str], baseline: str) -> list[dict]:
         losses = [j["val_loss"] for j in ok]
         delta = _mean(losses) - _mean(base_losses) if losses and base_losses else None
         p = welch_p_less(losses, base_losses) if group != baseline else None
+        paired = (paired_p_less({j["seed"]: j["val_loss"] for j in ok}, {j["seed"]: j["val_loss"] for j in done[baseline]})
+                  if group != baseline else None)
         rows.append({
             "group": group, "n": len(ok), "failed": sum(j["group"] == group and j["status"] == "failed" for j in jobs),
             "val_bpb_mean": _mean(j["val_bpb"] for j in ok), "val_bpb_std": _std([j["val_bpb"] for j in ok]),
             "val_loss_mean": _mean(losses), "val_loss_std": _std(losses),
-            "delta_nats": delta, "p_value": p,
+            "delta_nats": delta, "p_value": p, "p_paired": paired,
             "record_bar": bool(delta is not None and p is not None and -delta >= RECORD_BAR_NATS and p < RECORD_BAR_P),
             "bytes_total_mean": _mean(j["bytes_total"] for j in ok),
             "bytes_total_max": max((j["bytes_total"] for j in ok if j["bytes_total"] is not None), default=None),
@@ -180,25 +213,37 @@ def _fmt(value, digits=4) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _fmt_p(value) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+def _job_name(job: str) -> str:
+    """The job dir's name; for a protocol rescored by golf.ttt, `<job dir>/ttt/<name>`."""
+    parts = Path(job).parts
+    return "/".join(parts[-3:]) if len(parts) >= 3 and parts[-2] == "ttt" else parts[-1]
+
+
 def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[str]) -> str:
     lines = [f"# golf report: {len(jobs)} jobs, {len(rows)} groups", "",
              f"Baseline group: `{baseline}`. Δnats = mean val_loss minus the baseline's; p = one-sided Welch "
-             f"t-test (lower val_loss). Record bar: Δ ≤ -{RECORD_BAR_NATS} nats at p < {RECORD_BAR_P}.", "",
-             "| group | n | val_bpb (mean ± std) | val_loss nats (mean ± std) | Δnats | p | record bar | "
+             f"t-test (lower val_loss), the test of the record bar: Δ ≤ -{RECORD_BAR_NATS} nats at p < {RECORD_BAR_P}. "
+             f"p paired = one-sided paired t-test over the seeds both groups ran (valid when a seed pairs the runs: "
+             f"same data order and init, or the same artifact scored by two protocols).", "",
+             "| group | n | val_bpb (mean ± std) | val_loss nats (mean ± std) | Δnats | p | p paired | record bar | "
              "bytes_total (max) | train s | eval s | ttt s | compliant |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         n = f"{r['n']} (+{r['failed']} failed)" if r["failed"] else str(r["n"])
         lines.append(
             f"| `{r['group']}` | {n} | "
             f"{_fmt(r['val_bpb_mean'])} ± {_fmt(r['val_bpb_std'])} | {_fmt(r['val_loss_mean'])} ± "
-            f"{_fmt(r['val_loss_std'])} | {_fmt(r['delta_nats'])} | {_fmt(r['p_value'], 3)} | "
+            f"{_fmt(r['val_loss_std'])} | {_fmt(r['delta_nats'])} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_paired'])} | "
             f"{'**yes**' if r['record_bar'] else 'no'} | {_fmt(r['bytes_total_max'])} | {_fmt(r['train_s_mean'], 1)} | "
             f"{_fmt(r['eval_s_mean'], 1)} | {_fmt(r['ttt_s_mean'], 1)} | {r['compliant']} |")
     lines += ["", "## Jobs", "", "| group | seed | status | val_bpb | val_loss | bytes_total | job |", "|---|---|---|---|---|---|---|"]
     for j in jobs:
         lines.append(f"| `{j['group']}` | {j['seed']} | {j['status']} | {_fmt(j['val_bpb'], 6)} | "
-                     f"{_fmt(j['val_loss'], 6)} | {_fmt(j['bytes_total'])} | {Path(j['job']).name} |")
+                     f"{_fmt(j['val_loss'], 6)} | {_fmt(j['bytes_total'])} | {_job_name(j['job'])} |")
     failed = [j for j in jobs if j["status"] == "failed"]
     if failed:
         lines += ["", "## Failed jobs", ""]

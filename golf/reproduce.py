@@ -2,10 +2,13 @@
 
 `python -m golf.export` embeds this module and its golf imports in one self-contained script;
 that script's size is `bytes_code`. It rebuilds the model from the artifact bytes and runs the
-official non-overlapping evaluation with exact byte accounting, in one process.
+official non-overlapping evaluation with exact byte accounting, in one process; with `--stride` it runs
+the exact sliding evaluation instead (embedded only in the scripts of runs whose eval is sliding,
+so it is imported by name and never counted against runs that do not use it).
 """
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +31,7 @@ def parse_args(argv):
     p.add_argument("--val-pattern", required=True, help="glob of the val shards, e.g. 'data/*/fineweb_val_*.bin'")
     p.add_argument("--tokenizer", required=True, help="the SentencePiece model the shards were tokenized with")
     p.add_argument("--seq-len", type=int, required=True, help="evaluation sequence length of the run")
+    p.add_argument("--stride", type=int, default=0, help="sliding eval at this stride (the run's eval.stride); 0 = off")
     p.add_argument("--batch-seqs", type=int, default=64, help="sequences per forward pass (does not change the score)")
     p.add_argument("--max-seqs", type=int, default=0, help="score only the first N sequences (0 = the whole split)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -50,6 +54,13 @@ def score(args) -> dict:
         autocast_dtype = torch.bfloat16
     tables = build_byte_tables(sp, vocab_size).to(device)
     val_tokens = load_validation_tokens(args.val_pattern, args.seq_len)
+    if args.stride:
+        try:
+            sliding = importlib.import_module("golf.eval.sliding")
+        except ImportError as exc:
+            raise GolfError("this script was exported for a run without sliding eval; drop --stride") from exc
+        return sliding.evaluate_sliding(model.to(device), val_tokens, tables, args.seq_len, args.stride,
+                                        args.batch_seqs, 0, 1, device, autocast_dtype, args.max_seqs)
     return evaluate_full(model.to(device), val_tokens, tables, args.seq_len, args.batch_seqs, 0, 1, device,
                          autocast_dtype, args.max_seqs)
 

@@ -52,6 +52,7 @@ class TrainOutcome:
     hit_wallclock_cap: bool
     resumed_from: int  # 0 for a fresh run, else the checkpoint step it continued from
     averaging: dict  # which weight averaging was loaded into the model, with its count of updates / snapshots
+    last_step_start_s: float = 0.0  # training time when the last step began (the cap rule: none starts after it)
 
 
 class Trainer:
@@ -196,6 +197,7 @@ class Trainer:
         training_ms = 0.0
         stop_after = None
         step = 0
+        last_step_start_ms = 0.0
         train_loss = torch.zeros((), device=self.rt.device)
         self.averager = make_averager(self.base_model, t)
         if self.checkpointer.exists():
@@ -226,6 +228,7 @@ class Trainer:
             if last_step:
                 break
             elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
+            last_step_start_ms = elapsed_ms
             lr_mul = self._lr_mul(step, elapsed_ms)
             if self.qat is not None:
                 self.qat.update(step, lr_mul)
@@ -258,5 +261,5 @@ class Trainer:
         watch.check(train_loss)
         return TrainOutcome(steps=step, train_seconds=training_ms / 1000.0, train_loss=float(train_loss),
                             tokens_seen=tokens_through(self.stages, step), hit_wallclock_cap=stop_after is not None,
-                            resumed_from=start_step,
+                            resumed_from=start_step, last_step_start_s=last_step_start_ms / 1000.0,
                             averaging=self.averager.summary() if self.averager is not None else {"method": "none"})

@@ -258,8 +258,12 @@ class Job:
             "artifact_under_limit": {"pass": info["bytes_total"] <= b.artifact_limit_bytes,
                                      "value": info["bytes_total"], "limit": b.artifact_limit_bytes},
             "full_validation_split": {"pass": self.cfg.eval.max_seqs == 0, "value": self.final["tokens"]},
-            "train_under_budget": {"pass": b.train_seconds <= 0 or self.outcome.train_seconds <= b.train_seconds,
-                                   "value": round(self.outcome.train_seconds, 3), "limit": b.train_seconds},
+            # The official cap rule: training stops at the first step that ends past the cap, so the last
+            # step may end after it; what must hold is that no step started after it.
+            "train_under_budget": {"pass": b.train_seconds <= 0 or self.outcome.train_seconds <= b.train_seconds
+                                   or self.outcome.last_step_start_s < b.train_seconds,
+                                   "value": round(self.outcome.train_seconds, 3), "limit": b.train_seconds,
+                                   "last_step_started_s": round(self.outcome.last_step_start_s, 3)},
             "eval_under_budget": {"pass": b.eval_seconds <= 0 or self.eval_seconds <= b.eval_seconds,
                                   "value": round(self.eval_seconds, 3), "limit": b.eval_seconds},
             **self.legality_checks(),

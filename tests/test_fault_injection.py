@@ -55,6 +55,17 @@ def _saver(tmp_path, config_hash="a" * 64, world_size=1):
     return Checkpointer(tmp_path, config_hash, rt), model, {"adam": opt}, loader
 
 
+def hook_after_build(job: Job, hook) -> None:
+    """Register `hook` as a forward pre-hook on the model the job builds, to fault it mid-training."""
+    original_build = job.build
+
+    def build_then_hook():
+        original_build()
+        job.model.register_forward_pre_hook(hook)
+
+    job.build = build_then_hook
+
+
 def test_kill_during_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     saver, model, opts, loader = _saver(tmp_path)
     saver.save(4, 1234.0, 2.5, model, opts, loader)
@@ -117,13 +128,7 @@ def test_nan_at_step_k_stops_the_run_naming_the_step_and_writes_no_artifact(tmp_
                 with torch.no_grad():
                     next(module.parameters()).fill_(float("nan"))
 
-    original_build = job.build
-
-    def build_then_hook():
-        original_build()
-        job.model.register_forward_pre_hook(poison_at_step_4)
-
-    job.build = build_then_hook
+    hook_after_build(job, poison_at_step_4)
     with pytest.raises(NonFiniteError, match="at step 4"):
         job.run()
     results = json.loads((job_dir / "results.json").read_text())
@@ -211,13 +216,7 @@ def test_crash_then_resume_with_weight_averaging_is_bit_identical(tmp_path, demo
             if len(forwards) == 6:  # one warmup forward, then steps 0-4: dies like a SIGKILL mid-step
                 raise RuntimeError("simulated crash")
 
-    original_build = job.build
-
-    def build_then_hook():
-        original_build()
-        job.model.register_forward_pre_hook(crash_in_step_4)
-
-    job.build = build_then_hook
+    hook_after_build(job, crash_in_step_4)
     with pytest.raises(RuntimeError, match="simulated crash"):
         job.run()
     crashed = torch.load(job_dir / "ckpt" / "last.pt", weights_only=False)

@@ -73,3 +73,50 @@ def test_record_bar_needs_both_the_margin_and_the_p_value():
 def test_nothing_to_report_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: no results.json under {tmp_path}")
+
+
+class _FakeRun:
+    """What wandb.Api().runs() yields, for the network that is not here."""
+
+    def __init__(self, run_id, ttt, seed, bpb, state="finished"):
+        self.id, self.state = run_id, state
+        self.config = {"arch": "tiny", "ttt": ttt, "quant": "int8_zlib", "seed": seed, "sweep": "ablate_ttt"}
+        self.summary = {"final/val_bpb": bpb, "final/val_loss": bpb * 0.6931 * 2.07, "final/bytes_total": 1_000_000,
+                        "final/compliant": True} if state == "finished" else {}
+
+
+def test_from_wandb_builds_the_same_tables(monkeypatch, tmp_path):
+    import wandb
+
+    runs = [_FakeRun(f"r{i}", ttt, seed, bpb) for i, (ttt, seed, bpb) in enumerate(
+        [("none", 1, 2.40), ("none", 2, 2.41), ("none", 3, 2.42), ("sgd", 1, 2.30), ("sgd", 2, 2.31), ("sgd", 3, 2.32)])]
+    runs.append(_FakeRun("r9", "sgd", 4, None, state="crashed"))
+    seen = {}
+
+    class FakeApi:
+        def runs(self, project, filters):
+            seen.update(project=project, filters=filters)
+            return runs
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    out = tmp_path / "rep"
+    assert main(["--from-wandb", "me/golf", "--group", "ablate_ttt", "--baseline", "ttt=none", "--out", str(out),
+                 "--wandb-mode", "disabled"]) == 0
+    assert seen == {"project": "me/golf", "filters": {"group": "ablate_ttt", "jobType": "train"}}
+    groups = {g["group"]: g for g in csv.DictReader(open(out / "groups.csv"))}
+    assert (groups["ttt=none"]["n"], groups["ttt=sgd"]["n"], groups["ttt=sgd"]["failed"]) == ("3", "3", "1")
+    assert float(groups["ttt=sgd"]["val_bpb_mean"]) == pytest.approx(2.31)
+    assert float(groups["ttt=sgd"]["p_value"]) < 0.01 and groups["ttt=sgd"]["record_bar"] == "True"
+    assert "W&B state crashed" in (out / "report.md").read_text()
+
+
+def test_from_wandb_without_network_is_a_one_line_error(monkeypatch, capsys):
+    import wandb
+
+    class OfflineApi:
+        def runs(self, project, filters):
+            raise ConnectionError("no route to api.wandb.ai")
+
+    monkeypatch.setattr(wandb, "Api", OfflineApi)
+    assert main(["--from-wandb", "me/golf", "--wandb-mode", "disabled"]) == 2
+    assert "cannot read W&B project me/golf (ConnectionError" in capsys.readouterr().err

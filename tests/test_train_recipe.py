@@ -310,3 +310,19 @@ def test_muon_adamw_preset_is_the_published_split():
     assert type(optimizers["embed"]) is torch.optim.AdamW and type(optimizers["scalar"]) is torch.optim.AdamW
     muon = optimizers["matrix"].param_groups
     assert len(muon) == 1 and muon[0]["weight_decay"] == 0.04 and muon[0]["base_lr"] == 0.025
+
+
+def test_wallclock_cap_stops_at_the_first_step_ending_past_it(tmp_path):
+    """The official cap rule: no step starts after the cap; the step in flight may end after it."""
+    cfg = _cfg("train.iterations=100000", "train.batch_tokens=64", "train.seq_len=16", "train.grad_accum_steps=1",
+               "train.warmup_steps=0", "train.val_every=0", "train.log_every=0", "train.checkpoint_every_minutes=0",
+               "budget.train_seconds=0.3")
+    rt = Runtime(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), autocast_dtype=None, compile=False)
+    model = _model()
+    pattern = _shards(tmp_path)
+    trainer = Trainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
+                      lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1, lambda step, ms: None, _Sink(),
+                      Checkpointer(tmp_path, "s" * 64, rt))
+    outcome = trainer.run()
+    assert outcome.hit_wallclock_cap and 1 < outcome.steps < 100000
+    assert outcome.last_step_start_s < 0.3 <= outcome.train_seconds

@@ -88,3 +88,19 @@ def test_report_rescored_lists_each_protocol_scored_on_the_artifact(ttt_job, dem
     assert records["eb_adaptive"]["sliding_adapted_bpb"] == r["ttt"]["memorization"]["sliding_adapted_bpb"]
     assert records["prequant_adamw"]["compliant"] is False
     assert len(find_jobs([job])) == 1  # without --rescored only the job itself
+
+
+
+def test_exported_script_reproduces_the_sliding_score(ttt_job, demo_cache, tmp_path):
+    job, _ = ttt_job
+    from golf.export import main as export
+
+    assert export([str(job), "--out", str(tmp_path / "record")]) == 0
+    record = tmp_path / "record"
+    [command] = [line for line in (record / "README.md").read_text().splitlines() if line.startswith("python score")]
+    assert "--stride" not in command  # stride 64 = seq_len 64 in this job: its windows are the full eval's
+    proc = subprocess.run(command + " --stride 32", shell=True, cwd=record, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _golf_ttt(job, ["ttt=none", "eval.stride=32", "--tag", "none_s32"], demo_cache)
+    sliding = json.loads((job / "ttt" / "none_s32.json").read_text())["base"]
+    assert f"val_bpb {sliding['val_bpb']:.8f}" in proc.stdout

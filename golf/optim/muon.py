@@ -67,7 +67,8 @@ class Muon(torch.optim.Optimizer):
     """Nesterov momentum + Newton-Schulz orthogonalization for block matrices (2-D, or 3-D banks).
 
     Under torch.distributed, parameter i is orthogonalized on rank i % world_size and the bf16
-    updates are summed across ranks in one flat all-reduce, so every rank applies every update.
+    updates are all-gathered (half the traffic of the baseline's all-reduce of a zero-padded flat
+    buffer, same numbers), so every rank applies every update.
     """
 
     def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
@@ -96,27 +97,33 @@ class Muon(torch.optim.Optimizer):
             if not params:
                 continue
             momentum = group["momentum"]
-            total = sum(p.numel() for p in params)
-            updates = torch.zeros(total, device=params[0].device, dtype=torch.bfloat16)
+            # Rank r orthogonalizes parameters r, r + W, ...; its updates go to one bf16 shard (padded to the
+            # largest share), and one all-gather gives every rank every update.
+            shards = [params[r::world_size] for r in range(world_size)]
+            width = max(sum(p.numel() for p in shard) for shard in shards)
+            local = torch.zeros(width, device=params[0].device, dtype=torch.bfloat16)
             offset = 0
-            for i, p in enumerate(params):
-                if i % world_size == rank and p.grad is not None:
+            for p in shards[rank]:
+                if p.grad is not None:
                     grad = p.grad
                     buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(grad))
                     buf.mul_(momentum).add_(grad)
                     if group["nesterov"]:
                         grad = grad.add(buf, alpha=momentum)
-                    updates[offset : offset + p.numel()] = self._update(grad, group).reshape(-1)
+                    local[offset : offset + p.numel()] = self._update(grad, group).reshape(-1)
                 offset += p.numel()
+            updates = local
             if distributed:
-                dist.all_reduce(updates, op=dist.ReduceOp.SUM)
+                updates = torch.empty(world_size * width, device=local.device, dtype=local.dtype)
+                dist.all_gather_into_tensor(updates, local)
             lr, decay = group["lr"], 1.0 - group["lr"] * group["weight_decay"]
-            offset = 0
-            for p in params:
-                decays = group["weight_decay"] > 0 and p.grad is not None
-                if decays and group["wd_order"] == "before":
-                    p.mul_(decay)
-                p.add_(updates[offset : offset + p.numel()].view_as(p).to(dtype=p.dtype), alpha=-lr)
-                if decays and group["wd_order"] == "after":
-                    p.mul_(decay)
-                offset += p.numel()
+            for r, shard in enumerate(shards):
+                offset = r * width
+                for p in shard:
+                    decays = group["weight_decay"] > 0 and p.grad is not None
+                    if decays and group["wd_order"] == "before":
+                        p.mul_(decay)
+                    p.add_(updates[offset : offset + p.numel()].view_as(p).to(dtype=p.dtype), alpha=-lr)
+                    if decays and group["wd_order"] == "after":
+                        p.mul_(decay)
+                    offset += p.numel()

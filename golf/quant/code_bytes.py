@@ -15,6 +15,7 @@ import importlib.util
 from pathlib import Path
 
 BASE_ROOTS = ("golf.reproduce",)
+TTT_ENTRY = "golf.ttt.session"  # the protocols and their ledger; not golf.ttt's CLI or plots
 SCRIPT_NAME = "score_artifact.py"
 
 _HEADER = '''"""golf: rebuild a model from its artifact and score it (val_loss, val_bpb); written by golf.export.
@@ -62,8 +63,8 @@ def code_roots(cfg=None) -> tuple[str, ...]:
     roots = list(BASE_ROOTS)
     if cfg is not None:
         ttt = _value(cfg.ttt.name)
-        if ttt != "none" and _module_file("golf.ttt") is not None:
-            roots.extend(_package_modules("golf.ttt"))
+        if ttt != "none" and _module_file(TTT_ENTRY) is not None:
+            roots.append(TTT_ENTRY)
         evaluator = f"golf.eval.{_value(cfg.eval.name)}"
         if _value(cfg.eval.name) != "full" and _module_file(evaluator) is not None:
             roots.append(evaluator)

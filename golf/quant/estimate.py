@@ -3,15 +3,20 @@
 A run that cannot fit the 16,000,000-byte budget should be refused before ten minutes of GPU time
 are spent on it. The model is built on the meta device (shapes only). Each tensor is stored as the
 export would store it (`golf.quant.intn.storage_bits`: fp32 control tensors, fp16 small tensors,
-N-bit codes with one fp16 scale per row for the rest). N-bit codes compress to about their entropy;
-for trained weights that is modelled as a Gaussian row quantized with a clip at z standard deviations
-(z from the percentile or SDClip k) and step clip / qmax:
+N-bit codes with one fp16 scale per row for the rest). N-bit codes compress to about their entropy,
+modelled as a Gaussian row quantized with a clip at z standard deviations (z from the percentile or
+SDClip k) and step clip / qmax:
 
     H(bits) = 1/2 log2(2 pi e) + log2(qmax / z)   (at most `bits`)
 
 so int8 codes clipped at the 99.99984th percentile (z ~ 4.8) cost ~6.8 bits and int6 ~4.7 bits.
-Heavier-tailed real weights give somewhat fewer bits, so the estimate errs on the large side; the
-exact size is checked again after quantization, against the real compressed bytes.
+Against published artifacts the model is within 10%: the naive baseline (17,059,912 params, int8 +
+zlib) is 15,815,847 B, the estimate 14,566,032 (-8%: Muon-trained rows are lighter-tailed than a
+Gaussian, so their int8 codes carry ~7.4 bits); resouer #6 (26,993,756 params, GPTQ int6 + lzma) is
+~15,697,000 B, the estimate 16,399,079 (+4%); PR #1550 (36,311,132 params, GPTQ int6 with SDClip
+12.85 + lzma) is 15,302,147 B, the estimate 16,432,035 (+7%). So a run is refused only when the estimate exceeds the
+limit by more than ESTIMATE_TOLERANCE, and warned about when it is over by less; the exact size is
+always checked again after export, against the real compressed bytes.
 """
 
 import logging
@@ -29,6 +34,7 @@ from golf.quant.intn import FLOAT_BITS, bits_by_category, category, storage_bits
 
 log = logging.getLogger(__name__)
 
+ESTIMATE_TOLERANCE = 0.10  # the model's largest error on the published artifacts above
 GAUSSIAN_ENTROPY_BITS = 0.5 * math.log2(2 * math.pi * math.e)  # differential entropy of N(0, 1), bits
 
 
@@ -44,7 +50,7 @@ class SizeEstimate:
 
 def clip_z(quant) -> float:
     """Standard deviations at which each row is clipped, for a Gaussian row."""
-    if quant.scheme.value == "intn" and quant.clip.value == "sdclip":
+    if quant.scheme.value in ("intn", "gptq") and quant.clip.value == "sdclip":
         return quant.sdclip_k
     tail = max(1.0 - quant.clip_percentile / 100.0, 1e-12)
     return NormalDist().inv_cdf(1.0 - tail / 2.0)
@@ -98,10 +104,15 @@ def check_fits(cfg) -> SizeEstimate:
     groups = ", ".join(f"{k} {v:,}" for k, v in est.params_by_group.items())
     log.info(f"size: {est.params:,} params ({groups}); estimated artifact {total:,} B under quant={cfg.quant.name} "
              f"(model ~{est.model_bytes:,} of {est.raw_bytes:,} raw + code {code_bytes:,}; limit {limit:,})")
-    if cfg.budget.enforce_artifact_limit and cfg.budget.check_estimate and total > limit:
-        raise ArtifactError(
-            f"arch {cfg.arch.name} {cfg.arch.num_layers}x{cfg.arch.model_dim} with quant={cfg.quant.name}: estimated artifact {total:,} B (model ~{est.model_bytes:,}"
-            f" + code {code_bytes:,}) exceeds the {limit:,} B limit by {total - limit:,} B; use fewer bits "
-            f"(e.g. quant=mixed_int5_int6 or quant.bits_mlp=5), a smaller model (arch.num_layers, arch.model_dim, "
-            f"arch.mlp_mult), or budget.check_estimate=false to train anyway (the exact size is checked after export)")
-    return est
+    if not (cfg.budget.enforce_artifact_limit and cfg.budget.check_estimate) or total <= limit:
+        return est
+    if total <= limit * (1 + ESTIMATE_TOLERANCE):
+        log.warning(f"size: the estimate is {total - limit:,} B over the limit, within the estimate's "
+                    f"{ESTIMATE_TOLERANCE:.0%} error; training anyway, the exact size is checked after export")
+        return est
+    raise ArtifactError(
+        f"arch {cfg.arch.name} {cfg.arch.num_layers}x{cfg.arch.model_dim} with quant={cfg.quant.name}: estimated "
+        f"artifact {total:,} B (model ~{est.model_bytes:,} + code {code_bytes:,}) exceeds the {limit:,} B limit by "
+        f"{total - limit:,} B, more than the estimate's {ESTIMATE_TOLERANCE:.0%} error; use fewer bits (e.g. "
+        f"quant=mixed_int5_int6 or quant.bits_mlp=5), a smaller model (arch.num_layers, arch.model_dim, "
+        f"arch.mlp_mult), or budget.check_estimate=false to train anyway (the exact size is checked after export)")

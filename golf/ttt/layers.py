@@ -79,8 +79,9 @@ def apply_lr_policy(groups: list[LayerGroup], policy: str, multipliers: list[flo
         g.lr_mult = sum(mults) / len(mults)
 
 
-def gradient_snr(grads: list[torch.Tensor], estimator: str) -> float:
-    """Signal-to-noise ratio of one layer's flattened gradient.
+def gradient_snr(grads: list[torch.Tensor], estimator: str) -> torch.Tensor:
+    """Signal-to-noise ratio of one layer's flattened gradient, as a 0-d tensor on the gradients' device
+    (read back only when logged, so a TTT step never waits on the host).
 
     `eb`: |E[g]| / std(g), the estimator PR #484's text describes. `eb_abs`: mean(|g|) / std(g), what its
     code computed; for zero-mean entries that sits near sqrt(2/pi) ~ 0.8 for every layer.
@@ -88,20 +89,20 @@ def gradient_snr(grads: list[torch.Tensor], estimator: str) -> float:
     g = torch.cat([t.detach().float().reshape(-1) for t in grads])
     std = g.std(unbiased=False)
     signal = g.mean().abs() if estimator == "eb" else g.abs().mean()
-    return float(signal / (std + SNR_EPS))
+    return signal / (std + SNR_EPS)
 
 
-def snr_scales(groups: list[LayerGroup], estimator: str, lo: float, hi: float) -> dict[str, float]:
+def snr_scales(groups: list[LayerGroup], estimator: str, lo: float, hi: float) -> dict[str, torch.Tensor]:
     """Per-group scale clip(snr, lo, hi) over the trainable parameters that have gradients."""
     scales = {}
     for g in groups:
         grads = [p.grad for p in g.params if p.requires_grad and p.grad is not None]
         if grads:
-            scales[g.key] = min(max(gradient_snr(grads, estimator), lo), hi)
+            scales[g.key] = gradient_snr(grads, estimator).clamp(lo, hi)
     return scales
 
 
-def scale_gradients(groups: list[LayerGroup], scales: dict[str, float]) -> None:
+def scale_gradients(groups: list[LayerGroup], scales: dict[str, torch.Tensor]) -> None:
     for g in groups:
         if g.key in scales:
             for p in g.params:

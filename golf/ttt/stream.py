@@ -30,11 +30,14 @@ def chunk_windows(windows: list, chunk_tokens: int) -> list[list]:
     return [chunks[c] for c in sorted(chunks)]
 
 
+COMPILE_BACKEND = "inductor"  # tests use "aot_eager": the same fullgraph tracing, no C++ build
+
+
 def make_runner(model: torch.nn.Module, compile_model: bool):
     if not compile_model:
         return model
     torch._dynamo.reset()
-    return torch.compile(model, dynamic=False, fullgraph=True)
+    return torch.compile(model, dynamic=False, fullgraph=True, backend=COMPILE_BACKEND)
 
 
 def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, stride: int,
@@ -63,7 +66,7 @@ def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len:
             metrics["ttt/train_loss"] = trainer.train_range(val_tokens, a, b, cfg.epochs)
             ledger.record("update", a, b)
             ledger.record("stat", a, b)
-            metrics.update({f"snr/{k}": v for k, v in trainer.last_snr.items()})
+            metrics.update({f"snr/{k}": v for k, v in trainer.snr_values().items()})
         ledger.tick()
         if on_chunk is not None:
             metrics["ttt/elapsed_s"] = time.perf_counter() - t0

@@ -77,9 +77,9 @@ class RangeTrainer:
         self.model, self.runner, self.groups, self.optimizer, self.cfg, self.rt = model, runner, groups, optimizer, cfg, rt
         self.seq_len = seq_len
         self.trainable = [p for g in groups for p in g.params if p.requires_grad]
-        self.snr_sum: dict[str, float] = {}
+        self.snr_sum: dict[str, torch.Tensor] = {}
         self.snr_count = 0
-        self.last_snr: dict[str, float] = {}
+        self.last_snr: dict[str, torch.Tensor] = {}  # device tensors: read back once per chunk, not per step
 
     def train_range(self, val_tokens: torch.Tensor, a: int, b: int, epochs: int) -> float:
         """Train on positions [a, b); return the mean training loss of the last epoch."""
@@ -87,15 +87,14 @@ class RangeTrainer:
         self.model.train()
         seqs = _sequences(a, b, self.seq_len)
         batches = [seqs[i : i + self.cfg.batch_seqs] for i in range(0, len(seqs), self.cfg.batch_seqs)]
-        loss = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=self.rt.device)
         for _ in range(epochs):
-            total = 0.0
+            total = torch.zeros((), dtype=torch.float64, device=self.rt.device)
             for batch in batches:
                 total += self._step(val_tokens, batch)
-            loss = total / max(b - a, 1)
-        return loss
+        return float(total) / max(b - a, 1)
 
-    def _step(self, val_tokens: torch.Tensor, batch: list[tuple[int, int]]) -> float:
+    def _step(self, val_tokens: torch.Tensor, batch: list[tuple[int, int]]) -> torch.Tensor:
         n_targets = sum(e - s for s, e in batch)
         mine = shard(batch, self.rt.rank, self.rt.world_size)
         self.optimizer.zero_grad(set_to_none=False)
@@ -118,20 +117,24 @@ class RangeTrainer:
         if self.cfg.grad_clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.trainable, self.cfg.grad_clip_norm)
         self.optimizer.step()
-        return float(loss_sum)
+        return loss_sum
 
     def _snr(self) -> None:
         """Per-layer SNR scales of this step's (all-reduced) gradient; applied when ttt.snr_scale asks."""
         estimator = self.cfg.snr_scale.value if self.cfg.snr_scale.value != "none" else "eb"
         self.last_snr = snr_scales(self.groups, estimator, self.cfg.snr_min, self.cfg.snr_max)
         for key, value in self.last_snr.items():
-            self.snr_sum[key] = self.snr_sum.get(key, 0.0) + value
+            self.snr_sum[key] = self.snr_sum.get(key, 0.0) + value.double()
         self.snr_count += 1
         if self.cfg.snr_scale.value != "none":
             scale_gradients(self.groups, self.last_snr)
 
+    def snr_values(self) -> dict[str, float]:
+        """The last step's per-layer scales as numbers (one host sync), for logging."""
+        return {k: float(v) for k, v in self.last_snr.items()}
+
     def snr_summary(self) -> dict:
         estimator = self.cfg.snr_scale.value if self.cfg.snr_scale.value != "none" else "eb"
         return {"estimator": estimator, "applied": self.cfg.snr_scale.value != "none", "steps": self.snr_count,
-                "clip": [self.cfg.snr_min, self.cfg.snr_max], "final": dict(self.last_snr),
-                "mean": {k: v / self.snr_count for k, v in self.snr_sum.items()} if self.snr_count else {}}
+                "clip": [self.cfg.snr_min, self.cfg.snr_max], "final": self.snr_values(),
+                "mean": {k: float(v) / self.snr_count for k, v in self.snr_sum.items()} if self.snr_count else {}}
