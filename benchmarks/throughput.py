@@ -66,6 +66,7 @@ def time_plain(cfg, rt, steps: int) -> float:
     autocast = dict(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None)
     start = None
     for i in range(steps + t.warmup_steps):
+        model.on_train_step(max(i - t.warmup_steps, 0))  # the same model state per step as the Trainer's
         if i == t.warmup_steps:
             sync(rt.device)
             start = time.perf_counter()
