@@ -87,12 +87,8 @@ class RangeTrainer:
         self.model.train()
         seqs = _sequences(a, b, self.seq_len)
         batches = [seqs[i : i + self.cfg.batch_seqs] for i in range(0, len(seqs), self.cfg.batch_seqs)]
-        total = torch.zeros((), dtype=torch.float64, device=self.rt.device)
-        for _ in range(epochs):
-            total = torch.zeros((), dtype=torch.float64, device=self.rt.device)
-            for batch in batches:
-                total += self._step(val_tokens, batch)
-        return float(total) / max(b - a, 1)
+        epoch_losses = [sum(self._step(val_tokens, batch) for batch in batches) for _ in range(epochs)]
+        return float(epoch_losses[-1]) / max(b - a, 1)  # one host read per range, not per step
 
     def _step(self, val_tokens: torch.Tensor, batch: list[tuple[int, int]]) -> torch.Tensor:
         n_targets = sum(e - s for s, e in batch)
