@@ -5,10 +5,12 @@
 Both loops train the same model (same init, same optimizer split) on the same data for the same
 number of steps; golf's loop is the real Trainer (loader, schedules, checkpointing, logging hooks),
 the plain loop is the minimal forward/backward/step over pre-loaded batches. Repeats alternate the
-two (ABBA) so machine drift hits both. framework/plain is golf's own overhead. Also reported: tokens/s,
-peak memory, the data loader's headroom (step time / time the loader alone needs for one step's
-batches) and, on CUDA, model FLOPs utilisation from the FLOPs counted on the config's model
-(golf.utils.flops) against the device's dense bf16 peak. Results: benchmarks/results/throughput.{jsonl,md}.
+two (ABBA) so machine drift hits both. framework/plain is golf's own overhead. With compilation on
+(train.compile=on, the default on CUDA) a third variant, the plain loop in eager mode, gives the
+compiled vs eager speed-up. Also reported: tokens/s, peak memory, the data loader's headroom (step
+time / time the loader alone needs for one step's batches) and, on CUDA, model FLOPs utilisation
+from the FLOPs counted on the config's model (golf.utils.flops) against the device's dense bf16 peak.
+Results: benchmarks/results/throughput.{jsonl,md}.
 """
 
 import argparse
@@ -26,6 +28,7 @@ from golf.data.train_loader import build_train_loader
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers
 from golf.trainer import Trainer
+from golf.utils.compile import compile_model
 from golf.utils.flops import peak_flops, train_flops_per_token
 from golf.utils.runtime import seed_everything, setup_runtime
 
@@ -35,11 +38,12 @@ class _NoSink:
         pass
 
 
-def _fresh(cfg, rt):
+def _fresh(cfg, rt, compiled: bool):
     seed_everything(cfg.seed)
     model = build_model(cfg.arch).to(rt.device)
-    return model, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings, fused=rt.device.type == "cuda",
-                                   compiled=rt.compile)
+    runner = compile_model(model) if compiled else model
+    return model, runner, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings,
+                                           fused=rt.device.type == "cuda", compiled=compiled)
 
 
 def _loader(cfg, rt):
@@ -47,8 +51,7 @@ def _loader(cfg, rt):
 
 
 def time_framework(cfg, rt, steps: int) -> float:
-    model, optimizers = _fresh(cfg, rt)
-    runner = torch.compile(model, dynamic=False, fullgraph=True) if rt.compile else model
+    model, runner, optimizers = _fresh(cfg, rt, rt.compile)
     loader = lambda: _loader(cfg, rt)  # noqa: E731
     with tempfile.TemporaryDirectory() as job_dir:  # real checkpointing, as in a run
         trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
@@ -57,9 +60,8 @@ def time_framework(cfg, rt, steps: int) -> float:
         return 1000.0 * trainer.run().train_seconds / steps
 
 
-def time_plain(cfg, rt, steps: int) -> float:
-    model, optimizers = _fresh(cfg, rt)
-    runner = torch.compile(model, dynamic=False, fullgraph=True) if rt.compile else model
+def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
+    model, runner, optimizers = _fresh(cfg, rt, compiled)
     t, accum = cfg.train, grad_accum_steps(cfg, 1)
     loader = _loader(cfg, rt)
     batches = [loader.next_batch(t.batch_tokens, t.seq_len, accum) for _ in range((steps + t.warmup_steps) * accum)]
@@ -102,14 +104,16 @@ def main() -> None:
     cfg = load_config([*overrides, f"train.iterations={args.steps}", "train.val_every=0", "train.log_every=0",
                        "budget=unlimited"])
     rt = setup_runtime(cfg.train)
-    plain, framework = [], []
-    for i in range(args.repeats):  # ABBA order, so drift in machine speed hits both loops alike
-        for which in (("plain", "framework") if i % 2 == 0 else ("framework", "plain")):
-            if which == "plain":
-                plain.append(time_plain(cfg, rt, args.steps))
-            else:
-                framework.append(time_framework(cfg, rt, args.steps))
-    plain_ms, framework_ms = statistics.median(plain), statistics.median(framework)
+    timers = {"framework": lambda: time_framework(cfg, rt, args.steps),
+              "plain": lambda: time_plain(cfg, rt, args.steps, rt.compile)}
+    if rt.compile:  # the compiled vs eager speed-up, on the plain loop so framework overhead stays out of it
+        timers["plain eager"] = lambda: time_plain(cfg, rt, args.steps, False)
+    times = {name: [] for name in timers}
+    for i in range(args.repeats):  # ABBA order, so drift in machine speed hits every variant alike
+        for name in (list(timers) if i % 2 == 0 else reversed(list(timers))):
+            times[name].append(timers[name]())
+    framework_ms, plain_ms = statistics.median(times["framework"]), statistics.median(times["plain"])
+    eager_ms = statistics.median(times["plain eager"]) if rt.compile else None
     loader_ms = time_loader(cfg, rt, args.steps)
     flops = train_flops_per_token(cfg.arch, cfg.train.seq_len)
     tokens_per_s = cfg.train.batch_tokens / (framework_ms / 1000)
@@ -122,6 +126,8 @@ def main() -> None:
         "compile": rt.compile, "precision": "bf16" if rt.autocast_dtype is not None else "fp32",
         "framework_ms_per_step": round(framework_ms, 2), "plain_ms_per_step": round(plain_ms, 2),
         "framework_over_plain": round(framework_ms / plain_ms, 4), "tokens_per_s": round(tokens_per_s),
+        "plain_eager_ms_per_step": round(eager_ms, 2) if eager_ms else None,
+        "compile_speedup": round(eager_ms / plain_ms, 3) if eager_ms else None,
         "peak_memory_mb": round(peak_memory_mb(rt.device)),
         "loader_ms_per_step": round(loader_ms, 3), "loader_headroom": round(framework_ms / loader_ms, 1),
         "train_flops_per_token": round(flops),
@@ -129,12 +135,13 @@ def main() -> None:
         "mfu_peak": f"{peak[0]} dense bf16 {peak[1] / 1e12:.0f} TFLOP/s" if peak else None,
     }
     mfu = f"{row['mfu']:.1%}" if peak else "n/a (CPU)"
+    speedup = f"{row['compile_speedup']:.2f}x" if eager_ms else "—"
     record("throughput", row,
            "| device | arch | seq | tokens/step | compile | golf ms/step | plain ms/step | golf/plain | tokens/s "
-           "| peak MiB | loader headroom | MFU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+           "| compiled vs eager | peak MiB | loader headroom | MFU |\n" + "|---" * 13 + "|\n",
            f"| {device} | {row['arch']} | {row['seq_len']} | {row['batch_tokens']:,} | {rt.compile} | "
            f"{framework_ms:.1f} | {plain_ms:.1f} | {row['framework_over_plain']:.3f} | {row['tokens_per_s']:,} | "
-           f"{row['peak_memory_mb']:,} | {row['loader_headroom']:.0f}x | {mfu} |")
+           f"{speedup} | {row['peak_memory_mb']:,} | {row['loader_headroom']:.0f}x | {mfu} |")
 
 
 if __name__ == "__main__":

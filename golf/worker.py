@@ -38,6 +38,7 @@ from golf.quant.export import export
 from golf.trainer import Trainer
 from golf.ttt.plot import plot_snr_scales
 from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
+from golf.utils.compile import compile_model
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Job:
         n_params = sum(p.numel() for p in self.model.parameters())
         log.info(f"model: {self.cfg.arch.name} params {n_params:,} by group {counts}")
         self.record("model", n_params=n_params, n_params_by_group=counts)
-        runner = torch.compile(self.model, dynamic=False, fullgraph=True) if self.rt.compile else self.model
+        runner = compile_model(self.model) if self.rt.compile else self.model
         if self.rt.distributed:
             runner = DistributedDataParallel(runner, device_ids=[self.rt.local_rank] if self.rt.device.type == "cuda"
                                              else None, broadcast_buffers=False)

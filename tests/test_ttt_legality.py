@@ -119,9 +119,9 @@ def test_per_rank_streams_are_single_pass_each():
 def test_compiled_ttt_traces_one_graph_and_matches_eager(single_thread, monkeypatch):
     """ttt.compile: fullgraph tracing of the training forward after inference-mode scoring (no inference
     tensors may leak into the graph); the compiled loop gives the eager loop's numbers."""
-    from golf.ttt import stream
+    import golf.utils.compile as compilation
 
-    monkeypatch.setattr(stream, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(compilation, "BACKEND", "aot_eager")
     tokens, tables = _tokens(), _tables()
     eager = run_stream_ttt(_model(), tokens, tables, 64, 32, 8, _cfg(), RT)
     compiled = run_stream_ttt(_model(), tokens, tables, 64, 32, 8, _cfg(compile=True), RT)

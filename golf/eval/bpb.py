@@ -63,10 +63,19 @@ class BPBAccumulator:
         self.token_count = torch.zeros((), dtype=torch.float64, device=device)
         self.byte_count = torch.zeros((), dtype=torch.float64, device=device)
 
-    def add(self, nll: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor, tables: ByteTables) -> None:
-        self.loss_sum += nll.to(torch.float64).sum()
-        self.token_count += targets.numel()
-        self.byte_count += tables.target_bytes(inputs, targets).to(torch.float64).sum()
+    def add(self, nll: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor, tables: ByteTables,
+            scored: torch.Tensor | None = None) -> None:
+        """Add every position, or those where the bool mask `scored` is set (masked sums, not boolean indexing,
+        whose result size the host would have to wait for)."""
+        nll, nbytes = nll.to(torch.float64), tables.target_bytes(inputs, targets).to(torch.float64)
+        if scored is None:
+            self.loss_sum += nll.sum()
+            self.token_count += targets.numel()
+            self.byte_count += nbytes.sum()
+        else:
+            self.loss_sum += torch.where(scored, nll, 0.0).sum()
+            self.token_count += scored.sum()
+            self.byte_count += torch.where(scored, nbytes, 0.0).sum()
 
     def all_reduce(self) -> None:
         if dist.is_available() and dist.is_initialized():

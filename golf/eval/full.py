@@ -5,6 +5,7 @@ import contextlib
 
 import torch
 
+from golf.data.loader import to_device
 from golf.eval.bpb import BPBAccumulator, ByteTables
 
 
@@ -25,7 +26,7 @@ def evaluate_full(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: 
     with torch.inference_mode():
         for first in range(seq_start, seq_end, batch_seqs):
             last = min(first + batch_seqs, seq_end)
-            chunk = val_tokens[first * seq_len : last * seq_len + 1].to(device=device, dtype=torch.int64)
+            chunk = to_device(val_tokens[first * seq_len : last * seq_len + 1].to(torch.int64), device)
             x = chunk[:-1].reshape(-1, seq_len)
             y = chunk[1:].reshape(-1, seq_len)
             with autocast:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from golf.data.loader import to_device
 from golf.eval.bpb import BPBAccumulator, ByteTables
 
 
@@ -75,11 +76,11 @@ def score_windows(model, windows: list[Window], val_tokens: torch.Tensor, tables
                 x[row, : w.length] = chunk[:-1]
                 y[row, : w.length] = chunk[1:]
                 scored[row, w.score_from : w.length] = True
-            x, y, scored = x.to(device), y.to(device), scored.to(device)
+            x, y, scored = to_device(x, device), to_device(y, device), to_device(scored, device)
             with autocast_context(device, autocast_dtype):
                 nll = model(x, y, reduction="none")
-            # One masked reduction per batch, not one per window: a handful of kernels on the GPU.
-            acc.add(nll[scored], x[scored], y[scored], tables)
+            # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU.
+            acc.add(nll, x, y, tables, scored)
             if ledger is not None:
                 for w in batch:
                     ledger.record("score", *w.scored)

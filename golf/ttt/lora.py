@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from golf.data.loader import to_device
 from golf.errors import ConfigError
 from golf.eval.bpb import BPBAccumulator, ByteTables
 from golf.eval.sliding import (
@@ -121,7 +122,7 @@ def _adapt(model, optimizer, val_tokens: torch.Tensor, window: Window, epochs: i
     forget_inference_caches(model)
     model.train()
     chunk = torch.as_tensor(val_tokens[window.start : window.start + window.length + 1], dtype=torch.int64)
-    chunk = chunk.to(rt.device)[None]
+    chunk = to_device(chunk, rt.device)[None]
     for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
         with autocast_context(rt.device, rt.autocast_dtype):

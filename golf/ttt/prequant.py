@@ -13,7 +13,6 @@ from golf.eval.sliding import n_predictions, score_windows, shard, sliding_windo
 from golf.quant import artifact
 from golf.quant.export import export
 from golf.ttt.ledger import Ledger
-from golf.ttt.stream import make_runner
 from golf.ttt.training import (
     RangeTrainer,
     build_optimizer,
@@ -21,6 +20,7 @@ from golf.ttt.training import (
     select_trainable,
     set_lr,
 )
+from golf.utils.compile import compile_model
 
 
 def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, stride: int, score_batch_seqs: int,
@@ -30,7 +30,8 @@ def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, 
     n = n_predictions(val_tokens, seq_len, max_seqs)
     groups = select_trainable(model, t)
     optimizer = build_optimizer(groups, t)
-    trainer = RangeTrainer(model, make_runner(model, t.compile), groups, optimizer, t, t.seq_len or seq_len, rt)
+    runner = compile_model(model) if t.compile else model
+    trainer = RangeTrainer(model, runner, groups, optimizer, t, t.seq_len or seq_len, rt)
     ledger = Ledger(n, rt.rank)
     for epoch in range(t.epochs):
         lr = set_lr(optimizer, t.lr, cosine(epoch / max(t.epochs - 1, 1)))

@@ -20,6 +20,7 @@ from golf.ttt.training import (
     select_trainable,
     set_lr,
 )
+from golf.utils.compile import compile_model
 
 
 def chunk_windows(windows: list, chunk_tokens: int) -> list[list]:
@@ -28,16 +29,6 @@ def chunk_windows(windows: list, chunk_tokens: int) -> list[list]:
     for w in windows:
         chunks.setdefault(w.scored[0] // chunk_tokens, []).append(w)
     return [chunks[c] for c in sorted(chunks)]
-
-
-COMPILE_BACKEND = "inductor"  # tests use "aot_eager": the same fullgraph tracing, no C++ build
-
-
-def make_runner(model: torch.nn.Module, compile_model: bool):
-    if not compile_model:
-        return model
-    torch._dynamo.reset()
-    return torch.compile(model, dynamic=False, fullgraph=True, backend=COMPILE_BACKEND)
 
 
 def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, stride: int,
@@ -50,7 +41,8 @@ def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len:
     chunks = chunk_windows(sliding_windows(n, seq_len, stride), cfg.chunk_tokens)
     groups = select_trainable(model, cfg)
     optimizer = build_optimizer(groups, cfg)
-    trainer = RangeTrainer(model, make_runner(model, cfg.compile), groups, optimizer, cfg, cfg.seq_len or seq_len, rt)
+    runner = compile_model(model) if cfg.compile else model
+    trainer = RangeTrainer(model, runner, groups, optimizer, cfg, cfg.seq_len or seq_len, rt)
     ledger = Ledger(n, rt.rank)
     acc = BPBAccumulator(rt.device)
     trained_chunks = max(len(chunks) - 1, 1)

@@ -14,6 +14,7 @@ import re
 import torch
 import torch.distributed as dist
 
+from golf.data.loader import to_device
 from golf.eval.sliding import autocast_context, shard
 from golf.models.layers import Rotary
 from golf.ttt.layers import (
@@ -44,7 +45,8 @@ def build_optimizer(groups: list[LayerGroup], cfg) -> torch.optim.Optimizer:
     param_groups = [g for g in param_groups if g["params"]]
     if cfg.optimizer.value == "sgd":
         return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
+    fused = param_groups[0]["params"][0].is_cuda  # one kernel per step, and no host reads of step counters
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, fused=fused)
 
 
 def cosine(progress: float) -> float:
@@ -100,7 +102,7 @@ class RangeTrainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.rt.device)
         for length in sorted({e - s for s, e in mine}, reverse=True):
             rows = [torch.as_tensor(val_tokens[s : e + 1], dtype=torch.int64) for s, e in mine if e - s == length]
-            chunk = torch.stack(rows).to(self.rt.device)
+            chunk = to_device(torch.stack(rows), self.rt.device)
             with autocast_context(self.rt.device, self.rt.autocast_dtype):
                 nll = self.runner(chunk[:, :-1], chunk[:, 1:], reduction="sum")
             (nll / n_targets).backward()
