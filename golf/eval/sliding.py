@@ -79,8 +79,10 @@ def score_windows(model, windows: list[Window], val_tokens: torch.Tensor, tables
             x, y, scored = to_device(x, device), to_device(y, device), to_device(scored, device)
             with autocast_context(device, autocast_dtype):
                 nll = model(x, y, reduction="none")
-            # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU.
-            acc.add(nll, x, y, tables, scored)
+            # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU,
+            # over the columns some window of the batch scores (the last `stride` ones after the first batch).
+            lo, hi = min(w.score_from for w in batch), max(w.length for w in batch)
+            acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], tables, scored[:, lo:hi])
             if ledger is not None:
                 for w in batch:
                     ledger.record("score", *w.scored)
