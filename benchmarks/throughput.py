@@ -4,12 +4,14 @@
 
 Both loops train the same model (same init, same optimizer split) on the same data for the same
 number of steps; golf's loop is the real Trainer (loader, schedules, checkpointing, logging hooks),
-the plain loop is the minimal forward/backward/step over pre-loaded batches. Repeats alternate the
-two (ABBA) so machine drift hits both. framework/plain is golf's own overhead. With compilation on
-(train.compile=on, the default on CUDA) a third variant, the plain loop in eager mode, gives the
-compiled vs eager speed-up. Also reported: tokens/s, peak memory, the data loader's headroom (step
-time / time the loader alone needs for one step's batches) and, on CUDA, model FLOPs utilisation
-from the FLOPs counted on the config's model (golf.utils.flops) against the device's dense bf16 peak.
+the plain loop is the minimal forward/backward/step over pre-loaded batches. One untimed plain run
+warms the device, then repeats alternate the loops (ABBA) so machine drift hits both; every repeat's
+ms/step is kept in the JSON line (runs_ms) beside the medians. framework/plain is golf's own overhead.
+With compilation on (train.compile=on, the default on CUDA) a third variant, the plain loop in eager
+mode, gives the compiled vs eager speed-up. Also reported: tokens/s, peak memory, the data loader's
+headroom (step time / time the loader alone needs for one step's batches) and, on CUDA, model FLOPs
+utilisation from the FLOPs counted on the config's model (golf.utils.flops) against the device's
+dense bf16 peak.
 Results: benchmarks/results/throughput.{jsonl,md}.
 """
 
@@ -108,6 +110,7 @@ def main() -> None:
               "plain": lambda: time_plain(cfg, rt, args.steps, rt.compile)}
     if rt.compile:  # the compiled vs eager speed-up, on the plain loop so framework overhead stays out of it
         timers["plain eager"] = lambda: time_plain(cfg, rt, args.steps, False)
+    timers["plain"]()  # untimed: the first run in a process pays for device warm-up and allocator growth
     times = {name: [] for name in timers}
     for i in range(args.repeats):  # ABBA order, so drift in machine speed hits every variant alike
         for name in (list(timers) if i % 2 == 0 else reversed(list(timers))):
@@ -126,6 +129,7 @@ def main() -> None:
         "compile": rt.compile, "precision": "bf16" if rt.autocast_dtype is not None else "fp32",
         "framework_ms_per_step": round(framework_ms, 2), "plain_ms_per_step": round(plain_ms, 2),
         "framework_over_plain": round(framework_ms / plain_ms, 4), "tokens_per_s": round(tokens_per_s),
+        "runs_ms": {name: [round(ms, 2) for ms in values] for name, values in times.items()},
         "plain_eager_ms_per_step": round(eager_ms, 2) if eager_ms else None,
         "compile_speedup": round(eager_ms / plain_ms, 3) if eager_ms else None,
         "peak_memory_mb": round(peak_memory_mb(rt.device)),

@@ -19,12 +19,16 @@ def ttt_eval_errors(cfg) -> list[str]:
     if t.epochs < 1 or t.lr <= 0 or t.batch_seqs < 1 or t.seq_len < 0:
         errors.append(f"ttt.epochs={t.epochs}, ttt.lr={t.lr}, ttt.batch_seqs={t.batch_seqs} must be positive and "
                       f"ttt.seq_len={t.seq_len} >= 0")
-    if t.mode.value == "stream":
-        if seq_len % stride or t.chunk_tokens % stride or t.chunk_tokens < seq_len:
+    if t.mode.value == "stream" and 0 < stride <= seq_len:
+        # Both keep every window's scored positions inside one chunk, so a chunk is scored before any update on it.
+        if seq_len % stride:
+            divisor = max(d for d in range(1, stride + 1) if seq_len % d == 0)
+            errors.append(f"stream TTT needs eval.stride={stride} to divide the eval sequence length {seq_len}, so "
+                          f"every window's scored positions fall inside one chunk; try eval.stride={divisor}")
+        elif t.chunk_tokens % stride or t.chunk_tokens < seq_len:
             errors.append(f"ttt.chunk_tokens={t.chunk_tokens} must be a multiple of the eval stride {stride} and at "
-                          f"least the eval sequence length {seq_len}, and the stride must divide {seq_len}, so every "
-                          f"window's scored positions fall inside one chunk; try ttt.chunk_tokens="
-                          f"{max(t.chunk_tokens // stride, seq_len // stride, 1) * stride}")
+                          f"least the eval sequence length {seq_len}, so every window's scored positions fall inside "
+                          f"one chunk; try ttt.chunk_tokens={max(t.chunk_tokens // stride, seq_len // stride) * stride}")
     if t.mode.value == "lora":
         if t.lora_rank < 1 or not 1 <= t.lora_chunk <= seq_len:
             errors.append(f"ttt.lora_rank={t.lora_rank} must be >= 1 and ttt.lora_chunk={t.lora_chunk} in "
