@@ -8,16 +8,20 @@ import traceback
 
 import pytest
 import torch
+from test_arch_presets import compose_config
+from test_ttt_legality import RT, _cfg, _model, _tables, _tokens
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from golf.checkpoint import Checkpointer
+from golf.config.schema import SNRScale
 from golf.data.loader import DistributedTokenLoader
 from golf.data.shards import write_shard
+from golf.eval.sliding import evaluate_sliding
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers
 from golf.trainer import Trainer
+from golf.ttt.stream import run_stream_ttt
 from golf.utils.runtime import Runtime
-from test_arch_presets import compose_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -77,10 +81,6 @@ def test_the_step_loop_reads_no_tensor_values(tmp_path, overrides):
 
 
 def test_sliding_eval_reads_values_only_for_its_result():
-    from test_ttt_legality import _model, _tables, _tokens
-
-    from golf.eval.sliding import evaluate_sliding
-
     def reads(batch_seqs: int) -> collections.Counter:
         with ScalarReads() as counted:
             evaluate_sliding(_model(), _tokens(), _tables(), 64, 16, batch_seqs, 0, 1, torch.device("cpu"), None)
@@ -91,11 +91,6 @@ def test_sliding_eval_reads_values_only_for_its_result():
 
 def test_ttt_reads_values_once_per_chunk_however_many_epochs():
     """SNR scales and losses stay on the device during a chunk's epochs and are read when the chunk ends."""
-    from test_ttt_legality import RT, _cfg, _model, _tables, _tokens
-
-    from golf.config.schema import SNRScale
-    from golf.ttt.stream import run_stream_ttt
-
     def reads(epochs: int) -> collections.Counter:
         with ScalarReads() as counted:
             out = run_stream_ttt(_model(), _tokens(), _tables(), 64, 32, 8,
