@@ -3,7 +3,7 @@
 Writes submission.json (val_bpb mean and std, seed_results, bytes_total, bytes_code, hardware,
 compliance), README.md (the table and the commands), each seed's train log and artifact, the
 resolved config, and `score_artifact.py`: one self-contained script that rebuilds the model from
-an artifact and scores it. That script is regenerated from the code and must be byte for byte
+an artifact and scores it the way the run did (with `ttt.json`, the run's TTT settings, for TTT runs). That script is regenerated from the code and must be byte for byte
 the size the runs reported as bytes_code; if the code changed since the runs, the export stops.
 """
 
@@ -22,6 +22,7 @@ from golf.logging.jsonio import write_json
 from golf.logging.results import RESULTS_FILE
 from golf.quant.code_bytes import SCRIPT_NAME, evaluation_script
 
+TTT_SETTINGS = "ttt.json"
 # Keys that may differ between the seeds of one config: where and under which name a job ran.
 PER_JOB_KEYS = ("seed", "run_name", "sweep_name", "paths", "logger")
 
@@ -78,14 +79,27 @@ def train_command(results: dict) -> str:
     return "python -m golf.train " + " ".join(kept + [f"seed={results['seed']}"])
 
 
-def score_command(config: dict, artifact: str) -> str:
+def legal_ttt(config: dict) -> bool:
+    """Whether the run's headline is a TTT score (pre-quant TTT never is)."""
+    return config["ttt"]["mode"] in ("stream", "lora")
+
+
+def sliding_stride(config: dict) -> int:
+    """The run's sliding stride, or 0 when its windows are the non-overlapping eval's."""
+    e = config["eval"]
+    return e["stride"] if e.get("stride") and e["stride"] != (e["seq_len"] or config["train"]["seq_len"]) else 0
+
+
+def score_command(config: dict, artifact: str, seed: int) -> str:
     d, e, t = config["data"], config["eval"], config["train"]
     cmd = (f"python {SCRIPT_NAME} {artifact} --val-pattern '{d['val_pattern']}' --tokenizer {d['tokenizer_path']} "
            f"--seq-len {e['seq_len'] or t['seq_len']}")
     if e.get("max_seqs"):
         cmd += f" --max-seqs {e['max_seqs']}"
-    if e.get("stride") and e["stride"] != (e["seq_len"] or t["seq_len"]):
-        cmd += f" --stride {e['stride']}"
+    if sliding_stride(config):
+        cmd += f" --stride {sliding_stride(config)}"
+    if legal_ttt(config):
+        cmd += f" --ttt {TTT_SETTINGS} --seed {seed}"
     return cmd + (" --precision bf16" if t.get("precision") == "bf16" else "")
 
 
@@ -113,12 +127,13 @@ def submission(runs: list[dict], script: bytes, name: str) -> dict:
     }
 
 
-def _eval_time_note(config: dict) -> str:
-    """Sliding eval and test-time training are counted in bytes_code but not run by the script."""
-    if config["eval"]["name"] == "full" and config["ttt"]["name"] == "none":
-        return ""
-    return (f" This run also used eval={config['eval']['name']} ttt={config['ttt']['name']}; their code is embedded "
-            f"and counted, but the script does not run them: `python -m golf.ttt <job dir>` reproduces those scores.")
+def printed_score(config: dict) -> tuple[str, str]:
+    """What the record's score command prints, and the results.json metric it equals."""
+    if legal_ttt(config):
+        return f"the score-first ttt={config['ttt']['name']} score, the headline", "val_bpb"
+    if config["eval"]["name"] == "sliding" and sliding_stride(config):
+        return f"the sliding eval (stride {sliding_stride(config)})", "val_bpb_sliding"
+    return "the non-overlapping round trip of the artifact, the headline", "val_bpb_postquant"
 
 
 def readme(sub: dict, runs: list[dict]) -> str:
@@ -126,6 +141,8 @@ def readme(sub: dict, runs: list[dict]) -> str:
     rows = "\n".join(f"| {s['seed']} | {s['val_bpb']:.8f} | {s['val_loss']:.6f} | {s['bytes_total']:,} | "
                      f"{s['steps']} | {s['train_s']:.1f} | {s['eval_s']:.1f} |" for s in sub["seed_results"])
     first = sub["seed_results"][0]["seed"]
+    what, metric = printed_score(config)
+    ttt_file = f", `{TTT_SETTINGS}` (the run's TTT settings)" if legal_ttt(config) else ""
     return f"""# {sub['name']}
 
 val_bpb **{sub['val_bpb']:.8f} ± {sub['val_bpb_std']:.8f}** (mean ± std over {len(runs)} seeds),
@@ -149,14 +166,14 @@ Score an artifact with the self-contained script (`{SCRIPT_NAME}`, {sub['bytes_c
 it embeds every golf module the evaluation needs and only requires torch, numpy and sentencepiece):
 
 ```bash
-{score_command(config, f'artifacts/seed{first}.golf')}
+{score_command(config, f'artifacts/seed{first}.golf', first)}
 ```
 
-It prints the non-overlapping round trip of the artifact: `val_bpb {runs[0]['results']['metrics']['val_bpb_postquant']:.8f}`
-for seed {first} (results.json `metrics.val_bpb_postquant`).{_eval_time_note(config)}
+It prints {what}: `val_bpb {runs[0]['results']['metrics'][metric]:.8f}` for seed {first} (results.json
+`metrics.{metric}`; a TTT score on another number of GPUs agrees to about 1e-6).
 
 Files: `submission.json`, `config.yaml` (resolved config of seed {first}), `train_seed<N>.log`,
-`artifacts/seed<N>.golf` (the exact bytes counted), `{SCRIPT_NAME}`.
+`artifacts/seed<N>.golf` (the exact bytes counted), `{SCRIPT_NAME}`{ttt_file}.
 """
 
 
@@ -172,6 +189,8 @@ def export(paths: list[Path], out: Path, name: str | None = None) -> dict:
         shutil.copyfile(run["dir"] / "train.log", out / f"train_seed{seed}.log")
         shutil.copyfile(run["dir"] / run["results"]["artifact"]["path"], out / "artifacts" / f"seed{seed}.golf")
     shutil.copyfile(runs[0]["dir"] / "config.yaml", out / "config.yaml")
+    if legal_ttt(runs[0]["config"]):
+        write_json(out / TTT_SETTINGS, runs[0]["config"]["ttt"])
     write_json(out / "submission.json", sub)
     (out / "README.md").write_text(readme(sub, runs), encoding="utf-8")
     return sub

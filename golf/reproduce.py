@@ -3,12 +3,14 @@
 `python -m golf.export` embeds this module and its golf imports in one self-contained script;
 that script's size is `bytes_code`. It rebuilds the model from the artifact bytes and runs the
 official non-overlapping evaluation with exact byte accounting, in one process; with `--stride` it runs
-the exact sliding evaluation instead (embedded only in the scripts of runs whose eval is sliding,
-so it is imported by name and never counted against runs that do not use it).
+the exact sliding evaluation instead, and with `--ttt` the run's score-first test-time training (each
+embedded only in the scripts of runs that use it, so imported by name and never counted against
+runs that do not).
 """
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +34,9 @@ def parse_args(argv):
     p.add_argument("--tokenizer", required=True, help="the SentencePiece model the shards were tokenized with")
     p.add_argument("--seq-len", type=int, required=True, help="evaluation sequence length of the run")
     p.add_argument("--stride", type=int, default=0, help="sliding eval at this stride (the run's eval.stride); 0 = off")
+    p.add_argument("--ttt", type=Path, help="the run's TTT settings (ttt.json of its record): score with that "
+                   "protocol, score-first, at --stride (the run's headline); only in scripts of TTT runs")
+    p.add_argument("--seed", type=int, default=0, help="the run's seed (LoRA TTT initialises its adapters from it)")
     p.add_argument("--batch-seqs", type=int, default=64, help="sequences per forward pass (does not change the score)")
     p.add_argument("--max-seqs", type=int, default=0, help="score only the first N sequences (0 = the whole split)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -54,6 +59,14 @@ def score(args) -> dict:
         autocast_dtype = torch.bfloat16
     tables = build_byte_tables(sp, vocab_size).to(device)
     val_tokens = load_validation_tokens(args.val_pattern, args.seq_len)
+    if args.ttt:
+        try:
+            session = importlib.import_module("golf.ttt.session")
+        except ImportError as exc:
+            raise GolfError("this script was exported for a run without test-time training; drop --ttt") from exc
+        return session.score_with_settings(model.to(device), val_tokens, tables, args.seq_len, int(sp.bos_id()),
+                                           json.loads(args.ttt.read_text()), args.seed, args.stride or args.seq_len,
+                                           args.max_seqs, args.batch_seqs, device, autocast_dtype)
     if args.stride:
         try:
             sliding = importlib.import_module("golf.eval.sliding")
@@ -74,6 +87,10 @@ def main(argv=None) -> int:
         return 1
     print(f"val_loss {result['val_loss']:.8f} val_bpb {result['val_bpb']:.8f} "
           f"tokens {result['tokens']} bytes {result['bytes']}")
+    if "checks" in result:
+        print("score-first checks: " + ", ".join(f"{k} {'pass' if v['pass'] else 'FAIL'}"
+                                                for k, v in result["checks"].items()))
+        return 0 if result["compliant"] else 1
     return 0
 
 

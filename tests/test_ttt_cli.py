@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -91,16 +92,40 @@ def test_report_rescored_lists_each_protocol_scored_on_the_artifact(ttt_job, dem
 
 
 
-def test_exported_script_reproduces_the_sliding_score(ttt_job, demo_cache, tmp_path):
-    job, _ = ttt_job
+@pytest.fixture(scope="module")
+def ttt_record(ttt_job, tmp_path_factory):
+    """The TTT job exported as a record, and its score command."""
     from golf.export import main as export
 
-    assert export([str(job), "--out", str(tmp_path / "record")]) == 0
-    record = tmp_path / "record"
+    record = tmp_path_factory.mktemp("ttt_record") / "record"
+    assert export([str(ttt_job[0]), "--out", str(record)]) == 0
     [command] = [line for line in (record / "README.md").read_text().splitlines() if line.startswith("python score")]
+    return record, command
+
+
+def test_exported_script_reproduces_the_sliding_score(ttt_job, ttt_record, demo_cache):
+    job, _ = ttt_job
+    record, command = ttt_record
     assert "--stride" not in command  # stride 64 = seq_len 64 in this job: its windows are the full eval's
-    proc = subprocess.run(command + " --stride 32", shell=True, cwd=record, capture_output=True, text=True, timeout=120)
+    without_ttt = re.sub(r" --ttt \S+ --seed \d+", "", command)
+    proc = subprocess.run(without_ttt + " --stride 32", shell=True, cwd=record, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     _golf_ttt(job, ["ttt=none", "eval.stride=32", "--tag", "none_s32"], demo_cache)
     sliding = json.loads((job / "ttt" / "none_s32.json").read_text())["base"]
     assert f"val_bpb {sliding['val_bpb']:.8f}" in proc.stdout
+
+
+def test_exported_record_reproduces_the_ttt_headline_from_the_artifact(ttt_job, ttt_record):
+    """The record's score command runs the run's TTT protocol in one process on the artifact bytes."""
+    _, r = ttt_job
+    record, command = ttt_record
+    assert (record / "score_artifact.py").stat().st_size == r["artifact"]["bytes_code"]
+    assert "--ttt ttt.json --seed 1337" in command
+    assert json.loads((record / "ttt.json").read_text())["name"] == "eb_adaptive"
+    proc = subprocess.run(command, shell=True, cwd=record, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = float(proc.stdout.split("val_bpb ")[1].split()[0])
+    assert printed == pytest.approx(r["metrics"]["val_bpb"], abs=2e-6)  # the 2-rank run, scored here by 1 process
+    assert "score_before_update pass" in proc.stdout and "FAIL" not in proc.stdout
+    assert f"val_bpb {r['metrics']['val_bpb']:.8f}" in (record / "README.md").read_text()

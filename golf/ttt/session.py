@@ -7,9 +7,11 @@ the unquantized weights, is reported separately and is never compliant.
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 
+from golf.errors import GolfError
 from golf.eval.bpb import ByteTables
 from golf.eval.sliding import evaluate_sliding
 from golf.ttt.ledger import Ledger
@@ -52,9 +54,10 @@ def sliding_eval(model, inputs: EvalInputs, stride: int | None = None) -> dict:
     return {**result, "seconds": time.perf_counter() - t0, "checks": ledger.gathered().checks()}
 
 
-def test_time_train(model, inputs: EvalInputs, float_model=None, on_chunk=None) -> dict:
+def test_time_train(model, inputs: EvalInputs, float_model=None, on_chunk=None, diagnose: bool = True) -> dict:
     """Run the configured TTT protocol; `model` is the artifact's (adapted in place by the stream
-    protocol), `float_model` the unquantized one (only `prequant` reads it)."""
+    protocol), `float_model` the unquantized one (only `prequant` reads it). `diagnose` adds the
+    memorization diagnostic to a stream protocol's result (an extra sliding eval, not part of the score)."""
     c, rt = inputs.cfg, inputs.rt
     mode = c.ttt.mode.value
     t0 = time.perf_counter()
@@ -73,7 +76,7 @@ def test_time_train(model, inputs: EvalInputs, float_model=None, on_chunk=None) 
               "compliant": mode != "prequant" and all(v["pass"] for v in checks.values())}
     if mode == "prequant":
         result["reason"] = PREQUANT_REASON
-    if mode == "stream":
+    if mode == "stream" and diagnose:
         result["memorization"] = memorization_diagnostic(model, inputs, out["val_bpb"])
     return result
 
@@ -91,3 +94,30 @@ def memorization_diagnostic(adapted, inputs: EvalInputs, loop_bpb: float) -> dic
     return {"ttt_loop_bpb": loop_bpb, "sliding_adapted_bpb": sliding["val_bpb"], "stride": stride,
             "gap": gap, "reading": "memorization" if gap > 0 else "adaptation",
             "seconds": time.perf_counter() - t0}
+
+
+class Choice(str):
+    """A config choice read back from JSON, with the `.value` that golf's code reads off the schema's enums."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def _settings(tree: dict) -> SimpleNamespace:
+    return SimpleNamespace(**{k: _settings(v) if isinstance(v, dict) else Choice(v) if isinstance(v, str) else v
+                              for k, v in tree.items()})
+
+
+def score_with_settings(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, bos_id: int,
+                        ttt: dict, seed: int, stride: int, max_seqs: int, batch_seqs: int, device: torch.device,
+                        autocast_dtype) -> dict:
+    """The run's legal TTT protocol (its `ttt` config section, as saved in a record's ttt.json), in one process:
+    what the exported scoring script runs to reproduce a TTT run's headline score from the artifact."""
+    cfg = _settings({"ttt": ttt, "seed": seed,
+                     "eval": {"stride": stride, "max_seqs": max_seqs, "batch_tokens": batch_seqs * seq_len}})
+    if cfg.ttt.mode.value not in ("stream", "lora"):
+        raise GolfError(f"ttt.mode={cfg.ttt.mode.value} is not a legal protocol; a score needs stream or lora TTT")
+    rt = SimpleNamespace(device=device, rank=0, world_size=1, distributed=False, is_main=True,
+                         autocast_dtype=autocast_dtype)
+    return test_time_train(model, EvalInputs(val_tokens, tables, seq_len, bos_id, cfg, rt), diagnose=False)
