@@ -2,9 +2,10 @@
 
 Writes submission.json (val_bpb mean and std, seed_results, bytes_total, bytes_code, hardware,
 compliance), README.md (the table and the commands), each seed's train log and artifact, the
-resolved config, and `score_artifact.py`: one self-contained script that rebuilds the model from
-an artifact and scores it the way the run did (with `ttt.json`, the run's TTT settings, for TTT runs). That script is regenerated from the code and must be byte for byte
-the size the runs reported as bytes_code; if the code changed since the runs, the export stops.
+resolved config, `score_artifact.py`: one self-contained script that rebuilds the model from an
+artifact and scores it the way the run did, and for TTT runs `ttt.json`, the run's TTT settings. The
+script is regenerated from the code and must be byte for byte the size the runs reported as
+bytes_code; if the code changed since the runs, the export stops.
 """
 
 import argparse
@@ -130,7 +131,8 @@ def submission(runs: list[dict], script: bytes, name: str) -> dict:
 def printed_score(config: dict) -> tuple[str, str]:
     """What the record's score command prints, and the results.json metric it equals."""
     if legal_ttt(config):
-        return f"the score-first ttt={config['ttt']['name']} score, the headline", "val_bpb"
+        return (f"the score-first ttt={config['ttt']['name']} score, the headline (from a multi-GPU run, equal to "
+                f"about 1e-6: one process sums in another order)", "val_bpb")
     if config["eval"]["name"] == "sliding" and sliding_stride(config):
         return f"the sliding eval (stride {sliding_stride(config)})", "val_bpb_sliding"
     return "the non-overlapping round trip of the artifact, the headline", "val_bpb_postquant"
@@ -170,7 +172,7 @@ it embeds every golf module the evaluation needs and only requires torch, numpy 
 ```
 
 It prints {what}: `val_bpb {runs[0]['results']['metrics'][metric]:.8f}` for seed {first} (results.json
-`metrics.{metric}`; a TTT score on another number of GPUs agrees to about 1e-6).
+`metrics.{metric}`).
 
 Files: `submission.json`, `config.yaml` (resolved config of seed {first}), `train_seed<N>.log`,
 `artifacts/seed<N>.golf` (the exact bytes counted), `{SCRIPT_NAME}`{ttt_file}.

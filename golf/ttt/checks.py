@@ -26,9 +26,10 @@ def ttt_eval_errors(cfg) -> list[str]:
             errors.append(f"stream TTT needs eval.stride={stride} to divide the eval sequence length {seq_len}, so "
                           f"every window's scored positions fall inside one chunk; try eval.stride={divisor}")
         elif t.chunk_tokens % stride or t.chunk_tokens < seq_len:
+            fix = max(t.chunk_tokens // stride, seq_len // stride) * stride
             errors.append(f"ttt.chunk_tokens={t.chunk_tokens} must be a multiple of the eval stride {stride} and at "
                           f"least the eval sequence length {seq_len}, so every window's scored positions fall inside "
-                          f"one chunk; try ttt.chunk_tokens={max(t.chunk_tokens // stride, seq_len // stride) * stride}")
+                          f"one chunk; try ttt.chunk_tokens={fix}")
     if t.mode.value == "lora":
         if t.lora_rank < 1 or not 1 <= t.lora_chunk <= seq_len:
             errors.append(f"ttt.lora_rank={t.lora_rank} must be >= 1 and ttt.lora_chunk={t.lora_chunk} in "
