@@ -4,9 +4,11 @@
 
 Both loops train the same model (same init, same optimizer split) on the same data for the same
 number of steps; golf's loop is the real Trainer (loader, schedules, checkpointing, logging hooks),
-the plain loop is the minimal forward/backward/step over pre-loaded batches. One untimed plain run
-warms the device, then repeats alternate the loops (ABBA) so machine drift hits both; every repeat's
-ms/step is kept in the JSON line (runs_ms) beside the medians. framework/plain is golf's own overhead.
+the plain loop (plain_steps) is the minimal forward/backward/step over pre-loaded batches
+(tests/test_framework_overhead.py checks op for op that the Trainer adds only scalar bookkeeping to it).
+One untimed plain run warms the device, then repeats alternate the loops (ABBA) so machine drift hits
+both; every repeat's ms/step is kept in the JSON line (runs_ms) beside the medians. framework/plain is
+golf's own overhead.
 With compilation on (train.compile=on, the default on CUDA) a third variant, the plain loop in eager
 mode, gives the compiled vs eager speed-up. Also reported: tokens/s, peak memory, the data loader's
 headroom (step time / time the loader alone needs for one step's batches) and, on CUDA, model FLOPs
@@ -62,26 +64,32 @@ def time_framework(cfg, rt, steps: int) -> float:
         return 1000.0 * trainer.run().train_seconds / steps
 
 
-def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
-    model, runner, optimizers = _fresh(cfg, rt, compiled)
-    t, accum = cfg.train, grad_accum_steps(cfg, 1)
-    loader = _loader(cfg, rt)
-    batches = [loader.next_batch(t.batch_tokens, t.seq_len, accum) for _ in range((steps + t.warmup_steps) * accum)]
-    autocast = dict(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None)
-    start = None
-    for i in range(steps + t.warmup_steps):
-        model.on_train_step(max(i - t.warmup_steps, 0))  # the same model state per step as the Trainer's
-        if i == t.warmup_steps:
-            sync(rt.device)
-            start = time.perf_counter()
-        for x, y in batches[i * accum : (i + 1) * accum]:
+def plain_steps(model, runner, optimizers: dict, step_batches: list, autocast: dict, step_numbers) -> None:
+    """The minimal loop: per step, forward/backward over its micro-batches, every optimizer steps, grads cleared.
+    `step_numbers` are what the model's on_train_step sees (the Trainer's step count, so the same model state)."""
+    for step, micro_batches in zip(step_numbers, step_batches, strict=True):
+        model.on_train_step(step)
+        for x, y in micro_batches:
             with torch.autocast(**autocast):
                 loss = runner(x, y)
-            (loss / accum).backward()
+            (loss / len(micro_batches)).backward()
         for opt in optimizers.values():
             opt.step()
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
+
+
+def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
+    model, runner, optimizers = _fresh(cfg, rt, compiled)
+    t, accum = cfg.train, grad_accum_steps(cfg, 1)
+    loader = _loader(cfg, rt)
+    batches = [[loader.next_batch(t.batch_tokens, t.seq_len, accum) for _ in range(accum)]
+               for _ in range(steps + t.warmup_steps)]
+    autocast = dict(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None)
+    plain_steps(model, runner, optimizers, batches[: t.warmup_steps], autocast, [0] * t.warmup_steps)  # untimed
+    sync(rt.device)
+    start = time.perf_counter()
+    plain_steps(model, runner, optimizers, batches[t.warmup_steps :], autocast, range(steps))
     sync(rt.device)
     return 1000.0 * (time.perf_counter() - start) / steps
 

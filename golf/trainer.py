@@ -137,12 +137,12 @@ class Trainer:
         initial_opts = {k: copy.deepcopy(opt.state_dict()) for k, opt in self.optimizers.items()}
         loader = self.make_loader()
         self.model.train()
+        self._zero_grad()
         # Cycle through every batch shape x both model states the run will reach (before and after a
         # step-triggered switch such as depth recurrence), so each compiled graph exists before timing.
         model_states = (0, self.cfg.train.iterations)
         for i in range(steps):
             self._on_train_step(model_states[(i // len(self.stages)) % 2])
-            self._zero_grad()
             self._forward_backward(loader, *self.stages[i % len(self.stages)][1:])
             for opt in self.optimizers.values():
                 opt.step()
@@ -152,7 +152,6 @@ class Trainer:
         self.base_model.load_state_dict(initial_model, strict=True)
         for key, opt in self.optimizers.items():
             opt.load_state_dict(initial_opts[key])
-        self._zero_grad()
         if self.rt.distributed:
             self.model.require_backward_grad_sync = True
 
@@ -213,6 +212,7 @@ class Trainer:
                 stop_after = step
         start_step, last_ckpt_ms = step, training_ms
         watch = LossWatch(self.rt.device)
+        self._zero_grad()  # from here on every optimizer step leaves the gradients cleared for the next
         self._sync()
         t0 = time.perf_counter()
         while True:
@@ -233,7 +233,6 @@ class Trainer:
             if self.qat is not None:
                 self.qat.update(step, lr_mul)
             self._on_train_step(step)
-            self._zero_grad()
             train_loss = self._forward_backward(loader, *self._shape(step))
             watch.observe(step + 1, train_loss)
             self._step_optimizers(step, lr_mul)
