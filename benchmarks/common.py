@@ -2,7 +2,6 @@
 and appending results (one JSON line per run, one Markdown row) under benchmarks/results/."""
 
 import json
-import platform
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from omegaconf import OmegaConf
 from golf.config.schema import GolfConfig, register_schemas
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
+from golf.utils.environment import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -34,7 +34,7 @@ def load_config(overrides: list[str]) -> GolfConfig:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
 def sync(device: torch.device) -> None:

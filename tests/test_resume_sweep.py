@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 from golf.utils.environment import environment_info
@@ -22,6 +23,15 @@ def test_environment_info_drops_secrets_and_keeps_the_rest(monkeypatch):
     env = environment_info()["env"]
     assert env["GOLF_NOTE"] == "visible"
     assert not set(SECRETS) & set(env)
+
+
+def test_environment_names_the_cpu_model():
+    """Two CPUs of one architecture give different last digits; env.json says which one ran."""
+    cpu = environment_info()["cpu"]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and "model name" in cpuinfo.read_text():
+        assert f": {cpu}\n" in cpuinfo.read_text()
+    assert cpu
 
 
 def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, demo_cache):

@@ -38,6 +38,17 @@ def _version(package: str) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The processor's marketing name where Linux tells it (CPUs of one architecture differ in speed and in
+    the last bits of their float kernels), else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
 def environment_info() -> dict:
     env = {k: v for k, v in os.environ.items()
            if k.startswith(RECORDED_ENV_PREFIXES) and not any(m in k.upper() for m in SECRET_MARKERS)}
@@ -45,6 +56,7 @@ def environment_info() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
