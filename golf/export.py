@@ -111,7 +111,8 @@ def submission(runs: list[dict], script: bytes, name: str) -> dict:
     worst = max(res, key=lambda r: r["artifact"]["bytes_total"])
     env = res[0].get("env", {})
     return {
-        "name": name, "val_bpb": statistics.fmean(bpbs), "val_bpb_std": statistics.stdev(bpbs) if len(bpbs) > 1 else 0.0,
+        "name": name, "val_bpb": statistics.fmean(bpbs),
+        "val_bpb_std": statistics.stdev(bpbs) if len(bpbs) > 1 else 0.0,
         "val_loss": statistics.fmean(losses), "seeds": [r["seed"] for r in res],
         "seed_results": [{"seed": r["seed"], "val_bpb": r["metrics"]["val_bpb"], "val_loss": r["metrics"]["val_loss"],
                           "bytes_total": r["artifact"]["bytes_total"], "bytes_model": r["artifact"]["bytes_model"],
@@ -150,7 +151,8 @@ def readme(sub: dict, runs: list[dict]) -> str:
 val_bpb **{sub['val_bpb']:.8f} ± {sub['val_bpb_std']:.8f}** (mean ± std over {len(runs)} seeds),
 bytes_total {sub['bytes_total']:,} / {sub['limit_bytes']:,} (model {sub['bytes_model']:,} + code {sub['bytes_code']:,}),
 compliant: {'yes' if sub['compliance']['compliant'] else 'no'}. Hardware: {', '.join(sub['hardware']['gpus']) or 'CPU'}
-(world size {sub['hardware']['world_size']}), torch {sub['hardware']['torch']}, golf commit {(sub['git'] or {}).get('commit')}.
+(world size {sub['hardware']['world_size']}), torch {sub['hardware']['torch']},
+golf commit {(sub['git'] or {}).get('commit')}.
 
 | seed | val_bpb | val_loss (nats) | bytes_total | steps | train s | eval s |
 |---|---|---|---|---|---|---|

@@ -18,13 +18,13 @@ import math
 import statistics
 import sys
 from pathlib import Path
-
 from types import SimpleNamespace
 
 from omegaconf import OmegaConf
 
 from golf.errors import GolfError
 from golf.logging.results import RESULTS_FILE
+from golf.logging.sinks import DASHBOARD_KEYS
 from golf.quant.code_bytes import count_code_bytes
 
 RECORD_BAR_NATS = 0.005
@@ -32,8 +32,8 @@ RECORD_BAR_P = 0.01
 # Overrides that say where or how a job ran, not what it computed.
 NOT_SETTINGS = ("seed", "paths", "hydra", "logger", "sweep_name", "run_name", "sweep", "launcher")
 GROUP_COLUMNS = ["group", "n", "failed", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
-                 "delta_nats", "p_value", "p_paired", "record_bar", "bytes_total_mean", "bytes_total_max", "train_s_mean",
-                 "eval_s_mean", "ttt_s_mean", "compliant"]
+                 "delta_nats", "p_value", "p_paired", "record_bar", "bytes_total_mean", "bytes_total_max",
+                 "train_s_mean", "eval_s_mean", "ttt_s_mean", "compliant"]
 JOB_COLUMNS = ["job", "group", "seed", "status", "val_bpb", "val_loss", "bytes_total", "train_s", "eval_s",
                "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
 
@@ -186,7 +186,8 @@ def summarize(jobs: list[dict], order: list[str], baseline: str) -> list[dict]:
         losses = [j["val_loss"] for j in ok]
         delta = _mean(losses) - _mean(base_losses) if losses and base_losses else None
         p = welch_p_less(losses, base_losses) if group != baseline else None
-        paired = (paired_p_less({j["seed"]: j["val_loss"] for j in ok}, {j["seed"]: j["val_loss"] for j in done[baseline]})
+        by_seed = {j["seed"]: j["val_loss"] for j in ok}
+        paired = (paired_p_less(by_seed, {j["seed"]: j["val_loss"] for j in done[baseline]})
                   if group != baseline else None)
         rows.append({
             "group": group, "n": len(ok), "failed": sum(j["group"] == group and j["status"] == "failed" for j in jobs),
@@ -240,7 +241,8 @@ def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[st
             f"{_fmt(r['val_loss_std'])} | {_fmt(r['delta_nats'])} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_paired'])} | "
             f"{'**yes**' if r['record_bar'] else 'no'} | {_fmt(r['bytes_total_max'])} | {_fmt(r['train_s_mean'], 1)} | "
             f"{_fmt(r['eval_s_mean'], 1)} | {_fmt(r['ttt_s_mean'], 1)} | {r['compliant']} |")
-    lines += ["", "## Jobs", "", "| group | seed | status | val_bpb | val_loss | bytes_total | job |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Jobs", "", "| group | seed | status | val_bpb | val_loss | bytes_total | job |",
+              "|---|---|---|---|---|---|---|"]
     for j in jobs:
         lines.append(f"| `{j['group']}` | {j['seed']} | {j['status']} | {_fmt(j['val_bpb'], 6)} | "
                      f"{_fmt(j['val_loss'], 6)} | {_fmt(j['bytes_total'])} | {_job_name(j['job'])} |")
@@ -263,7 +265,8 @@ def bar_chart(path: Path, rows: list[dict], baseline: str) -> None:
     try:
         import matplotlib
     except ImportError as exc:
-        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' (or pip install matplotlib)") from exc
+        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' (or pip install matplotlib)"
+                        ) from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -290,9 +293,11 @@ def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: st
     run = wandb.init(project=project, group=name, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
                      reinit="create_new", config={"sweep": name, "baseline": rows[0]["group"] if rows else None},
                      settings=wandb.Settings(silent=True, console="off", save_code=False))
-    as_cell = lambda v: v if isinstance(v, (int, float, str, bool)) or v is None else str(v)  # noqa: E731
-    run.log({"report/groups": wandb.Table(columns=GROUP_COLUMNS, data=[[as_cell(r[c]) for c in GROUP_COLUMNS] for r in rows]),
-             "report/jobs": wandb.Table(columns=JOB_COLUMNS, data=[[as_cell(j[c]) for c in JOB_COLUMNS] for j in jobs]),
+    def table(columns, records):
+        cell = lambda v: v if isinstance(v, (int, float, str, bool)) or v is None else str(v)  # noqa: E731
+        return wandb.Table(columns=columns, data=[[cell(r[c]) for c in columns] for r in records])
+
+    run.log({"report/groups": table(GROUP_COLUMNS, rows), "report/jobs": table(JOB_COLUMNS, jobs),
              "report/val_bpb": wandb.Image(str(png))})
     info = {"mode": mode, "project": project, "run_id": run.id, "dir": str(Path(run.settings.sync_dir).resolve())}
     run.finish()
@@ -304,8 +309,8 @@ def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
     import wandb
 
     try:
-        runs = wandb.Api().runs(project, filters={"group": group, "jobType": "train"} if group else {"jobType": "train"})
-        runs = list(runs)
+        filters = {"group": group, "jobType": "train"} if group else {"jobType": "train"}
+        runs = list(wandb.Api().runs(project, filters=filters))
     except Exception as exc:  # no network, no key, unknown project: all surface here
         raise GolfError(f"cannot read W&B project {project} ({type(exc).__name__}: {exc}); check `wandb login` and "
                         f"the network, or pass job dirs instead") from exc
@@ -315,7 +320,7 @@ def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
         finished = run.state == "finished" and "final/val_bpb" in s
         jobs.append({
             "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"),
-            "settings": {k: str(c[k]) for k in ("experiment", "arch", "ttt", "quant", "optimizer", "eval", "data") if c.get(k)},
+            "settings": {k: str(c[k]) for k in ("experiment", *DASHBOARD_KEYS) if c.get(k)},
             "status": "completed" if finished else "failed",
             "error": "" if finished else f"W&B state {run.state}", "val_bpb": s.get("final/val_bpb"),
             "val_loss": s.get("final/val_loss"), "bytes_total": s.get("final/bytes_total"), "train_s": None,
@@ -346,7 +351,8 @@ def build_report(jobs: list[dict], out: Path, baseline_spec: str | None, sources
     write_csv(out / "jobs.csv", JOB_COLUMNS, jobs)
     bar_chart(out / "report.png", rows, baseline)
     name = next((j["sweep"] for j in jobs if j.get("sweep")), "adhoc")
-    wandb_info = log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project, name) if wandb_mode != "disabled" else None
+    wandb_info = (log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project, name)
+                  if wandb_mode != "disabled" else None)
     return {"baseline": baseline, "groups": rows, "wandb": wandb_info}
 
 

@@ -134,10 +134,11 @@ def launch(cfg: GolfConfig, job_dir: Path, where: Placement) -> None:
 
 def summary_line(results: dict) -> str:
     m, a, t, c = results["metrics"], results["artifact"], results["timing"], results["compliance"]
+    failed = ", ".join(name for name, check in c["checks"].items() if not check["pass"])
     return (f"golf | val_bpb {m['val_bpb']:.8f} | val_loss {m['val_loss']:.6f} nats | "
             f"bytes_total {a['bytes_total']:,} / {a['limit_bytes']:,} (headroom {a['headroom_bytes']:,}) | "
             f"train {t['train_s']:.1f}s eval {t['eval_s']:.1f}s | "
-            f"compliant: {'yes' if c['compliant'] else 'NO (' + ', '.join(k for k, v in c['checks'].items() if not v['pass']) + ')'}")
+            f"compliant: {'yes' if c['compliant'] else 'NO (' + failed + ')'}")
 
 
 def _previous_job(cfg: DictConfig, identity: dict, hydra_dir: Path) -> Path | None:

@@ -165,8 +165,9 @@ class Trainer:
 
     def _checkpoint_due(self, step: int, training_ms: float, last_ckpt_ms: float) -> bool:
         t = self.cfg.train
+        every_ms = 60_000 * t.checkpoint_every_minutes
         return ((t.checkpoint_every_steps > 0 and step % t.checkpoint_every_steps == 0)
-                or (t.checkpoint_every_minutes > 0 and training_ms - last_ckpt_ms >= 60_000 * t.checkpoint_every_minutes))
+                or (every_ms > 0 and training_ms - last_ckpt_ms >= every_ms))
 
     def _log_step(self, step: int, loss: float, lr_mul: float, elapsed_ms: float, step_ms: float) -> None:
         t = self.cfg.train

@@ -179,7 +179,8 @@ def test_bigram_hash_buckets_mult_and_xor_with_document_starts():
     assert mult.tolist() == [[5, (5 * 1009 + 7) % 8192, 1, (1 * 1009 + 9) % 8192, (9 * 1009 + 9) % 8192]]
     xor = bigram_buckets(ids, 3072, "xor", bos)
     k = 3071
-    assert xor.tolist() == [[k, (36313 * 7 ^ 27191 * 5) % k, k, (36313 * 9 ^ 27191 * 1) % k, (36313 * 9 ^ 27191 * 9) % k]]
+    assert xor.tolist() == [[k, (36313 * 7 ^ 27191 * 5) % k, k, (36313 * 9 ^ 27191 * 1) % k,
+                             (36313 * 9 ^ 27191 * 9) % k]]
     assert int(xor.max()) <= k and int(mult.max()) < 8192
 
 
@@ -309,7 +310,8 @@ def test_ebls_bypass_adds_a_gated_low_rank_map():
     mix = layer.resid_mix
     h = mix[0] * x + mix[1] * x0
     a = block.attn_norm(h)
-    h = h + layer.attn_scale * (block.attn(a)[0] + torch.sigmoid(layer.attn_gamma_logit) * (a @ layer.attn_bypass.down.weight.T @ layer.attn_bypass.up.weight.T))
+    bypass = a @ layer.attn_bypass.down.weight.T @ layer.attn_bypass.up.weight.T
+    h = h + layer.attn_scale * (block.attn(a)[0] + torch.sigmoid(layer.attn_gamma_logit) * bypass)
     m = block.mlp_norm(h)
     h = h + layer.mlp_scale * (block.mlp(m) + torch.sigmoid(layer.mlp_gamma_logit) * layer.mlp_bypass(m))
     torch.testing.assert_close(out, h)
@@ -344,7 +346,8 @@ def test_new_tensors_get_sensible_roles_and_categories():
                  "blocks.0.attn.attn_gate.weight", "virtual_layers.3.attn_gamma_logit",
                  "virtual_layers.3.attn_bypass.down.weight", "blocks.0.mlp.scale"):
         assert roles[name] == "scalar", name
-    assert all(roles[n] == "matrix" for n in roles if n.startswith("blocks.") and n.endswith(("c_q.weight", "fc.weight")))
+    block_matrices = [n for n in roles if n.startswith("blocks.") and n.endswith(("c_q.weight", "fc.weight"))]
+    assert all(roles[n] == "matrix" for n in block_matrices)
     for name in ("skip_gates", "smear.gate", "bigram.scale", "value_embed.scale", "blocks.1.attn.ve_layer_scale",
                  "blocks.1.attn.vrl_lambda", "blocks.0.attn.attn_gate.weight", "virtual_layers.3.mlp_gamma_logit",
                  "virtual_layers.3.resid_mix", "lane_merge"):

@@ -14,7 +14,6 @@ from golf.optim.muon import Muon, newton_schulz5
 from golf.optim.param_groups import build_optimizers, split_parameters
 from golf.optim.schedule import lr_multiplier, muon_momentum
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

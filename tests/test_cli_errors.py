@@ -4,7 +4,6 @@ results.json whenever the job dir already existed."""
 import shutil
 
 import pytest
-
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
 

@@ -6,12 +6,12 @@ import re
 
 import pytest
 import torch
+from test_arch_presets import PRESETS, compose_config, preset_model
 from torch._inductor.utils import run_and_get_code
 
 import golf.utils.compile as compilation
 from golf.models.registry import build_model
 from golf.utils.compile import compile_model
-from test_arch_presets import PRESETS, compose_config, preset_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

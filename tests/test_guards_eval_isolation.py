@@ -4,11 +4,11 @@ shard and touches no network: every file open and socket call is recorded by a P
 import sys
 
 import torch
+from test_fault_injection import write_job_dir
 
 from golf.models.registry import build_model
 from golf.quant import artifact
 from golf.worker import Job
-from test_fault_injection import write_job_dir
 
 _recording: list | None = None
 

@@ -7,11 +7,10 @@ import sys
 import time
 
 import pytest
+from conftest import job_dirs, read_results
 from hydra import compose, initialize
 
 from golf.config.schema import register_schemas
-
-from conftest import job_dirs, read_results
 
 register_schemas()
 
@@ -30,7 +29,8 @@ def test_every_preset_composes(monkeypatch):
     assert _launcher("hydra/launcher=golf_submitit_local")._target_.endswith("LocalLauncher")
     slurm = _launcher("hydra/launcher=slurm_h100x8")
     assert slurm._target_.endswith("SlurmLauncher")
-    assert (slurm.nodes, slurm.tasks_per_node, slurm.gpus_per_node, slurm.partition, slurm.account) == (1, 1, 8, "h100", None)
+    placement = (slurm.nodes, slurm.tasks_per_node, slurm.gpus_per_node, slurm.partition, slurm.account)
+    assert placement == (1, 1, 8, "h100", None)
 
 
 def test_submitit_local_runs_the_sweep_each_job_in_its_own_process(tiny_sweep):

@@ -10,8 +10,8 @@ import torch
 
 from golf.config.schema import LoaderName, TrainConfig
 from golf.data.coprime_loader import CoprimeLoader, ShardCursor
-from golf.data.train_loader import build_train_loader
 from golf.data.shards import write_shard
+from golf.data.train_loader import build_train_loader
 from golf.errors import ConfigError, DataError
 
 # Token value = 5000 * shard + position, so every window names its shard and offset.

@@ -10,9 +10,9 @@ import sys
 import pytest
 from conftest import FAST_RUN, read_results
 
+from golf.config.schema import LauncherConfig, LauncherName
 from golf.errors import ConfigError
 from golf.launcher import Placement, placement, torchrun_command
-from golf.config.schema import LauncherConfig, LauncherName
 
 
 def _free_port() -> int:

@@ -115,7 +115,10 @@ def test_gptq_beats_rounding_at_the_same_bits():
     x = torch.randn(2048, 96) @ torch.randn(96, 96)  # correlated inputs, as in a trained network
     w = torch.randn(48, 96) * 0.05
     quant = QuantConfig(clip=ClipMode.percentile, clip_percentile=100.0)
-    out_err = lambda q, s: float(((x @ (q * s[:, None] - w).T) ** 2).mean())
+
+    def out_err(q, s):
+        return float(((x @ (q * s[:, None] - w).T) ** 2).mean())
+
     for bits in (4, 6):
         plain = out_err(*round_matrix("w", w, bits, quant))
         gptq = out_err(*gptq_quantizer({"w": x.T @ x / len(x)}, 0.01, 32, True)("w", w, bits, quant))
@@ -155,7 +158,10 @@ def test_self_generated_calibration_is_seeded():
 def test_fitter_lands_under_a_decimal_target_and_reports_impossible_ones():
     cfg = _cfg(scheme=QuantScheme.intn, bits_embed=6, compressor=Compressor.zlib, level=9)
     meta, tensors, _ = quantize_state(_model().state_dict(), cfg.quant)
-    encode = lambda t: artifact.pack_quantized(meta, t, ARCH, "zlib", 9)
+
+    def encode(t):
+        return artifact.pack_quantized(meta, t, ARCH, "zlib", 9)
+
     full = len(encode(tensors))
     target = full - 400
     fitted, blob, info = fit_to_budget(meta, tensors, encode, target)

@@ -16,8 +16,8 @@ QAT = ["quant.qat_threshold=0.9"]  # the 6-step run's warmdown crosses it
 
 def requant(job: Path, args: list[str], cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GOLF_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "golf.quant", str(job), *args], check=False, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "golf.quant", str(job), *args], check=False, env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

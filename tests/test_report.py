@@ -89,7 +89,8 @@ def test_from_wandb_builds_the_same_tables(monkeypatch, tmp_path):
     import wandb
 
     runs = [_FakeRun(f"r{i}", ttt, seed, bpb) for i, (ttt, seed, bpb) in enumerate(
-        [("none", 1, 2.40), ("none", 2, 2.41), ("none", 3, 2.42), ("sgd", 1, 2.30), ("sgd", 2, 2.31), ("sgd", 3, 2.32)])]
+        [("none", 1, 2.40), ("none", 2, 2.41), ("none", 3, 2.42),
+         ("sgd", 1, 2.30), ("sgd", 2, 2.31), ("sgd", 3, 2.32)])]
     runs.append(_FakeRun("r9", "sgd", 4, None, state="crashed"))
     seen = {}
 

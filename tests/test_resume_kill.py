@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
 LONGER = {"train.iterations": "16", "train.warmdown_iters": "6", "train.val_every": "8", "train.log_every": "1"}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
+
 from golf.utils.environment import environment_info
 
 ARGS = ["-m", "seed=1,2", "resume=auto", *[a for a in FAST_RUN if not a.startswith("train.log_every=")],

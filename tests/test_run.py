@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
+
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.eval.bpb import build_byte_tables

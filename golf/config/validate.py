@@ -84,8 +84,9 @@ def _check_arch_options(a) -> list[str]:
     errors += _check_layer_list("xsa_layers", a.xsa_layers, num_blocks)
     errors += _check_layer_list("value_embed_layers", a.value_embed_layers, num_blocks)
     if a.value_embed_dim < 0 or bool(a.value_embed_dim) != bool(a.value_embed_layers):
-        errors.append(f"arch.value_embed_dim={a.value_embed_dim} and arch.value_embed_layers={list(a.value_embed_layers)} "
-                      f"go together: set both (e.g. 128 and [{num_blocks - 2}, {num_blocks - 1}]) or neither")
+        errors.append(f"arch.value_embed_dim={a.value_embed_dim} and "
+                      f"arch.value_embed_layers={list(a.value_embed_layers)} go together: set both "
+                      f"(e.g. 128 and [{num_blocks - 2}, {num_blocks - 1}]) or neither")
     if a.bigram_buckets < 0 or (a.bigram_buckets and (a.bigram_dim <= 0 or a.bigram_buckets < 2)):
         errors.append(f"arch.bigram_buckets={a.bigram_buckets} must be 0 (off) or >= 2 with arch.bigram_dim="
                       f"{a.bigram_dim} > 0")

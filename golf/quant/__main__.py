@@ -9,7 +9,8 @@ from golf.quant.requant import Requant, summary
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip("`") + "\nre-quantizes a finished job's weights; see golf/quant/requant.py", file=sys.stderr)
+        print(__doc__.strip("`") + "\nre-quantizes a finished job's weights; see golf/quant/requant.py",
+              file=sys.stderr)
         return 2
     try:
         result = Requant(Path(argv[0]), argv[1:]).run()

@@ -134,7 +134,8 @@ class Requant:
                          "sha256": artifact.payload_sha256(exported.blob), "path": str(path)},
             "metrics": {"val_bpb_prequant": prequant["val_bpb"], "val_bpb_in_memory": in_memory["val_bpb"],
                         "val_bpb": reloaded["val_bpb"], "val_loss": reloaded["val_loss"],
-                        "quant_penalty_bpb": reloaded["val_bpb"] - prequant["val_bpb"], "val_tokens": reloaded["tokens"]},
+                        "quant_penalty_bpb": reloaded["val_bpb"] - prequant["val_bpb"],
+                        "val_tokens": reloaded["tokens"]},
             "timing": {"quant_s": exported.info["quant_s"], "eval_s": round(time.perf_counter() - t0, 3)},
         }
         write_json(out / "results.json", result)

@@ -69,8 +69,9 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         seed_everything(cfg.seed)
         sp = load_tokenizer(cfg.data.tokenizer_path)
         seq_len = eval_seq_len(cfg)
-        inputs = EvalInputs(load_validation_tokens(cfg.data.val_pattern, seq_len),
-                            build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device), seq_len, int(sp.bos_id()), cfg, rt)
+        tables = build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device)
+        inputs = EvalInputs(load_validation_tokens(cfg.data.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
+                            cfg, rt)
         base = sliding_eval(_load(job_dir / "artifact" / "model.golf", cfg, rt), inputs)
         out = {"job_dir": str(job_dir), "ttt": cfg.ttt.name, "eval": cfg.eval.name.value, "overrides": overrides,
                "seed": cfg.seed, "stride": inputs.stride, "seq_len": seq_len,

@@ -108,8 +108,9 @@ class Ledger:
         for rank in sorted({e.rank for e in self.events}):
             mine = [e for e in self.events if e.rank == rank]
             scores = sorted((e for e in mine if e.kind == "score"), key=lambda e: (e.start, e.clock))
-            b, l = self._rank_single_pass(scores, [e for e in mine if e.kind in ("update", "stat")])
-            backwards, late = backwards + b, late + l
+            updates = [e for e in mine if e.kind in ("update", "stat")]
+            rank_backwards, rank_late = self._rank_single_pass(scores, updates)
+            backwards, late = backwards + rank_backwards, late + rank_late
         return {"pass": backwards == 0 and late == 0, "value": {"backward_steps": backwards, "late_updates": late}}
 
     @staticmethod

@@ -85,7 +85,10 @@ def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: i
         raise ConfigError(f"ttt.lora_targets={cfg.lora_targets!r} matched no module with a weight; use a regex on "
                           f"module names such as 'attn\\.(c_q|c_v)$'")
     params = [p for a in adapters for p in a.parameters()]
-    make_opt = lambda: torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10)
+
+    def make_opt():
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10)
+
     optimizer = make_opt()
     ledger = Ledger(n, rt.rank)
     acc = BPBAccumulator(rt.device)

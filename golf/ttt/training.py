@@ -76,8 +76,8 @@ class RangeTrainer:
     """Applies `epochs` optimizer passes over a range of positions; keeps the per-layer SNR history."""
 
     def __init__(self, model, runner, groups: list[LayerGroup], optimizer, cfg, seq_len: int, rt):
-        self.model, self.runner, self.groups, self.optimizer, self.cfg, self.rt = model, runner, groups, optimizer, cfg, rt
-        self.seq_len = seq_len
+        self.model, self.runner, self.groups, self.optimizer = model, runner, groups, optimizer
+        self.cfg, self.seq_len, self.rt = cfg, seq_len, rt
         self.trainable = [p for g in groups for p in g.params if p.requires_grad]
         self.snr_sum: dict[str, torch.Tensor] = {}
         self.snr_count = 0
