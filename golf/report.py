@@ -265,8 +265,8 @@ def bar_chart(path: Path, rows: list[dict], baseline: str) -> None:
     try:
         import matplotlib
     except ImportError as exc:
-        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' (or pip install matplotlib)"
-                        ) from exc
+        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' "
+                        "(or pip install matplotlib)") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -293,9 +293,9 @@ def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: st
     run = wandb.init(project=project, group=name, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
                      reinit="create_new", config={"sweep": name, "baseline": rows[0]["group"] if rows else None},
                      settings=wandb.Settings(silent=True, console="off", save_code=False))
-    def table(columns, records):
-        cell = lambda v: v if isinstance(v, (int, float, str, bool)) or v is None else str(v)  # noqa: E731
-        return wandb.Table(columns=columns, data=[[cell(r[c]) for c in columns] for r in records])
+    def table(columns, records):  # W&B tables take plain scalars; anything else goes in as its text
+        return wandb.Table(columns=columns, data=[[r[c] if isinstance(r[c], (int, float, str, bool, type(None)))
+                                                   else str(r[c]) for c in columns] for r in records])
 
     run.log({"report/groups": table(GROUP_COLUMNS, rows), "report/jobs": table(JOB_COLUMNS, jobs),
              "report/val_bpb": wandb.Image(str(png))})
