@@ -20,7 +20,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def load_config(overrides: list[str]) -> GolfConfig:
     register_schemas()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "golf" / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve outside @hydra.main
     if cfg.data.name == "demo" and not cfg.data.root:

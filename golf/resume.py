@@ -12,7 +12,7 @@ same sweep: each job's overrides include its swept values) looks for it under `p
     running with a live lock    -> error: the job is running now
 
 Whether the config is still the same is a separate check: the resolved config's sha256 must
-equal the one recorded, otherwise the re-run refuses (an edited conf/ file changes the config
+equal the one recorded, otherwise the re-run refuses (an edited golf/conf/ file changes the config
 behind an unchanged command). The lock is an flock on `<job dir>/.lock` held by the process
 that runs the job; the kernel drops it when that process dies, even by SIGKILL.
 """
@@ -96,7 +96,7 @@ def check_same_config(job_dir: Path, previous_hash: str | None, config: dict, co
     changed = [f"{k.rstrip('.')}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(before.keys() | now.keys())
                if k != "resume." and before.get(k) != now.get(k)]
     raise ConfigError(f"resume=auto found {job_dir}, but its config differs ({'; '.join(changed[:5]) or 'hash only'}); "
-                      f"restore it (same conf/ files, environment and working directory), or use resume=never "
+                      f"restore it (same golf/conf/ files, environment and working directory), or use resume=never "
                       f"to start a new job")
 
 

@@ -223,7 +223,7 @@ def run_job(cfg: DictConfig) -> float:
     return _report(job_dir)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     return run_job(cfg)
 

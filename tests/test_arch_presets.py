@@ -18,7 +18,7 @@ from golf.quant.intn import dequantized, quantize_state
 pytestmark = pytest.mark.usefixtures("single_thread")
 register_schemas()
 
-CONF = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
+CONF = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "golf" / "conf")
 # The reduced-width overrides each preset's yaml documents for CPU runs.
 CPU_OVERRIDES = {
     "swiglu_unet": "arch.model_dim=64 arch.num_heads=2 arch.num_kv_heads=2 arch.mlp_hidden=224 "

@@ -1,4 +1,4 @@
-"""Launcher presets of multirun_sweeps/hydra/launcher: submitit_local runs for real; the SLURM
+"""Launcher presets of golf/conf/hydra/launcher: submitit_local runs for real; the SLURM
 preset is composed and its sbatch script checked against a fake sbatch (no cluster here)."""
 
 import os
@@ -16,7 +16,7 @@ register_schemas()
 
 
 def _launcher(*overrides: str):
-    with initialize(version_base="1.3", config_path="../conf"):
+    with initialize(version_base="1.3", config_path="../golf/conf"):
         return compose("config", overrides=list(overrides), return_hydra_config=True).hydra.launcher
 
 

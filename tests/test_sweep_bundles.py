@@ -14,7 +14,7 @@ register_schemas()
 
 
 def _compose(*overrides: str):
-    with initialize(version_base="1.3", config_path="../conf"):
+    with initialize(version_base="1.3", config_path="../golf/conf"):
         return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 

@@ -303,7 +303,7 @@ def test_recipe_config_errors_name_the_key_and_the_fix():
 
 def test_muon_adamw_preset_is_the_published_split():
     register_schemas()
-    with initialize(version_base="1.3", config_path="../conf"):
+    with initialize(version_base="1.3", config_path="../golf/conf"):
         opt = OmegaConf.to_object(compose("config", overrides=["optimizer=muon_adamw"]).optimizer)
     validate(GolfConfig(optimizer=opt))
     optimizers = build_optimizers(_model(), opt, tie_embeddings=True, fused=False)

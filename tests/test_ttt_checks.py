@@ -9,7 +9,7 @@ from golf.ttt.checks import ttt_eval_errors
 
 def _errors(*overrides: str) -> list[str]:
     register_schemas()
-    with initialize(version_base="1.3", config_path="../conf"):
+    with initialize(version_base="1.3", config_path="../golf/conf"):
         cfg = compose("config", overrides=["+experiment=cpu_demo", "ttt=sgd", *overrides])
     return ttt_eval_errors(cfg)
 

@@ -1,7 +1,7 @@
 """Typed schemas for every config group.
 
 The composed config is checked against `GolfConfig` (registered as the first default of
-`conf/config.yaml`), so an unknown key is an error, a wrong type is an error, and Enum fields list
+`golf/conf/config.yaml`), so an unknown key is an error, a wrong type is an error, and Enum fields list
 their allowed values. Cross-field rules live in `golf.config.validate`.
 """
 
@@ -12,40 +12,50 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 
 
-class OptimizerName(Enum):
+class Choice(str, Enum):
+    """A config option: equal to, printed as and serialized as its value (`cfg.ttt.mode == "stream"`)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class OptimizerName(Choice):
     muon_adam = "muon_adam"
     adamw = "adamw"
 
 
-class MuonCoeffs(Enum):
+class MuonCoeffs(Choice):
     ns5 = "ns5"  # the baseline quintic (3.4445, -4.7750, 2.0315) at every step
     polar_express = "polar_express"  # per-step Polar Express coefficients (PR #1550), at most 5 steps
 
 
-class WeightDecayOrder(Enum):
+class WeightDecayOrder(Choice):
     before = "before"  # W *= 1 - lr*wd, then the update (the baseline-derived stacks)
     after = "after"  # the update, then W *= 1 - lr*wd (PR #462)
 
 
-class QuantScheme(Enum):
+class QuantScheme(Choice):
     none = "none"
     int8 = "int8"  # the official export, bit for bit
     intn = "intn"  # per-row N-bit rounding, bits per tensor category
     gptq = "gptq"  # intn with full-Hessian error compensation
 
 
-class ClipMode(Enum):
+class ClipMode(Choice):
     percentile = "percentile"  # per-row quantile of |W_r| at quant.clip_percentile
     sdclip = "sdclip"  # per-row quant.sdclip_k x std(W_r)
     search = "search"  # GPTQ-lite: the best of quant.search_percentiles per matrix
 
 
-class CalibSource(Enum):
+class CalibSource(Choice):
     train = "train"  # training tokens (data.train_pattern)
     self_generated = "self_generated"  # sampled from the trained model itself
 
 
-class Compressor(Enum):
+class Compressor(Choice):
     zlib = "zlib"
     zstd = "zstd"
     lzma = "lzma"
@@ -53,97 +63,97 @@ class Compressor(Enum):
     none = "none"
 
 
-class TTTMode(Enum):
+class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
     lora = "lora"  # score-first per-document LoRA adapters (PR #77)
     prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
 
 
-class TTTOptimizer(Enum):
+class TTTOptimizer(Choice):
     sgd = "sgd"
     adamw = "adamw"
 
 
-class LayerLR(Enum):
+class LayerLR(Choice):
     constant = "constant"
     discriminative = "discriminative"  # 0.3x -> 1.0x over depth (resouer #6)
     multipliers = "multipliers"  # ttt.lr_multipliers, one per block (e.g. quantization sensitivity)
 
 
-class SNRScale(Enum):
+class SNRScale(Choice):
     none = "none"
     eb = "eb"  # |E[g]| / std(g), as PR #484's text describes
     eb_abs = "eb_abs"  # mean|g| / std(g), as PR #484's code computed
 
 
-class LoRAReset(Enum):
+class LoRAReset(Choice):
     document = "document"  # fresh adapters and optimizer state for every document
     stream = "stream"  # adapters carry across documents
 
 
-class EvalMode(Enum):
+class EvalMode(Choice):
     full = "full"
     sliding = "sliding"
 
 
-class Device(Enum):
+class Device(Choice):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
 
 
-class Precision(Enum):
+class Precision(Choice):
     auto = "auto"  # bf16 on CUDA (the baseline), fp32 on CPU
     bf16 = "bf16"
     fp32 = "fp32"
 
 
-class Toggle(Enum):
+class Toggle(Choice):
     auto = "auto"  # on for CUDA, off for CPU
     on = "on"
     off = "off"
 
 
-class LoaderName(Enum):
+class LoaderName(Choice):
     sequential = "sequential"  # the baseline: one stream over the sorted shards
     coprime = "coprime"  # random coprime-stride windows mixed over many shards (golf/data/coprime_loader.py)
 
 
-class ResumeMode(Enum):
+class ResumeMode(Choice):
     never = "never"  # always a new job dir
     auto = "auto"  # find this command's previous job: skip it if completed, else continue from ckpt/last.pt
 
 
-class LauncherName(Enum):
+class LauncherName(Choice):
     inproc = "inproc"
     torchrun = "torchrun"
 
 
-class LoggerName(Enum):
+class LoggerName(Choice):
     wandb = "wandb"
     none = "none"
 
 
-class WandbMode(Enum):
+class WandbMode(Choice):
     offline = "offline"
     online = "online"
     disabled = "disabled"
 
 
-class MLPKind(Enum):
+class MLPKind(Choice):
     relu2 = "relu2"  # proj(relu(fc x)^2), the baseline
     leaky_relu2 = "leaky_relu2"  # proj(leaky_relu(fc x, arch.mlp_leaky_slope)^2)
     star_relu = "star_relu"  # proj(scale * relu(fc x)^2 + bias), per-unit vectors: PR #462's "SwiGLU"
     swiglu = "swiglu"  # proj(silu(gate x) * fc x), the true gated SwiGLU
 
 
-class BigramHashKind(Enum):
+class BigramHashKind(Choice):
     mult = "mult"  # (prev * 1009 + cur) mod K (PR #462)
     xor = "xor"  # (36313 cur XOR 27191 prev) mod (K - 1), bucket K - 1 reserved (merged records)
 
 
-class ParallelResidual(Enum):
+class ParallelResidual(Choice):
     none = "none"
     two_lane = "two_lane"  # PR #1550: attention lane and MLP lane from the first decoder layer >= parallel_start
     gptj = "gptj"  # attention and MLP read the same input in every layer >= parallel_start

@@ -1,7 +1,7 @@
 """Architecture registry: `arch.name` -> a builder taking the arch config.
 
 Dispatch by name (not Hydra `_target_`) keeps configs short and stable across refactors. Every
-published recipe is one configurable GPT: its preset (conf/arch/<name>.yaml) only sets fields.
+published recipe is one configurable GPT: its preset (golf/conf/arch/<name>.yaml) only sets fields.
 """
 
 from collections.abc import Callable, Mapping

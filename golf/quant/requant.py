@@ -32,7 +32,7 @@ from golf.quant.export import export
 from golf.utils.runtime import setup_runtime
 
 log = logging.getLogger(__name__)
-QUANT_CONF = Path(__file__).resolve().parents[2] / "conf" / "quant"
+QUANT_CONF = Path(__file__).resolve().parents[1] / "conf" / "quant"
 ALLOWED_PREFIXES = ("quant.", "budget.")
 
 
@@ -59,7 +59,7 @@ def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
         merged = OmegaConf.merge(OmegaConf.structured(GolfConfig), resolved, OmegaConf.from_dotlist(dotlist))
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see conf/quant/*.yaml for the keys") from exc
+        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see golf/conf/quant/*.yaml for the keys") from exc
     validate(cfg)
     return cfg
 

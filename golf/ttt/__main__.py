@@ -2,7 +2,7 @@
 
     python -m golf.ttt <job_dir> ttt=sgd [eval=sliding64] [ttt.lr=0.001 ...] [--tag NAME]
 
-Takes the job's resolved config, swaps in the requested `ttt` / `eval` options (composed from conf/
+Takes the job's resolved config, swaps in the requested `ttt` / `eval` options (composed from golf/conf/
 like the training CLI), rebuilds the model from `artifact/model.golf` and scores it with the same code
 the training job uses. `ttt=prequant_*` starts from the job's unquantized `prequant.pt`. Writes
 `<job_dir>/ttt/<name>.json` (and `<name>_snr.png`); works under torchrun as well.
@@ -30,7 +30,7 @@ from golf.ttt.plot import plot_snr_scales
 from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("ttt", "eval")
 
 
