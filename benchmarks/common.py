@@ -9,7 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from golf.config.schema import GolfConfig, register_schemas
+from golf.config.compose import register_schemas
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
 from golf.utils.environment import cpu_model

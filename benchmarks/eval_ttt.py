@@ -51,8 +51,7 @@ from golf.eval.sliding import (
     sliding_windows,
 )
 from golf.models.layers import apply_baseline_precision
-from golf.models.registry import build_model
-from golf.quant import artifact
+from golf.models.registry import build_model, load_model
 from golf.ttt.session import EvalInputs, test_time_train
 from golf.ttt.stream import chunk_windows
 from golf.ttt.training import select_trainable
@@ -66,7 +65,7 @@ GPUS = 8
 
 def make_model(cfg, rt, job: Path | None) -> torch.nn.Module:
     seed_everything(cfg.seed)
-    model = artifact.load_model(job / "artifact" / "model.golf", torch.device("cpu")) if job else build_model(cfg.arch)
+    model = load_model(job / "artifact" / "model.golf", torch.device("cpu")) if job else build_model(cfg.arch)
     if rt.autocast_dtype == torch.bfloat16:
         apply_baseline_precision(model)
     return model.to(rt.device)

@@ -13,7 +13,6 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
@@ -22,9 +21,7 @@ from golf.data.tokenizer import check_vocab, load_tokenizer
 from golf.errors import GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
-from golf.models.layers import apply_baseline_precision
-from golf.models.registry import build_model
-from golf.quant.artifact import unpack
+from golf.models.registry import load_model
 
 
 def parse_args(argv):
@@ -47,16 +44,11 @@ def parse_args(argv):
 
 def score(args) -> dict:
     device = torch.device(args.device)
-    arch, state = unpack(Path(args.artifact).read_bytes(), source=args.artifact)
-    model = build_model(SimpleNamespace(**arch))
-    model.load_state_dict(state, strict=True)
-    vocab_size = arch["vocab_size"]
+    autocast_dtype = torch.bfloat16 if args.precision == "bf16" else None
+    model = load_model(Path(args.artifact), device, autocast_dtype)
+    vocab_size = model.tok_emb.num_embeddings
     sp = load_tokenizer(args.tokenizer)
     check_vocab(sp, vocab_size, args.tokenizer)
-    autocast_dtype = None
-    if args.precision == "bf16":
-        apply_baseline_precision(model)
-        autocast_dtype = torch.bfloat16
     tables = build_byte_tables(sp, vocab_size).to(device)
     val_tokens = load_validation_tokens(args.val_pattern, args.seq_len)
     if args.ttt:

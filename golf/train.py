@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from golf import preemption
 from golf.checkpoint import config_sha256
-from golf.config.schema import GolfConfig, LauncherName, ResumeMode, register_schemas
+from golf.config.compose import register_schemas
+from golf.config.schema import GolfConfig, LauncherName, ResumeMode
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
 from golf.data.loader import load_validation_tokens

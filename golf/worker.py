@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from golf import preemption
+from golf.artifact import container as artifact
 from golf.checkpoint import Checkpointer, config_sha256
 from golf.config.schema import GolfConfig
 from golf.config.validate import eval_seq_len, grad_accum_steps
@@ -30,11 +31,10 @@ from golf.logging.console import setup_logging
 from golf.logging.results import Results
 from golf.logging.sinks import MetricSink
 from golf.models.layers import apply_baseline_precision
-from golf.models.registry import build_model
+from golf.models.registry import build_model, load_model
 from golf.optim.param_groups import build_optimizers, split_parameters
-from golf.quant import artifact
 from golf.quant.code_bytes import count_code_bytes
-from golf.quant.export import export
+from golf.quant.quantize import quantize
 from golf.trainer import Trainer
 from golf.ttt.plot import plot_snr_scales
 from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
@@ -149,7 +149,7 @@ class Job:
         bytes_code, code_files = count_code_bytes(self.cfg)
         if self.rt.is_main and self.cfg.quant.save_prequant:
             torch.save(self.model.state_dict(), self.job_dir / PREQUANT_NAME)
-        exported = export(self.model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        exported = quantize(self.model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
         blob = exported.blob
         self.record("quant", **exported.info)
         self.artifact_info = {
@@ -179,7 +179,7 @@ class Job:
         """The headline number: evaluate a fresh model rebuilt from the artifact bytes on disk."""
         self.stage = "eval"
         t0 = time.perf_counter()
-        reloaded = _prepare_model(artifact.load_model(self.artifact_path, torch.device("cpu")), self.rt)
+        reloaded = load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype)
         self.final = self.evaluate(reloaded)
         self.eval_seconds = time.perf_counter() - t0
         log.info(f"final round trip: val_loss {self.final['val_loss']:.6f} val_bpb {self.final['val_bpb']:.8f} "
@@ -195,7 +195,7 @@ class Job:
         if self.cfg.eval.name.value != "sliding":
             return
         self.stage = "eval_sliding"
-        reloaded = _prepare_model(artifact.load_model(self.artifact_path, torch.device("cpu")), self.rt)
+        reloaded = load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype)
         self.sliding = sliding_eval(reloaded, self.eval_inputs())
         self.eval_seconds += self.sliding["seconds"]
         log.info(f"sliding eval (stride {self.cfg.eval.stride}): val_bpb {self.sliding['val_bpb']:.8f} "
@@ -210,7 +210,7 @@ class Job:
         if self.cfg.ttt.mode.value == "none":
             return
         self.stage = "ttt"
-        reloaded = _prepare_model(artifact.load_model(self.artifact_path, torch.device("cpu")), self.rt)
+        reloaded = load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype)
         steps = self.outcome.steps
         self.ttt = test_time_train(reloaded, self.eval_inputs(), float_model=self.model,
                                    on_chunk=lambda i, m: self.sink.log(steps + i, m))

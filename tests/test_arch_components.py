@@ -18,12 +18,12 @@ from golf.errors import ConfigError
 from golf.models.attention import CausalSelfAttention, exclude_self_value
 from golf.models.bigram_hash import BigramHash, bigram_buckets
 from golf.models.gpt import GPT
-from golf.models.layers import Rotary, apply_rotary, is_control_tensor, rotary_inv_freq
+from golf.models.layers import Rotary, apply_rotary, rotary_inv_freq
 from golf.models.mlp import ReluSquaredMLP, StarReluMLP, SwiGLUMLP
 from golf.models.recurrence import layer_order
+from golf.models.roles import parameter_roles
 from golf.models.smear_gate import SmearGate
 from golf.optim.param_groups import split_parameters
-from golf.quant.intn import category
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -33,8 +33,8 @@ VOCAB = 64
 def tiny(seed: int = 0, **options) -> GPT:
     """A 4-layer, 32-wide GPT with the given options (GPT keyword arguments = arch fields)."""
     torch.manual_seed(seed)
-    return GPT(VOCAB, options.pop("num_layers", 4), 32, 4, options.pop("num_kv_heads", 2), 2, True, 0.5, 30.0,
-               10000.0, 1.5, **options)
+    return GPT(ArchConfig(vocab_size=VOCAB, num_layers=options.pop("num_layers", 4), model_dim=32, num_heads=4,
+                          num_kv_heads=options.pop("num_kv_heads", 2), tied_embed_init_std=0.5, **options))
 
 
 def noisy(model: torch.nn.Module, scale: float = 0.1) -> torch.nn.Module:
@@ -143,7 +143,7 @@ def test_qk_gain_init_and_attention_gate():
     x = torch.randn(2, 6, 32)
     # Zero gate weight, bias 4: every head's output is scaled by sigmoid(4) ~ 0.982.
     torch.testing.assert_close(gated(x)[0], plain(x)[0] * torch.sigmoid(torch.tensor(4.0)))
-    assert is_control_tensor("blocks.0.attn.attn_gate.weight")
+    assert CausalSelfAttention.PARAM_ROLES["attn_gate.weight"].control
 
 
 def test_value_embedding_and_value_residual_enter_the_values():
@@ -319,15 +319,15 @@ def test_ebls_bypass_adds_a_gated_low_rank_map():
 
 def test_orthogonal_init_pass():
     torch.manual_seed(0)
-    model = GPT(VOCAB, 2, 64, 4, 2, 2, True, 0.005, 30.0, 10000.0, 1.5, ortho_init=True, bigram_buckets=32,
-                bigram_dim=64, bigram_init_std=0.0, bigram_scale_init=0.05, attn_gate=True)
+    model = GPT(ArchConfig(vocab_size=VOCAB, num_layers=2, model_dim=64, ortho_init=True, bigram_buckets=32,
+                           bigram_dim=64, bigram_init_std=0.0, bigram_scale_init=0.05, attn_gate=True))
     for name in ("blocks.0.attn.c_q", "blocks.1.mlp.fc", "bigram.proj"):
         w = model.get_submodule(name).weight
         rows = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
         torch.testing.assert_close(rows, torch.eye(rows.shape[0]), atol=1e-5, rtol=0)
     for name in ("blocks.0.attn.proj", "blocks.1.mlp.proj", "blocks.0.attn.attn_gate"):
         assert (model.get_submodule(name).weight == 0).all()  # zero-init flags survive the pass
-    plain = GPT(VOCAB, 2, 64, 4, 2, 2, True, 0.005, 30.0, 10000.0, 1.5, bigram_buckets=32, bigram_dim=64)
+    plain = GPT(ArchConfig(vocab_size=VOCAB, num_layers=2, model_dim=64, bigram_buckets=32, bigram_dim=64))
     assert (plain.bigram.proj.weight == 0).all()
 
 
@@ -338,6 +338,7 @@ def test_new_tensors_get_sensible_roles_and_categories():
                  skip_gates=True, value_embed_dim=8, value_embed_layers=[1], value_residual=True, attn_gate=True,
                  mlp="star_relu")
     roles = {name: role for role, named in split_parameters(model).items() for name, _ in named}
+    declared = parameter_roles(model)
     assert {n for n, r in roles.items() if r == "embed"} == {"tok_emb.weight", "bigram.table.weight",
                                                              "value_embed.table.weight"}
     assert roles["bigram.proj.weight"] == roles["value_embed.proj.weight"] == "matrix"
@@ -350,14 +351,16 @@ def test_new_tensors_get_sensible_roles_and_categories():
     assert all(roles[n] == "matrix" for n in block_matrices)
     for name in ("skip_gates", "smear.gate", "bigram.scale", "value_embed.scale", "blocks.1.attn.ve_layer_scale",
                  "blocks.1.attn.vrl_lambda", "blocks.0.attn.attn_gate.weight", "virtual_layers.3.mlp_gamma_logit",
-                 "virtual_layers.3.resid_mix", "lane_merge"):
-        assert is_control_tensor(name), name  # fp32, scalar Adam, never quantized
+                 "virtual_layers.3.resid_mix"):
+        assert declared[name].control, name  # fp32, scalar Adam, never quantized
+    assert GPT.PARAM_ROLES["lane_merge"].control
     # Every 2-D tensor outside Muon and the embeddings is a control tensor or an EBLS bypass (Adam, scalar LR).
     controls = [n for n, p in model.named_parameters() if p.ndim == 2 and roles[n] == "scalar"]
-    assert all(is_control_tensor(n) or "_bypass." in n for n in controls), controls
-    assert category("bigram.table.weight") == category("value_embed.table.weight") == "embed"
-    assert category("bigram.proj.weight") == "other" and category("blocks.3.attn.c_q.weight") == "attn"
-    assert category("virtual_layers.2.attn_bypass.up.weight") == "other"
+    assert all(declared[n].control or "_bypass." in n for n in controls), controls
+    assert declared["bigram.table.weight"].quant == declared["value_embed.table.weight"].quant == "embed"
+    assert declared["bigram.proj.weight"].quant == "other" and declared["blocks.1.attn.c_q.weight"].quant == "attn"
+    assert declared["virtual_layers.2.attn_bypass.up.weight"].quant == "other"
+    assert {n for n, r in declared.items() if r.token_table} == {"tok_emb.weight"}
 
 
 def _config(**arch) -> GolfConfig:

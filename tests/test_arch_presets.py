@@ -1,19 +1,21 @@
 """The published recipes as arch presets: each composes through Hydra, builds at reduced width (the CPU
 overrides documented in its yaml), trains, and survives the artifact round trip with equal logits."""
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from golf.config.schema import Compressor, QuantConfig, QuantScheme, register_schemas
+from golf.artifact import container
+from golf.config.compose import register_schemas
+from golf.config.schema import ArchConfig, Compressor, QuantConfig, QuantScheme, from_dict
 from golf.config.validate import validate
 from golf.models.mlp import StarReluMLP, SwiGLUMLP
 from golf.models.registry import build_model
-from golf.quant import artifact
+from golf.models.roles import parameter_roles
 from golf.quant.intn import dequantized, quantize_state
+from golf.quant.quantize import pack_official
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 register_schemas()
@@ -83,9 +85,9 @@ def test_preset_artifact_round_trip_gives_equal_logits(name):
             p.add_(0.02 * torch.randn_like(p))
     model.eval()
     ids = torch.randint(0, arch.vocab_size, (2, 16), generator=torch.Generator().manual_seed(1))
-    blob = artifact.pack(model.state_dict(), arch, QuantConfig(scheme=QuantScheme.none, compressor=Compressor.zlib))
-    fields, state = artifact.unpack(blob)
-    rebuilt = build_model(SimpleNamespace(**fields))
+    blob = pack_official(model, arch, QuantConfig(scheme=QuantScheme.none, compressor=Compressor.zlib))
+    fields, state = container.unpack(blob)
+    rebuilt = build_model(from_dict(ArchConfig, fields))
     rebuilt.load_state_dict(state, strict=True)
     with torch.no_grad():
         assert torch.equal(rebuilt.eval().logits(ids), model.logits(ids))
@@ -95,10 +97,10 @@ def test_quantized_artifact_rebuilds_a_preset_from_its_json_header():
     """intn artifacts keep the arch fields in a JSON header: lists and Enum values must come back."""
     model, arch = preset_model("recur_parallel")
     quant = QuantConfig(scheme=QuantScheme.intn, keep_float_max_numel=1024)
-    meta, tensors, _ = quantize_state(model.state_dict(), quant)
-    fields, state = artifact.unpack(artifact.pack_quantized(meta, tensors, arch, "zlib", 9))
+    meta, tensors, _ = quantize_state(model.state_dict(), quant, parameter_roles(model))
+    fields, state = container.unpack(container.pack_quantized(meta, tensors, arch, "zlib", 9))
     assert fields["recur_layers"] == [3, 4, 5] and fields["parallel_residual"] == "two_lane"
-    rebuilt = build_model(SimpleNamespace(**fields))
+    rebuilt = build_model(from_dict(ArchConfig, fields))
     rebuilt.load_state_dict(state, strict=True)
     model.load_state_dict(dequantized(meta, tensors), strict=True)
     ids = torch.randint(0, arch.vocab_size, (1, 16), generator=torch.Generator().manual_seed(2))
@@ -109,9 +111,9 @@ def test_quantized_artifact_rebuilds_a_preset_from_its_json_header():
 
 def test_int8_artifact_rebuilds_the_ebls_preset():
     model, arch = preset_model("ebls")
-    blob = artifact.pack(model.state_dict(), arch, QuantConfig(keep_float_max_numel=1024))
-    fields, state = artifact.unpack(blob)
-    rebuilt = build_model(SimpleNamespace(**fields))
+    blob = pack_official(model, arch, QuantConfig(keep_float_max_numel=1024))
+    fields, state = container.unpack(blob)
+    rebuilt = build_model(from_dict(ArchConfig, fields))
     rebuilt.load_state_dict(state, strict=True)
     assert fields["ebls_blocks"] == 3 and len(rebuilt.virtual_layers) == 9 and len(rebuilt.blocks) == 3
 

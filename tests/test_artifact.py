@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from golf.artifact import container
+from golf.artifact.int8 import dequantize_state_dict, quantize_state_dict
 from golf.config.schema import ArchConfig, Compressor, QuantConfig, QuantScheme
 from golf.errors import ArtifactError
-from golf.models.registry import build_model
-from golf.quant import artifact
+from golf.models.registry import build_model, load_model
+from golf.models.roles import control_names
 from golf.quant.code_bytes import count_code_bytes, evaluation_script, inference_closure
-from golf.quant.int8 import dequantize_state_dict, quantize_state_dict
+from golf.quant.quantize import pack_official
 
 CLIP_PERCENTILE = 99.99984
 KEEP_FLOAT = 65536
@@ -48,7 +50,7 @@ def _reference_row_scale(row: torch.Tensor) -> float:
 
 def test_int8_layout_and_scales():
     state = _state()
-    obj = quantize_state_dict(state, CLIP_PERCENTILE, KEEP_FLOAT)
+    obj = quantize_state_dict(state, CLIP_PERCENTILE, KEEP_FLOAT, {"blocks.0.resid_mix"})
     assert set(obj["quantized"]) == {"big2d", "big2d_bf16", "big1d"}
     assert set(obj["passthrough"]) == {"small", "blocks.0.resid_mix", "step"}
 
@@ -81,7 +83,7 @@ def test_int8_layout_and_scales():
 
 def test_int8_round_trip_error_and_dtypes():
     state = _state()
-    obj = quantize_state_dict(state, CLIP_PERCENTILE, KEEP_FLOAT)
+    obj = quantize_state_dict(state, CLIP_PERCENTILE, KEEP_FLOAT, {"blocks.0.resid_mix"})
     out = dequantize_state_dict(obj)
     assert set(out) == set(state)
     for name, t in state.items():
@@ -123,14 +125,14 @@ def test_dequantize_rejects_other_formats():
 ARCH = ArchConfig(num_layers=2, model_dim=64, num_heads=4, num_kv_heads=2, vocab_size=1024)
 
 
-def _trained_like_state() -> dict[str, torch.Tensor]:
+def _trained_like_model() -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(ARCH)
     # Noise on every weight, so zero-initialized projections matter and logits depend on them.
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.1)
-    return model.state_dict()
+    return model
 
 
 def _quant(scheme: str, compressor: str) -> QuantConfig:
@@ -141,21 +143,23 @@ def _quant(scheme: str, compressor: str) -> QuantConfig:
 @pytest.mark.parametrize("compressor", ["zlib", "zstd", "lzma"])
 @pytest.mark.parametrize("scheme", ["int8", "none"])
 def test_artifact_round_trip_is_bit_exact(tmp_path, scheme, compressor):
-    state = _trained_like_state()
+    model = _trained_like_model()
+    state = model.state_dict()
     quant = _quant(scheme, compressor)
-    blob = artifact.pack(state, ARCH, quant)
+    blob = pack_official(model, ARCH, quant)
     path = tmp_path / "sub" / "model.golf"
-    artifact.write(path, blob)
+    container.write(path, blob)
     assert path.read_bytes() == blob
     assert [p.name for p in path.parent.iterdir()] == ["model.golf"]  # no temp file left behind
 
     if scheme == "int8":
-        quantized = quantize_state_dict(state, quant.clip_percentile, quant.keep_float_max_numel)
+        quantized = quantize_state_dict(state, quant.clip_percentile, quant.keep_float_max_numel,
+                                        control_names(model))
         assert "blocks.0.attn.c_q.weight" in quantized["quantized"]  # really int8, not all passthrough
         expected = dequantize_state_dict(quantized)
     else:
         expected = state
-    reloaded = artifact.load_model(path, CPU)
+    reloaded = load_model(path, CPU)
     got = reloaded.state_dict()
     assert set(got) == set(expected)
     for name in expected:
@@ -172,15 +176,15 @@ def test_artifact_round_trip_is_bit_exact(tmp_path, scheme, compressor):
 
 
 def test_int8_artifact_is_smaller_than_raw():
-    state = _trained_like_state()
-    int8_size = len(artifact.pack(state, ARCH, _quant("int8", "zlib")))
-    raw_size = len(artifact.pack(state, ARCH, _quant("none", "zlib")))
+    model = _trained_like_model()
+    int8_size = len(pack_official(model, ARCH, _quant("int8", "zlib")))
+    raw_size = len(pack_official(model, ARCH, _quant("none", "zlib")))
     assert int8_size < raw_size
 
 
 @pytest.fixture
 def good_artifact(tmp_path) -> tuple[Path, bytes]:
-    blob = artifact.pack(_trained_like_state(), ARCH, _quant("int8", "zlib"))
+    blob = pack_official(_trained_like_model(), ARCH, _quant("int8", "zlib"))
     return tmp_path / "model.golf", blob
 
 
@@ -212,7 +216,7 @@ def test_corrupt_artifacts_raise_artifact_error(good_artifact, corrupt, words):
     assert bad != blob
     path.write_bytes(bad)
     with pytest.raises(ArtifactError) as info:
-        artifact.load_model(path, CPU)
+        load_model(path, CPU)
     message = str(info.value)
     assert str(path) in message  # the message names the file
     for word in words:
@@ -221,7 +225,7 @@ def test_corrupt_artifacts_raise_artifact_error(good_artifact, corrupt, words):
 
 def test_payload_sha256_is_the_header_digest(good_artifact):
     _, blob = good_artifact
-    assert artifact.payload_sha256(blob) == hashlib.sha256(blob[_header_len(blob):]).hexdigest()
+    assert container.payload_sha256(blob) == hashlib.sha256(blob[_header_len(blob):]).hexdigest()
 
 
 def test_code_bytes_is_the_size_of_the_script_embedding_the_listed_files():
@@ -237,12 +241,14 @@ def test_code_bytes_is_the_size_of_the_script_embedding_the_listed_files():
 
 def test_code_bytes_closure_has_inference_code_only():
     _, files = count_code_bytes()
-    for needed in ("golf.models.gpt", "golf.models.registry", "golf.quant.int8", "golf.quant.artifact",
+    for needed in ("golf.models.gpt", "golf.models.registry", "golf.artifact.int8", "golf.artifact.container",
                    "golf.eval.bpb", "golf.eval.full", "golf.errors"):
         assert needed in files
     # The package __init__ files on the way are part of what Python needs to import the modules.
-    for package in ("golf", "golf.models", "golf.quant", "golf.eval"):
+    for package in ("golf", "golf.models", "golf.artifact", "golf.eval"):
         assert package in files
     for excluded in ("golf.train", "golf.trainer", "golf.worker"):
         assert excluded not in files
-    assert not [n for n in files if n.startswith(("golf.logging", "golf.config"))]
+    assert not [n for n in files if n.startswith("golf.logging")]
+    # of the config package only the plain schema the arch fields are rebuilt with, not Hydra's side
+    assert [n for n in files if n.startswith("golf.config")] == ["golf.config", "golf.config.schema"]

@@ -3,12 +3,11 @@
 
 import itertools
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
-from golf.config.schema import OptimizerConfig
+from golf.config.schema import ArchConfig, OptimizerConfig
 from golf.models.registry import build_model
 from golf.optim.muon import Muon, newton_schulz5
 from golf.optim.param_groups import build_optimizers, split_parameters
@@ -17,12 +16,13 @@ from golf.optim.schedule import lr_multiplier, muon_momentum
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def _arch(**overrides) -> SimpleNamespace:
+def _arch(**overrides) -> ArchConfig:
+    """The official baseline's hyper-parameters, spelled out (they are also ArchConfig's defaults)."""
     fields = dict(name="baseline", vocab_size=1024, num_layers=9, model_dim=512, num_heads=8, num_kv_heads=4,
                   mlp_mult=2, tie_embeddings=True, tied_embed_init_std=0.005, logit_softcap=30.0,
                   rope_base=10000.0, qk_gain_init=1.5)
     fields.update(overrides)
-    return SimpleNamespace(**fields)
+    return ArchConfig(**fields)
 
 
 TINY = dict(num_layers=2, model_dim=64, num_heads=4, num_kv_heads=2)

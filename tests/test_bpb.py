@@ -9,12 +9,12 @@ import itertools
 import math
 import random
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import sentencepiece as spm
 import torch
 
+from golf.config.schema import ArchConfig
 from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
 from golf.models.registry import build_model
@@ -117,9 +117,7 @@ def _stream(sp, documents: list[str]) -> tuple[list[int], list[int]]:
 
 def _tiny_model(seed: int = 0, noise: float = 0.1):
     torch.manual_seed(seed)
-    arch = SimpleNamespace(name="baseline", vocab_size=VOCAB, num_layers=2, model_dim=64, num_heads=4,
-                           num_kv_heads=2, mlp_mult=2, tie_embeddings=True, tied_embed_init_std=0.005,
-                           logit_softcap=30.0, rope_base=10000.0, qk_gain_init=1.5)
+    arch = ArchConfig(vocab_size=VOCAB, num_layers=2, model_dim=64, num_heads=4, num_kv_heads=2)
     model = build_model(arch)
     # The zero-initialized projections would make every position predict the same thing; noise on
     # all weights gives position- and context-dependent predictions.

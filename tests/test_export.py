@@ -47,7 +47,7 @@ def test_the_script_is_bytes_code_and_reproduces_the_score_from_the_artifact(rec
     assert proc.returncode == 0, proc.stderr
     assert f"val_bpb {results['metrics']['val_bpb']:.8f}" in proc.stdout
     # The golf modules come from the script itself, not from the installed package.
-    probe = (f"import runpy; runpy.run_path({str(script)!r}, run_name='probe'); import golf.quant.artifact as m; "
+    probe = (f"import runpy; runpy.run_path({str(script)!r}, run_name='probe'); import golf.artifact.container as m; "
              f"print(type(m.__spec__.loader).__name__)")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert loaded.stdout.strip() == "EmbeddedGolf", loaded.stderr

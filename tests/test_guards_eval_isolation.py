@@ -6,8 +6,9 @@ import sys
 import torch
 from test_fault_injection import write_job_dir
 
+from golf.artifact import container
 from golf.models.registry import build_model
-from golf.quant import artifact
+from golf.quant.quantize import pack_official
 from golf.worker import Job
 
 _recording: list | None = None
@@ -29,7 +30,7 @@ def test_eval_opens_no_training_shard_and_no_socket(tmp_path, demo_cache):
     torch.manual_seed(0)
     model = build_model(job.cfg.arch)
     job.artifact_path = job_dir / "artifact" / "model.golf"
-    artifact.write(job.artifact_path, artifact.pack(model.state_dict(), job.cfg.arch, job.cfg.quant))
+    container.write(job.artifact_path, pack_official(model, job.cfg.arch, job.cfg.quant))
     _recording = []
     try:
         job.load_data()

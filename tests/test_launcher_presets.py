@@ -10,7 +10,7 @@ import pytest
 from conftest import job_dirs, read_results
 from hydra import compose, initialize
 
-from golf.config.schema import register_schemas
+from golf.config.compose import register_schemas
 
 register_schemas()
 

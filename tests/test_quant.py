@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from golf.artifact import container, packed
 from golf.config.schema import (
     ArchConfig,
     CalibSource,
@@ -18,13 +19,13 @@ from golf.config.schema import (
 )
 from golf.config.validate import validate
 from golf.errors import ArtifactError, ConfigError, DataError
-from golf.models.registry import build_model
-from golf.quant import artifact, packed
+from golf.models.registry import build_model, load_model
+from golf.models.roles import parameter_roles
 from golf.quant.calibration import self_generated_tokens, train_tokens
-from golf.quant.export import export
 from golf.quant.fit import fit_to_budget
 from golf.quant.gptq import collect_hessians, gptq_quantizer
-from golf.quant.intn import category, qmax, quantize_state, round_matrix
+from golf.quant.intn import qmax, quantize_state, round_matrix
+from golf.quant.quantize import quantize
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 ARCH = ArchConfig(name="baseline", vocab_size=1024, num_layers=2, model_dim=64, num_heads=2, num_kv_heads=1)
@@ -77,10 +78,10 @@ def test_codes_stay_in_the_symmetric_range_and_bits_buy_precision(clip):
 
 
 def test_categories_bits_and_float_tensors():
-    meta, tensors, by_bits = quantize_state(_model().state_dict(), _cfg(bits_attn=5, bits_mlp=4, bits_embed=8,
-                                                                       bits_other=6, scheme=QuantScheme.intn).quant)
-    assert category("tok_emb.weight") == "embed" and category("blocks.1.attn.c_q.weight") == "attn"
-    assert category("blocks.0.mlp.proj.weight") == "mlp" and category("skip_weights") == "other"
+    model = _model()
+    meta, tensors, by_bits = quantize_state(model.state_dict(), _cfg(bits_attn=5, bits_mlp=4, bits_embed=8,
+                                                                    bits_other=6, scheme=QuantScheme.intn).quant,
+                                            parameter_roles(model))
     quantized = meta["quantized"]
     assert quantized["tok_emb.weight"]["bits"] == 8 and quantized["blocks.0.mlp.fc.weight"]["bits"] == 4
     assert quantized["blocks.0.attn.c_q.weight"]["bits"] == 5
@@ -99,14 +100,14 @@ def test_categories_bits_and_float_tensors():
 ])
 def test_every_scheme_reloads_bit_exactly(tmp_path, quant):
     model = _model()
-    exported = export(model, _cfg(**quant), 16_000_000)
+    exported = quantize(model, _cfg(**quant), 16_000_000)
     path = tmp_path / "model.golf"
-    artifact.write(path, exported.blob)
-    _, state = artifact.unpack(path.read_bytes())
+    container.write(path, exported.blob)
+    _, state = container.unpack(path.read_bytes())
     assert set(state) == set(exported.state)
     for name, t in state.items():
         assert t.dtype == exported.state[name].dtype and torch.equal(t, exported.state[name]), name
-    reloaded = artifact.load_model(path, torch.device("cpu"))
+    reloaded = load_model(path, torch.device("cpu"))
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), state.values()))
 
 
@@ -157,10 +158,11 @@ def test_self_generated_calibration_is_seeded():
 
 def test_fitter_lands_under_a_decimal_target_and_reports_impossible_ones():
     cfg = _cfg(scheme=QuantScheme.intn, bits_embed=6, compressor=Compressor.zlib, level=9)
-    meta, tensors, _ = quantize_state(_model().state_dict(), cfg.quant)
+    model = _model()
+    meta, tensors, _ = quantize_state(model.state_dict(), cfg.quant, parameter_roles(model))
 
     def encode(t):
-        return artifact.pack_quantized(meta, t, ARCH, "zlib", 9)
+        return container.pack_quantized(meta, t, ARCH, "zlib", 9)
 
     full = len(encode(tensors))
     target = full - 400

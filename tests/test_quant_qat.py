@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from golf.config.schema import ArchConfig, QuantConfig, QuantScheme
+from golf.models.fake_quant import fake_quant
 from golf.models.layers import CastedLinear
 from golf.models.registry import build_model
 from golf.quant.intn import percentile_scales, round_rows
-from golf.quant.qat import LateQAT, fake_quant
+from golf.quant.qat import LateQAT
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

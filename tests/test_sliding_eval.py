@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from golf.config.schema import ArchConfig
 from golf.eval.bpb import ByteTables
 from golf.eval.full import evaluate_full
 from golf.eval.sliding import evaluate_sliding, shard, sliding_windows
@@ -25,7 +26,8 @@ def _tables() -> ByteTables:
 
 def _model() -> GPT:
     torch.manual_seed(0)
-    model = GPT(VOCAB, 2, 32, 2, 1, 2, True, 0.5, 30.0, 10000.0, 1.5)
+    model = GPT(ArchConfig(vocab_size=VOCAB, num_layers=2, model_dim=32, num_heads=2, num_kv_heads=1,
+                           tied_embed_init_std=0.5))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))  # zero-init projections would hide context effects

@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize
 from omegaconf import OmegaConf
 
-from golf.config.schema import register_schemas
+from golf.config.compose import register_schemas
 from golf.logging.sinks import wandb_config
 
 register_schemas()

@@ -7,7 +7,8 @@ from hydra import compose, initialize
 from omegaconf import OmegaConf
 
 from golf.checkpoint import Checkpointer
-from golf.config.schema import ArchConfig, GolfConfig, OptimizerConfig, register_schemas
+from golf.config.compose import register_schemas
+from golf.config.schema import ArchConfig, GolfConfig, OptimizerConfig
 from golf.config.validate import validate
 from golf.data.loader import DistributedTokenLoader
 from golf.data.shards import write_shard

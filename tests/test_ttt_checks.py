@@ -3,7 +3,7 @@
 import pytest
 from hydra import compose, initialize
 
-from golf.config.schema import register_schemas
+from golf.config.compose import register_schemas
 from golf.ttt.checks import ttt_eval_errors
 
 

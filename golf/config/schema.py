@@ -1,15 +1,16 @@
-"""Typed schemas for every config group.
+"""Typed schemas for every config group: plain dataclasses, no Hydra.
 
-The composed config is checked against `GolfConfig` (registered as the first default of
-`golf/conf/config.yaml`), so an unknown key is an error, a wrong type is an error, and Enum fields list
-their allowed values. Cross-field rules live in `golf.config.validate`.
+The composed config is checked against `GolfConfig` (registered by golf.config.compose as the first
+default of `golf/conf/config.yaml`), so an unknown key is an error, a wrong type is an error, and Enum
+fields list their allowed values. Cross-field rules live in `golf.config.validate`. `from_dict` rebuilds
+a typed config from plain data (a record's train_gpt.py carries its config that way, without Hydra).
 """
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
-
-from hydra.core.config_store import ConfigStore
 
 
 class Choice(str, Enum):
@@ -392,5 +393,27 @@ class GolfConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def register_schemas() -> None:
-    ConfigStore.instance().store(name="golf_schema", node=GolfConfig)
+def _typed(hint, value):
+    """`value` as the type `hint` asks for: a dataclass from a dict, an Enum from its value, a float from an int."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:  # Optional[X]
+        return None if value is None else _typed(next(a for a in typing.get_args(hint) if a is not type(None)), value)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return [_typed(item, v) for v in value]
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def from_dict(cls, data: dict):
+    """A `cls` instance from plain data, every field typed as declared; an unknown key is an error."""
+    hints = typing.get_type_hints(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise KeyError(f"unknown {cls.__name__} keys {sorted(unknown)}")
+    return cls(**{k: _typed(hints[k], v) for k, v in data.items()})

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from golf.models.layers import CastedLinear, Rotary, apply_rotary
+from golf.models.roles import ATTN_MATRIX, CONTROL
 
 
 def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -23,6 +24,10 @@ def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 class CausalSelfAttention(nn.Module):
     """forward(x, ve, v0) -> (output, raw values). The raw values (after the value embedding, before the
     value-residual blend) are what the first layer hands to later layers as v0."""
+
+    PARAM_ROLES = {"c_q.weight": ATTN_MATRIX, "c_k.weight": ATTN_MATRIX, "c_v.weight": ATTN_MATRIX,
+                   "proj.weight": ATTN_MATRIX, "q_gain": CONTROL, "attn_gate.weight": CONTROL,
+                   "attn_gate.bias": CONTROL, "ve_layer_scale": CONTROL, "vrl_lambda": CONTROL}
 
     def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
                  rope_dims: int = 0, rope_ntk_train_len: int = 0, xsa: bool = False, gate: bool = False,

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from golf.models.layers import CastedLinear
+from golf.models.roles import CONTROL, PROJECTION, SIDE_TABLE
 
 
 def bigram_buckets(ids: torch.Tensor, buckets: int, kind: str, bos_id: int) -> torch.Tensor:
@@ -27,6 +28,8 @@ def bigram_buckets(ids: torch.Tensor, buckets: int, kind: str, bos_id: int) -> t
 
 
 class BigramHash(nn.Module):
+    PARAM_ROLES = {"table.weight": SIDE_TABLE, "proj.weight": PROJECTION, "scale": CONTROL}
+
     def __init__(self, buckets: int, dim: int, model_dim: int, kind: str, init_std: float, scale_init: float,
                  bos_id: int):
         super().__init__()

@@ -12,9 +12,12 @@ import torch
 from torch import nn
 
 from golf.models.layers import RMSNorm
+from golf.models.roles import CONTROL
 
 
 class Block(nn.Module):
+    PARAM_ROLES = {"attn_scale": CONTROL, "mlp_scale": CONTROL, "resid_mix": CONTROL}
+
     def __init__(self, attn: nn.Module, mlp: nn.Module, dim: int, ln_factor: float | None = None,
                  residual_params: bool = True):
         super().__init__()

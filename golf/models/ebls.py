@@ -16,10 +16,13 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
+from golf.models.roles import BYPASS_MATRIX, CONTROL
 
 
 class LowRankBypass(nn.Module):
     """x -> up(down(x)): a rank-r linear map from a sublayer's input straight to its output."""
+
+    PARAM_ROLES = {"down.weight": BYPASS_MATRIX, "up.weight": BYPASS_MATRIX}
 
     def __init__(self, dim: int, rank: int):
         super().__init__()
@@ -34,6 +37,9 @@ class LowRankBypass(nn.Module):
 
 class EBLSLayer(nn.Module):
     """One virtual layer: its own residual vectors, bypasses and gamma logits around a shared block."""
+
+    PARAM_ROLES = {name: CONTROL for name in ("attn_scale", "mlp_scale", "resid_mix", "attn_gamma_logit",
+                                                "mlp_gamma_logit")}
 
     def __init__(self, dim: int, rank: int, gamma_init: float):
         super().__init__()

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golf.config.schema import ArchConfig
 from golf.models.attention import CausalSelfAttention
 from golf.models.bigram_hash import BigramHash
 from golf.models.block import Block
@@ -27,74 +28,71 @@ from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
 from golf.models.orthogonal_init import orthogonal_init_
 from golf.models.recurrence import layer_order
+from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
 from golf.models.smear_gate import SmearGate
 from golf.models.value_embedding import ValueEmbedding
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab_size: int, num_layers: int, model_dim: int, num_heads: int, num_kv_heads: int,
-                 mlp_mult: int, tie_embeddings: bool, tied_embed_init_std: float, logit_softcap: float,
-                 rope_base: float, qk_gain_init: float, *, bos_id: int = 1, mlp: str = "relu2",
-                 mlp_hidden: int = 0, mlp_leaky_slope: float = 0.5, rope_dims: int = 0, rope_ntk_train_len: int = 0,
-                 xsa_layers=(), attn_gate: bool = False, value_embed_dim: int = 0, value_embed_layers=(),
-                 value_residual: bool = False, bigram_buckets: int = 0, bigram_dim: int = 128,
-                 bigram_hash: str = "mult", bigram_init_std: float = 0.01, bigram_scale_init: float = 0.0,
-                 smear: bool = False, skip_gates: bool = False, ln_scale: bool = False, recur_layers=(),
-                 recur_loops: int = 1, recur_start_step: int = 0, parallel_residual: str = "none",
-                 parallel_start: int = 7, ortho_init: bool = False, ebls_blocks: int = 0, ebls_rank: int = 8,
-                 ebls_gamma_init: float = -2.0, ebls_penalty: float = 0.01):
+    PARAM_ROLES = {"tok_emb.weight": TOKEN_EMBEDDING, "lm_head.weight": OUTPUT_HEAD, "skip_weights": CONTROL,
+                   "skip_gates": CONTROL, "lane_merge": CONTROL}
+
+    def __init__(self, cfg: ArchConfig):
         super().__init__()
-        self.tie_embeddings = tie_embeddings
-        self.tied_embed_init_std = tied_embed_init_std
-        self.logit_softcap = logit_softcap
-        self.tok_emb = nn.Embedding(vocab_size, model_dim)
+        dim = cfg.model_dim
+        self.tie_embeddings = cfg.tie_embeddings
+        self.tied_embed_init_std = cfg.tied_embed_init_std
+        self.logit_softcap = cfg.logit_softcap
+        self.tok_emb = nn.Embedding(cfg.vocab_size, dim)
         # U-Net halves over the virtual layers without recurrence (EBLS: all of them); recurrence adds
         # layers but no skip weights (PR #1550), so only the first decoder layers receive skips.
-        self.num_encoder_layers = num_layers // 2
-        self.num_decoder_layers = num_layers - self.num_encoder_layers
+        self.num_encoder_layers = cfg.num_layers // 2
+        self.num_decoder_layers = cfg.num_layers - self.num_encoder_layers
         num_skips = min(self.num_encoder_layers, self.num_decoder_layers)
-        self.skip_weights = nn.Parameter(torch.ones(num_skips, model_dim, dtype=torch.float32))
-        num_blocks = ebls_blocks or num_layers
-        hidden = mlp_hidden or mlp_mult * model_dim
+        self.skip_weights = nn.Parameter(torch.ones(num_skips, dim, dtype=torch.float32))
+        num_blocks = cfg.ebls_blocks or cfg.num_layers
+        hidden = cfg.mlp_hidden or cfg.mlp_mult * dim
         self.blocks = nn.ModuleList(
             Block(
-                CausalSelfAttention(model_dim, num_heads, num_kv_heads, rope_base, qk_gain_init, rope_dims,
-                                    rope_ntk_train_len, xsa=i in xsa_layers, gate=attn_gate,
-                                    value_embed=bool(value_embed_dim) and i in value_embed_layers,
-                                    value_residual=value_residual and i > 0),
-                build_mlp(mlp, model_dim, hidden, mlp_leaky_slope),
-                model_dim,
-                ln_factor=1.0 / math.sqrt(i + 1) if ln_scale else None,
-                residual_params=not ebls_blocks,
+                CausalSelfAttention(dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init,
+                                    cfg.rope_dims, cfg.rope_ntk_train_len, xsa=i in cfg.xsa_layers,
+                                    gate=cfg.attn_gate,
+                                    value_embed=bool(cfg.value_embed_dim) and i in cfg.value_embed_layers,
+                                    value_residual=cfg.value_residual and i > 0),
+                build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope),
+                dim,
+                ln_factor=1.0 / math.sqrt(i + 1) if cfg.ln_scale else None,
+                residual_params=not cfg.ebls_blocks,
             )
             for i in range(num_blocks)
         )
         self.final_norm = RMSNorm()
-        self.lm_head = None if tie_embeddings else CastedLinear(model_dim, vocab_size, bias=False)
+        self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
             self.lm_head.zero_init = True
         self.bigram = None
-        if bigram_buckets:
-            self.bigram = BigramHash(bigram_buckets, bigram_dim, model_dim, bigram_hash, bigram_init_std,
-                                     bigram_scale_init, bos_id)
-        self.smear = SmearGate(model_dim, bos_id) if smear else None
-        kv_dim = num_kv_heads * (model_dim // num_heads)
-        self.value_embed = ValueEmbedding(vocab_size, value_embed_dim, kv_dim) if value_embed_dim else None
-        self.value_residual = value_residual
+        if cfg.bigram_buckets:
+            self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
+                                     cfg.bigram_scale_init, cfg.bos_id)
+        self.smear = SmearGate(dim, cfg.bos_id) if cfg.smear else None
+        kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
+        self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim) if cfg.value_embed_dim else None
+        self.value_residual = cfg.value_residual
         # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init (techniques.md 5.3).
-        self.skip_gates = nn.Parameter(torch.zeros(num_skips, model_dim)) if skip_gates else None
-        self.parallel_residual, self.parallel_start = parallel_residual, parallel_start
-        self.lane_merge = nn.Parameter(torch.tensor(0.5)) if parallel_residual == "two_lane" else None
+        self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
+        self.parallel_residual, self.parallel_start = cfg.parallel_residual, cfg.parallel_start
+        self.lane_merge = nn.Parameter(torch.tensor(0.5)) if cfg.parallel_residual == "two_lane" else None
         self.virtual_layers = None
-        if ebls_blocks:
-            self.virtual_layers = nn.ModuleList(EBLSLayer(model_dim, ebls_rank, ebls_gamma_init)
-                                                for _ in range(num_layers))
-        self.ebls_penalty = ebls_penalty
-        self.recur_layers, self.recur_loops, self.recur_start_step = list(recur_layers), recur_loops, recur_start_step
+        if cfg.ebls_blocks:
+            self.virtual_layers = nn.ModuleList(EBLSLayer(dim, cfg.ebls_rank, cfg.ebls_gamma_init)
+                                                for _ in range(cfg.num_layers))
+        self.ebls_penalty = cfg.ebls_penalty
+        self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
+        self.recur_start_step = cfg.recur_start_step
         # A rebuilt model (artifact, evaluation) runs the full virtual depth; training switches it per step.
         self.recur_active = True
         self._init_weights()
-        if ortho_init:
+        if cfg.ortho_init:
             orthogonal_init_(self)
 
     def _init_weights(self) -> None:

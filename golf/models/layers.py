@@ -4,30 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golf.quant.qat import fake_quant
-
-# Names of per-channel control tensors. They stay fp32, go to the scalar Adam group and are never
-# quantized, even when they are 2-D (resid_mix, skip_weights, skip_gates, attn_gate).
-CONTROL_TENSOR_NAME_PATTERNS = (
-    "attn_scale",
-    "mlp_scale",
-    "resid_mix",
-    "q_gain",
-    "skip_weight",
-    "skip_gate",
-    "smear",
-    "bigram.scale",
-    "value_embed.scale",
-    "ve_layer_scale",
-    "vrl_lambda",
-    "lane_merge",
-    "gamma_logit",
-    "attn_gate",
-)
-
-
-def is_control_tensor(name: str) -> bool:
-    return any(pattern in name for pattern in CONTROL_TENSOR_NAME_PATTERNS)
+from golf.models.fake_quant import fake_quant
+from golf.models.roles import parameter_roles
 
 
 class RMSNorm(nn.Module):
@@ -120,8 +98,9 @@ def apply_baseline_precision(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if isinstance(module, CastedLinear):
             module.float()
+    roles = parameter_roles(model)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if (p.ndim < 2 or is_control_tensor(name)) and p.dtype != torch.float32:
+            if (p.ndim < 2 or roles[name].control) and p.dtype != torch.float32:
                 p.data = p.data.float()
     return model

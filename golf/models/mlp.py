@@ -6,10 +6,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from golf.models.layers import CastedLinear
+from golf.models.roles import MLP_MATRIX, MLP_VECTOR
 
 
 class ReluSquaredMLP(nn.Module):
     """proj(relu(fc(x))^2), the baseline MLP; negative_slope > 0 gives LeakyReLU(slope)^2 (techniques.md 5.2)."""
+
+    PARAM_ROLES = {"fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX}
 
     def __init__(self, dim: int, hidden: int, negative_slope: float = 0.0):
         super().__init__()
@@ -28,6 +31,8 @@ class StarReluMLP(nn.Module):
     """proj(scale * relu(fc(x))^2 + bias) with per-hidden-unit scale and bias vectors: the MLP that PR #462
     calls "SwiGLU" (no gate, no SiLU; Star-ReLU with vector instead of scalar s, b)."""
 
+    PARAM_ROLES = {"fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX, "scale": MLP_VECTOR, "bias": MLP_VECTOR}
+
     def __init__(self, dim: int, hidden: int):
         super().__init__()
         self.fc = CastedLinear(dim, hidden, bias=False)
@@ -43,6 +48,8 @@ class StarReluMLP(nn.Module):
 
 class SwiGLUMLP(nn.Module):
     """proj(silu(gate(x)) * fc(x)): the true gated SwiGLU (techniques.md 5.2, PR #484's variant)."""
+
+    PARAM_ROLES = {"gate.weight": MLP_MATRIX, "fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX}
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()

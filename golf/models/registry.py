@@ -1,17 +1,22 @@
-"""Architecture registry: `arch.name` -> a builder taking the arch config.
+"""Architecture registry: `arch.name` -> a builder taking the typed arch config, and rebuilding a model
+from an artifact file.
 
 Dispatch by name (not Hydra `_target_`) keeps configs short and stable across refactors. Every
 published recipe is one configurable GPT: its preset (golf/conf/arch/<name>.yaml) only sets fields.
 """
 
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, is_dataclass
+from collections.abc import Callable
+from pathlib import Path
 
+import torch
 from torch import nn
 
+from golf.artifact.container import unpack
+from golf.config.schema import ArchConfig, from_dict
 from golf.models.gpt import GPT
+from golf.models.layers import apply_baseline_precision
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+ARCHITECTURES: dict[str, Callable[[ArchConfig], nn.Module]] = {}
 
 
 def register(*names: str):
@@ -23,20 +28,20 @@ def register(*names: str):
     return wrap
 
 
-def arch_fields(arch) -> dict:
-    """The arch fields as plain values (Enums by value). Accepts the typed ArchConfig, a mapping, or the
-    namespace an artifact is rebuilt from; fields an older artifact lacks take the GPT defaults."""
-    if is_dataclass(arch):
-        fields = asdict(arch)
-    else:
-        fields = dict(arch) if isinstance(arch, Mapping) else dict(vars(arch))
-    return {k: getattr(v, "value", v) for k, v in fields.items() if k != "name"}
+register("baseline", "swiglu_unet", "ebls", "xsa_bigram", "recur_parallel")(GPT)
 
 
-@register("baseline", "swiglu_unet", "ebls", "xsa_bigram", "recur_parallel")
-def build_gpt(arch) -> nn.Module:
-    return GPT(**arch_fields(arch))
-
-
-def build_model(arch) -> nn.Module:
+def build_model(arch: ArchConfig) -> nn.Module:
     return ARCHITECTURES[arch.name](arch)
+
+
+def load_model(path: Path, device: torch.device, autocast_dtype: torch.dtype | None = None) -> nn.Module:
+    """Rebuild the model from the artifact file alone (the official round trip), ready to score: on `device`,
+    with the baseline's bf16 storage dtypes when it will run under bf16 autocast. Fields an older artifact
+    lacks take their defaults."""
+    fields, state = unpack(Path(path).read_bytes(), source=str(path))
+    model = build_model(from_dict(ArchConfig, fields))
+    model.load_state_dict(state, strict=True)
+    if autocast_dtype == torch.bfloat16:
+        apply_baseline_precision(model)
+    return model.to(device)

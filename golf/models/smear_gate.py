@@ -9,8 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golf.models.roles import CONTROL
+
 
 class SmearGate(nn.Module):
+    PARAM_ROLES = {"gate": CONTROL}
+
     def __init__(self, dim: int, bos_id: int):
         super().__init__()
         self.bos_id = bos_id

@@ -9,9 +9,12 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
+from golf.models.roles import CONTROL, PROJECTION, SIDE_TABLE
 
 
 class ValueEmbedding(nn.Module):
+    PARAM_ROLES = {"table.weight": SIDE_TABLE, "proj.weight": PROJECTION, "scale": CONTROL}
+
     def __init__(self, vocab_size: int, dim: int, kv_dim: int):
         super().__init__()
         self.table = nn.Embedding(vocab_size, dim)

@@ -12,31 +12,19 @@ import torch
 from torch import nn
 
 from golf.errors import ConfigError
-from golf.models.layers import is_control_tensor
+from golf.models.roles import parameter_roles
 from golf.optim.muon import Muon
-
-# Token tables beside tok_emb (techniques.md 6.5: they share the token embedding's Adam group and LR).
-EMBEDDING_TABLES = ("tok_emb.weight", "bigram.table.weight", "value_embed.table.weight")
-# 2-D weights outside the blocks that Muon steps: the projections of those tables to the model width.
-MATRIX_PREFIXES = ("blocks.", "bigram.proj.", "value_embed.proj.")
 
 
 def split_parameters(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
-    """Named parameters by role; every trainable parameter lands in exactly one role. Everything else
-    (control tensors, vectors, the EBLS per-virtual-layer bypasses) is "scalar"."""
-    roles = {"embed": [], "head": [], "matrix": [], "scalar": []}
+    """Trainable named parameters by optimizer group (golf.models.roles: embed, head, matrix, scalar),
+    in the model's parameter order."""
+    roles = parameter_roles(model)
+    groups = {"embed": [], "head": [], "matrix": [], "scalar": []}
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if name in EMBEDDING_TABLES:
-            roles["embed"].append((name, p))
-        elif name == "lm_head.weight":
-            roles["head"].append((name, p))
-        elif name.startswith(MATRIX_PREFIXES) and p.ndim == 2 and not is_control_tensor(name):
-            roles["matrix"].append((name, p))
-        else:
-            roles["scalar"].append((name, p))
-    return roles
+        if p.requires_grad:
+            groups[roles[name].group].append((name, p))
+    return groups
 
 
 def decoder_tensor_ids(model: nn.Module) -> set[int]:
@@ -78,9 +66,8 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
 
     `compiled` compiles Muon's Newton-Schulz iteration (the run's train.compile decision).
     """
-    roles = split_parameters(model)
-    params = {role: [p for _, p in named] for role, named in roles.items()}
-    if opt_cfg.name.value == "adamw":
+    params = {group: [p for _, p in named] for group, named in split_parameters(model).items()}
+    if opt_cfg.name == "adamw":
         everything = [p for role in ("embed", "head", "matrix", "scalar") for p in params[role]]
         return {"all": _adam(_lr_groups(everything, opt_cfg.matrix_lr), opt_cfg, fused,
                              opt_cfg.weight_decay)}
@@ -94,9 +81,9 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
         optimizers["head"] = _adam(_lr_groups(params["head"], opt_cfg.head_lr), opt_cfg, fused)
     optimizers["matrix"] = Muon(_lr_groups(params["matrix"], opt_cfg.matrix_lr, decoder_ids, mult),
                                 lr=opt_cfg.matrix_lr, momentum=opt_cfg.muon_momentum,
-                                backend_steps=opt_cfg.muon_backend_steps, coeffs=opt_cfg.muon_coeffs.value,
+                                backend_steps=opt_cfg.muon_backend_steps, coeffs=opt_cfg.muon_coeffs,
                                 row_norm=opt_cfg.muon_row_norm, weight_decay=opt_cfg.muon_weight_decay,
-                                wd_order=opt_cfg.muon_wd_order.value, compiled=compiled)
+                                wd_order=opt_cfg.muon_wd_order, compiled=compiled)
     optimizers["scalar"] = _adam(_lr_groups(params["scalar"], opt_cfg.scalar_lr, decoder_ids, mult), opt_cfg, fused,
                                  opt_cfg.scalar_weight_decay)
     return optimizers

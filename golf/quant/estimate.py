@@ -27,10 +27,10 @@ from statistics import NormalDist
 import torch
 
 from golf.errors import ArtifactError
-from golf.models.layers import is_control_tensor
 from golf.models.registry import build_model
+from golf.models.roles import Role, parameter_roles
 from golf.quant.code_bytes import count_code_bytes
-from golf.quant.intn import FLOAT_BITS, bits_by_category, category, storage_bits
+from golf.quant.intn import FLOAT_BITS, bits_by_category, storage_bits
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class SizeEstimate:
 
 def clip_z(quant) -> float:
     """Standard deviations at which each row is clipped, for a Gaussian row."""
-    if quant.scheme.value in ("intn", "gptq") and quant.clip.value == "sdclip":
+    if quant.scheme in ("intn", "gptq") and quant.clip == "sdclip":
         return quant.sdclip_k
     tail = max(1.0 - quant.clip_percentile / 100.0, 1e-12)
     return NormalDist().inv_cdf(1.0 - tail / 2.0)
@@ -61,28 +61,29 @@ def code_entropy_bits(bits: int, z: float) -> float:
     return min(float(bits), max(GAUSSIAN_ENTROPY_BITS + math.log2(qmax / z), 1.0))
 
 
-def _stored_bits(name: str, t: torch.Tensor, quant) -> int:
+def _stored_bits(role: Role, t: torch.Tensor, quant) -> int:
     """Bits per stored value under the export of `quant` (0: integer tensor kept as is)."""
-    if quant.scheme.value == "none":
+    if quant.scheme == "none":
         return 0 if not t.is_floating_point() else t.element_size() * 8
-    if quant.scheme.value == "int8" and t.is_floating_point() and t.numel() > quant.keep_float_max_numel:
+    if quant.scheme == "int8" and t.is_floating_point() and t.numel() > quant.keep_float_max_numel:
         return 8  # the official export quantizes every large float tensor, control or not
-    return storage_bits(name, t, quant, bits_by_category(quant))
+    return storage_bits(role, t, quant, bits_by_category(quant))
 
 
 def estimate(arch, quant) -> SizeEstimate:
     with torch.device("meta"):
         model = build_model(arch)
     z = clip_z(quant)
-    compressed = quant.compressor.value != "none"
+    compressed = quant.compressor != "none"
+    roles = parameter_roles(model)
     by_group: dict[str, int] = {}
     by_bits: dict[str, int] = {}
     raw = model_bytes = 0.0
     per_code = {}
     for name, t in model.state_dict().items():
-        group = "control" if is_control_tensor(name) else category(name)
+        group = "control" if roles[name].control else roles[name].quant
         by_group[group] = by_group.get(group, 0) + t.numel()
-        b = _stored_bits(name, t, quant)
+        b = _stored_bits(roles[name], t, quant)
         by_bits[str(b)] = by_bits.get(str(b), 0) + t.numel()
         if b == 0 or b >= FLOAT_BITS:
             size = t.numel() * (b // 8 if b else t.element_size())

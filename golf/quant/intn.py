@@ -12,38 +12,26 @@ from collections.abc import Callable
 
 import torch
 
-from golf.models.layers import is_control_tensor
-from golf.quant import packed
+from golf.artifact import packed
+from golf.models.roles import Role
 
 FORMAT = "intn_per_row_v1"
 CATEGORIES = ("embed", "attn", "mlp", "other")
 FLOAT_BITS = 16  # a category at 16 bits is stored fp16, not quantized
 
 
-def category(name: str) -> str:
-    """Token tables (tok_emb, lm_head, the BigramHash and value-embedding tables) are "embed"; their
-    projections and the EBLS bypasses are "other"."""
-    if "tok_emb" in name or "lm_head" in name or name.endswith(("bigram.table.weight", "value_embed.table.weight")):
-        return "embed"
-    if ".attn." in name:
-        return "attn"
-    if ".mlp." in name:
-        return "mlp"
-    return "other"
-
-
 def bits_by_category(quant) -> dict[str, int]:
     return {c: getattr(quant, f"bits_{c}") for c in CATEGORIES}
 
 
-def storage_bits(name: str, t: torch.Tensor, quant, bits: dict[str, int]) -> int:
+def storage_bits(role: Role, t: torch.Tensor, quant, bits: dict[str, int]) -> int:
     """How a tensor is stored: 0 as is (integers), 32 fp32 (control), 16 fp16 (small or kept float),
-    else the N-bit codes of its category."""
+    else the N-bit codes of its role's category (golf.models.roles)."""
     if not t.is_floating_point():
         return 0
-    if is_control_tensor(name):
+    if role.control:
         return 32
-    b = bits[category(name)]
+    b = bits[role.quant]
     return FLOAT_BITS if t.numel() <= quant.keep_float_max_numel or b == FLOAT_BITS else b
 
 
@@ -79,7 +67,7 @@ def round_rows(w: torch.Tensor, s: torch.Tensor, bits: int) -> torch.Tensor:
 
 def candidate_scales(w: torch.Tensor, bits: int, quant) -> list[torch.Tensor]:
     """The per-row scales the clip mode allows; more than one only for the search."""
-    mode = quant.clip.value
+    mode = quant.clip
     if mode == "percentile":
         return [percentile_scales(w, bits, quant.clip_percentile)]
     if mode == "sdclip":
@@ -110,16 +98,18 @@ def magnitude_prune(w: torch.Tensor, fraction: float) -> torch.Tensor:
 MatrixQuantizer = Callable[[str, torch.Tensor, int, object], tuple[torch.Tensor, torch.Tensor]]
 
 
-def quantize_state(state: dict[str, torch.Tensor], quant, quantize_matrix: MatrixQuantizer = round_matrix):
-    """Return (meta, tensors) for golf.quant.packed and the parameter count at each bit width."""
+def quantize_state(state: dict[str, torch.Tensor], quant, roles: dict[str, Role],
+                   quantize_matrix: MatrixQuantizer = round_matrix):
+    """Return (meta, tensors) for golf.artifact.packed and the parameter count at each bit width; `roles`
+    (golf.models.roles.parameter_roles of the model) say how each tensor is stored."""
     bits = bits_by_category(quant)
-    meta = {"format": FORMAT, "scheme": quant.scheme.value, "order": list(state), "quantized": {},
+    meta = {"format": FORMAT, "scheme": str(quant.scheme), "order": list(state), "quantized": {},
             "orig_dtypes": {}}
     tensors: dict[str, torch.Tensor] = {}
     params_by_bits: dict[str, int] = {}
     for name, tensor in state.items():
         t = tensor.detach().to("cpu").contiguous()
-        b = storage_bits(name, t, quant, bits)
+        b = storage_bits(roles[name], t, quant, bits)
         if b == 0:
             tensors[name] = t
         elif b == 32:

@@ -10,37 +10,27 @@ being constant-folded away (tests/test_quant_qat.py checks this under torch.comp
 
 import logging
 
-import torch
+from torch import nn
+
+from golf.models.layers import CastedLinear
+from golf.models.roles import parameter_roles
+from golf.quant.intn import FLOAT_BITS, bits_by_category
 
 log = logging.getLogger(__name__)
-
-
-def fake_quant(w: torch.Tensor, bits: int, tau: float = 0.0) -> torch.Tensor:
-    m = 2 ** (bits - 1) - 1
-    w32 = w.float()
-    s = (w32.detach().abs().amax(dim=-1, keepdim=True) / m).to(torch.float16).float()
-    s = torch.where(s > 0, s, torch.ones_like(s))
-    z = w32 / s
-    q_hard = torch.clamp(torch.round(z), -m, m)
-    # x - x.detach() is exactly 0 in value: the forward is the export's q * s to the last bit
-    if tau <= 0:
-        return (q_hard * s + (w32 - w32.detach())).to(w.dtype)
-    q_soft = torch.floor(z) + torch.sigmoid((z - torch.floor(z) - 0.5) / tau)
-    return ((q_hard + (q_soft - q_soft.detach())) * s).to(w.dtype)
 
 
 class LateQAT:
     """Turns fake quantization on in every quantized CastedLinear when lr_mul drops below the threshold."""
 
-    def __init__(self, model: torch.nn.Module, quant):
-        from golf.models.layers import CastedLinear
-        from golf.quant.intn import FLOAT_BITS, bits_by_category, category
-
+    def __init__(self, model: nn.Module, quant):
         bits = bits_by_category(quant)
+        roles = parameter_roles(model)
         self.layers = []
         for name, module in model.named_modules():
-            if isinstance(module, CastedLinear) and module.weight.numel() > quant.keep_float_max_numel:
-                b = 8 if quant.scheme.value == "int8" else bits[category(f"{name}.weight")]
+            role = roles.get(f"{name}.weight")
+            if (isinstance(module, CastedLinear) and not role.control
+                    and module.weight.numel() > quant.keep_float_max_numel):
+                b = 8 if quant.scheme == "int8" else bits[role.quant]
                 if b != FLOAT_BITS:
                     self.layers.append((module, b))
         self.threshold = quant.qat_threshold

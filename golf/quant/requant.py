@@ -16,6 +16,7 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from golf.artifact import container
 from golf.config.schema import GolfConfig
 from golf.config.validate import eval_seq_len, grad_accum_steps, validate
 from golf.data.loader import load_validation_tokens
@@ -25,10 +26,9 @@ from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
 from golf.logging.jsonio import write_json
 from golf.models.layers import apply_baseline_precision
-from golf.models.registry import build_model
-from golf.quant import artifact
+from golf.models.registry import build_model, load_model
 from golf.quant.code_bytes import count_code_bytes
-from golf.quant.export import export
+from golf.quant.quantize import quantize
 from golf.utils.runtime import setup_runtime
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.
     path = job_dir / "prequant.pt"
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True), path.name
-    if job_cfg.quant.scheme.value == "none":
-        return artifact.unpack((job_dir / "artifact" / "model.golf").read_bytes())[1], "artifact/model.golf"
+    if job_cfg.quant.scheme == "none":
+        return container.unpack((job_dir / "artifact" / "model.golf").read_bytes())[1], "artifact/model.golf"
     raise ArtifactError(f"{job_dir} has no prequant.pt and its artifact is quantized "
                         f"(quant={job_cfg.quant.name}); re-run training with quant.save_prequant=true or quant=none")
 
@@ -114,13 +114,13 @@ class Requant:
         prequant = self.evaluate(model)
         b = self.cfg.budget
         bytes_code, _ = count_code_bytes(self.cfg)
-        exported = export(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
         in_memory = self.evaluate(self.model_from(exported.state))
         out = self.out_dir()
         path = out / "model.golf"
-        artifact.write(path, exported.blob)
+        container.write(path, exported.blob)
         t0 = time.perf_counter()
-        reloaded = self.evaluate(self.prepare(artifact.load_model(path, torch.device("cpu"))))
+        reloaded = self.evaluate(load_model(path, self.rt.device, self.rt.autocast_dtype))
         if reloaded["val_bpb"] != in_memory["val_bpb"]:
             raise GolfError(f"round trip mismatch: in-memory val_bpb {in_memory['val_bpb']!r} vs reloaded "
                             f"{reloaded['val_bpb']!r}; the artifact does not reload to the exported weights (bug)")
@@ -131,7 +131,7 @@ class Requant:
             "export": exported.info,
             "artifact": {"bytes_total": total, "bytes_model": len(exported.blob), "bytes_code": bytes_code,
                          "limit_bytes": b.artifact_limit_bytes, "headroom_bytes": b.artifact_limit_bytes - total,
-                         "sha256": artifact.payload_sha256(exported.blob), "path": str(path)},
+                         "sha256": container.payload_sha256(exported.blob), "path": str(path)},
             "metrics": {"val_bpb_prequant": prequant["val_bpb"], "val_bpb_in_memory": in_memory["val_bpb"],
                         "val_bpb": reloaded["val_bpb"], "val_loss": reloaded["val_loss"],
                         "quant_penalty_bpb": reloaded["val_bpb"] - prequant["val_bpb"],

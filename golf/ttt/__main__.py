@@ -17,15 +17,15 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from golf.config.schema import GolfConfig, register_schemas
+from golf.config.compose import register_schemas
+from golf.config.schema import GolfConfig
 from golf.config.validate import eval_seq_len, validate
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.errors import ArtifactError, ConfigError, GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.logging.jsonio import write_json
-from golf.models.layers import apply_baseline_precision
-from golf.quant import artifact
+from golf.models.registry import load_model
 from golf.ttt.plot import plot_snr_scales
 from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
@@ -55,13 +55,6 @@ def compose_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
     return cfg
 
 
-def _load(path: Path, cfg, rt) -> torch.nn.Module:
-    model = artifact.load_model(path, torch.device("cpu"))
-    if rt.autocast_dtype == torch.bfloat16:
-        apply_baseline_precision(model)
-    return model.to(rt.device)
-
-
 def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
     cfg = compose_config(job_dir, overrides)
     rt = setup_runtime(cfg.train)
@@ -72,7 +65,7 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         tables = build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device)
         inputs = EvalInputs(load_validation_tokens(cfg.data.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
                             cfg, rt)
-        base = sliding_eval(_load(job_dir / "artifact" / "model.golf", cfg, rt), inputs)
+        base = sliding_eval(load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype), inputs)
         out = {"job_dir": str(job_dir), "ttt": cfg.ttt.name, "eval": cfg.eval.name.value, "overrides": overrides,
                "seed": cfg.seed, "stride": inputs.stride, "seq_len": seq_len,
                "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "seconds")}}
@@ -83,10 +76,10 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
                 if not prequant.exists():
                     raise ArtifactError(f"{prequant} is missing; ttt=prequant_* needs the unquantized weights "
                                         f"(rerun the job with quant.save_prequant=true)")
-                float_model = _load(job_dir / "artifact" / "model.golf", cfg, rt)
+                float_model = load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype)
                 float_model.load_state_dict(torch.load(prequant, map_location=rt.device, weights_only=True))
             t0 = time.perf_counter()
-            ttt = test_time_train(_load(job_dir / "artifact" / "model.golf", cfg, rt), inputs, float_model)
+            ttt = test_time_train(load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype), inputs, float_model)
             out["ttt_result"] = {**ttt, "wall_s": time.perf_counter() - t0}
         name = tag or cfg.ttt.name
         if rt.is_main:

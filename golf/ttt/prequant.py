@@ -8,10 +8,10 @@ construction. It works on a copy: the run's own model and artifact are untouched
 
 import copy
 
+from golf.artifact import container
 from golf.eval.bpb import BPBAccumulator, ByteTables
 from golf.eval.sliding import n_predictions, score_windows, shard, sliding_windows
-from golf.quant import artifact
-from golf.quant.export import export
+from golf.quant.quantize import quantize
 from golf.ttt.ledger import Ledger
 from golf.ttt.training import (
     RangeTrainer,
@@ -43,8 +43,8 @@ def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, 
                              **{f"snr/{k}": v for k, v in trainer.snr_values().items()}})
     for p in model.parameters():
         p.requires_grad_(True)
-    blob = export(model, cfg, cfg.budget.artifact_limit_bytes, rt.autocast_dtype).blob
-    _, state = artifact.unpack(blob, source="pre-quant TTT export")
+    blob = quantize(model, cfg, cfg.budget.artifact_limit_bytes, rt.autocast_dtype).blob
+    _, state = container.unpack(blob, source="pre-quant TTT export")
     reloaded = copy.deepcopy(float_model)  # same storage dtypes and device as the run's model
     reloaded.load_state_dict(state, strict=True)
     acc = BPBAccumulator(rt.device)

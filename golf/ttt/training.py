@@ -17,6 +17,7 @@ import torch.distributed as dist
 from golf.data.loader import to_device
 from golf.eval.sliding import autocast_context, shard
 from golf.models.layers import Rotary
+from golf.models.roles import parameter_roles
 from golf.ttt.layers import (
     LayerGroup,
     apply_lr_policy,
@@ -31,8 +32,9 @@ def select_trainable(model: torch.nn.Module, cfg) -> list[LayerGroup]:
     groups = layer_groups(model)
     pattern = re.compile(cfg.freeze_pattern) if cfg.freeze_pattern else None
     frozen_ids = {id(p) for g in groups if g.depths and min(g.depths) < cfg.freeze_blocks for p in g.params}
+    roles = parameter_roles(model)
     for name, p in model.named_parameters():
-        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and name.split(".")[0] in ("tok_emb", "lm_head"))
+        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and roles[name].token_table)
                   or (pattern is not None and pattern.search(name) is not None))
         p.requires_grad_(not frozen)
     apply_lr_policy(groups, cfg.layer_lr.value, list(cfg.lr_multipliers), cfg.freeze_blocks)

@@ -1,13 +1,14 @@
-"""The artifact: one file holding everything needed to rebuild and evaluate the model.
+"""The artifact file: one file holding everything needed to rebuild and evaluate the model.
 
 Layout (all counted against the byte limit):
 
     b"GOLF" | version u8 | len(compressor) u8 | compressor (ascii) | sha256(payload) 32 B | payload
 
 payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})) for the int8
-and none schemes (the official layout), compress(golf.quant.packed container) for intn / gptq. The
-sha256 is checked on every load, so a truncated or altered file is a clear error, never a silent
-wrong score.
+and none schemes (the official layout; golf.artifact.int8 holds the int8 weights' layout),
+compress(golf.artifact.packed container) for intn / gptq. The sha256 is checked on every load, so a
+truncated or altered file is a clear error, never a silent wrong score. Bytes only: the quantizers
+live in golf.quant, rebuilding a model in golf.models.registry.
 """
 
 import hashlib
@@ -15,15 +16,14 @@ import io
 import os
 import struct
 from dataclasses import asdict, is_dataclass
+from enum import Enum
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
+from golf.artifact import int8, packed
+from golf.artifact.compressors import compress, decompress
 from golf.errors import ArtifactError
-from golf.models.registry import build_model
-from golf.quant import int8, packed
-from golf.quant.compressors import compress, decompress
 
 MAGIC = b"GOLF"
 VERSION = 1
@@ -31,20 +31,21 @@ VERSION = 1
 
 def _plain(cfg) -> dict:
     if is_dataclass(cfg):
-        return {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(cfg).items()}
+        return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(cfg).items()}
     return dict(cfg) if isinstance(cfg, dict) else dict(vars(cfg))
 
 
-def pack(state: dict[str, torch.Tensor], arch, quant) -> bytes:
-    """Quantize (per `quant.scheme`), serialize and compress a model state into artifact bytes."""
-    scheme = quant.scheme.value
-    if scheme == "int8":
-        weights = int8.quantize_state_dict(state, quant.clip_percentile, quant.keep_float_max_numel)
-    else:
-        weights = {"format": "raw", "state": {k: v.detach().cpu().contiguous() for k, v in state.items()}}
+def raw_weights(state: dict[str, torch.Tensor]) -> dict:
+    """The weights of an unquantized (`quant.scheme=none`) artifact."""
+    return {"format": "raw", "state": {k: v.detach().cpu().contiguous() for k, v in state.items()}}
+
+
+def pack(weights: dict, arch, scheme: str, compressor: str, level: int) -> bytes:
+    """Artifact bytes of the official layout: `weights` from golf.artifact.int8.quantize_state_dict or
+    `raw_weights`, serialized with the arch fields and compressed."""
     buf = io.BytesIO()
-    torch.save({"arch": _plain(arch), "quant": scheme, "weights": weights}, buf)
-    return frame(buf.getvalue(), quant.compressor.value, quant.level)
+    torch.save({"arch": _plain(arch), "quant": str(scheme), "weights": weights}, buf)
+    return frame(buf.getvalue(), compressor, level)
 
 
 def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int) -> bytes:
@@ -99,14 +100,6 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
     weights = obj["weights"]
     state = int8.dequantize_state_dict(weights) if obj["quant"] == "int8" else weights["state"]
     return obj["arch"], state
-
-
-def load_model(path: Path, device: torch.device) -> torch.nn.Module:
-    """Rebuild the model from the artifact file alone (the official round trip)."""
-    arch, state = unpack(Path(path).read_bytes(), source=str(path))
-    model = build_model(SimpleNamespace(**arch))
-    model.load_state_dict(state, strict=True)
-    return model.to(device)
 
 
 def payload_sha256(blob: bytes) -> str:

@@ -1,16 +1,15 @@
-"""Per-row int8 quantization of a state dict (the official `quantize_state_dict_int8`).
+"""The official int8 weights layout: per-row int8 quantization of a state dict (the official
+`quantize_state_dict_int8`) and its exact inverse.
 
 - non-float tensors: stored as they are;
-- small float tensors (numel <= keep_float_max_numel): kept as float, fp32 for control tensors,
-  fp16 otherwise (the original dtype is remembered);
+- small float tensors (numel <= keep_float_max_numel): kept as float, fp32 for control tensors (the
+  names in `control`, golf.models.roles), fp16 otherwise (the original dtype is remembered);
 - 2-D float tensors: per-row clip at the `clip_percentile` quantile of |W_r|, scale
   s_r = max(c_r / 127, 1 / 127) stored fp16, q = clamp(round(clip(W) / s_r), -127, 127);
 - other float tensors: one fp32 scale from the same quantile over all entries.
 """
 
 import torch
-
-from golf.models.layers import is_control_tensor
 
 FORMAT = "int8_per_row_v1"
 
@@ -29,14 +28,15 @@ def _quantize_tensor(t: torch.Tensor, clip_q: float) -> tuple[torch.Tensor, torc
     return q.contiguous(), scale
 
 
-def quantize_state_dict(state: dict[str, torch.Tensor], clip_percentile: float, keep_float_max_numel: int) -> dict:
+def quantize_state_dict(state: dict[str, torch.Tensor], clip_percentile: float, keep_float_max_numel: int,
+                        control: set[str]) -> dict:
     quantized, scales, dtypes, passthrough, orig_dtypes = {}, {}, {}, {}, {}
     for name, tensor in state.items():
         t = tensor.detach().to("cpu").contiguous()
         if not t.is_floating_point():
             passthrough[name] = t
         elif t.numel() <= keep_float_max_numel:
-            if is_control_tensor(name):
+            if name in control:
                 passthrough[name] = t.float().contiguous()
             else:
                 orig_dtypes[name] = str(t.dtype).removeprefix("torch.")

@@ -1,0 +1,1 @@
+"""The artifact's bytes: file container, official int8 layout, packed intn layout, compressors."""
