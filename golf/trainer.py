@@ -12,9 +12,10 @@
    No host sync per step: the loss is read only at log steps. After the last step the averaged
    weights (EMA or SWA), when on, replace the model's before the final validation, so they are
    what is evaluated, quantized and exported.
-3. Model hooks: `base_model.on_train_step(step)`, if defined, runs before every step (e.g. depth
-   recurrence switching on at a step); the model must derive its state from `step` alone. A
-   resumed run first calls it with the last completed step. `base_model.gammas()`, if defined
+3. Model hooks: `base_model.on_train_step(step, progress)`, if defined, runs before every step with the
+   share of training done (golf.optim.schedule.training_progress; e.g. depth recurrence switching on at
+   a step or a fraction); the model must derive its state from these alone. A resumed run first calls
+   it with the last completed step and the training time it reached. `base_model.gammas()`, if defined
    (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps.
 4. Checkpoints (`golf.checkpoint`): every `train.checkpoint_every_steps` steps, every
    `train.checkpoint_every_minutes` of training time, at the wall-clock cap, at the last step and
@@ -37,7 +38,14 @@ from golf.checkpoint import rewind_metrics
 from golf.guards import LossWatch, check_finite_weights
 from golf.logging.console import format_duration
 from golf.optim.averaging import make_averager
-from golf.optim.schedule import fraction_lr_multiplier, lr_multiplier, muon_momentum, shape_stages, tokens_through
+from golf.optim.schedule import (
+    fraction_lr_multiplier,
+    lr_multiplier,
+    muon_momentum,
+    shape_stages,
+    tokens_through,
+    training_progress,
+)
 from golf.quant.qat import LateQAT
 
 log = logging.getLogger(__name__)
@@ -95,10 +103,10 @@ class Trainer:
                                           self.max_wallclock_ms)
         return lr_multiplier(step, elapsed_ms, t.iterations, t.warmdown_iters, self.max_wallclock_ms)
 
-    def _on_train_step(self, step: int) -> None:
+    def _on_train_step(self, step: int, elapsed_ms: float) -> None:
         hook = getattr(self.base_model, "on_train_step", None)
         if hook is not None:
-            hook(step)
+            hook(step, training_progress(step, elapsed_ms, self.cfg.train.iterations, self.max_wallclock_ms))
 
     def _forward_backward(self, loader, batch_tokens: int, seq_len: int) -> torch.Tensor:
         total = torch.zeros((), device=self.rt.device)
@@ -139,10 +147,11 @@ class Trainer:
         self.model.train()
         self._zero_grad()
         # Cycle through every batch shape x both model states the run will reach (before and after a
-        # step-triggered switch such as depth recurrence), so each compiled graph exists before timing.
-        model_states = (0, self.cfg.train.iterations)
+        # step- or fraction-triggered switch such as depth recurrence), so each compiled graph exists before timing.
+        last_ms = self.max_wallclock_ms or 0.0
+        model_states = ((0, 0.0), (self.cfg.train.iterations, last_ms))
         for i in range(steps):
-            self._on_train_step(model_states[(i // len(self.stages)) % 2])
+            self._on_train_step(*model_states[(i // len(self.stages)) % 2])
             self._forward_backward(loader, *self.stages[i % len(self.stages)][1:])
             for opt in self.optimizers.values():
                 opt.step()
@@ -205,7 +214,7 @@ class Trainer:
             self.checkpointer.restore(state, self.base_model, self.optimizers, loader, self.averager)
             step, training_ms = state["step"], state["training_ms"]
             if step > 0:
-                self._on_train_step(step - 1)
+                self._on_train_step(step - 1, training_ms)
             train_loss = torch.tensor(state["train_loss"], device=self.rt.device)
             if self.rt.is_main:
                 rewind_metrics(self.sink.path, step)
@@ -233,7 +242,7 @@ class Trainer:
             lr_mul = self._lr_mul(step, elapsed_ms)
             if self.qat is not None:
                 self.qat.update(step, lr_mul)
-            self._on_train_step(step)
+            self._on_train_step(step, elapsed_ms)
             train_loss = self._forward_backward(loader, *self._shape(step))
             watch.observe(step + 1, train_loss)
             self._step_optimizers(step, lr_mul)

@@ -30,6 +30,13 @@ COMPONENTS = {
     "two_lane": dict(parallel_residual="two_lane", parallel_start=2),
     "gptj": dict(parallel_residual="gptj", parallel_start=1),
     "ebls": dict(ebls_blocks=2),
+    "doc_attention": dict(doc_attention=True),
+    "sparse_attn_gate": dict(sparse_attn_gate=True, gate_window=5),
+    "gated_smear": dict(gated_smear=True, gate_window=5),
+    "asym_softcap": dict(asym_softcap=True),
+    "partial_rope_yarn": dict(rope_dims=4, rope_yarn_train_len=8),
+    "two_lane_mix": dict(parallel_residual="two_lane_mix", parallel_start=2),
+    "virtual_skips": dict(recur_layers=[1, 2], recur_loops=2, virtual_skips=True),
 }
 
 
@@ -86,15 +93,15 @@ def test_bigram_hash_takes_nothing_across_a_bos(kind):
 
 @pytest.mark.parametrize("name", [p for p in PRESETS if p != "baseline"])
 def test_preset_embedding_stream_starts_fresh_at_a_bos(name):
-    """x0 (token embedding + BigramHash -> RMSNorm -> SmearGate) after a BOS ignores the previous document;
-    attention does read across documents, so the logits after it still differ."""
-    model, _ = preset_model(name)
+    """x0 (token embedding + BigramHash + gated SmearGate -> RMSNorm -> SmearGate) after a BOS ignores the
+    previous document; attention reads across documents unless arch.doc_attention (frontier) keeps it inside."""
+    model, arch = preset_model(name)
     model = noisy(model, 0.05).eval()
     a, b = _documents(1), _documents(2)
     with torch.no_grad():
         assert torch.equal(model.embed(a)[:, 6:], model.embed(b)[:, 6:])
-        assert not torch.equal(model.logits(a)[:, 7:], model.logits(b)[:, 7:])
-        for module in (model.smear, model.bigram):
+        assert torch.equal(model.logits(a)[:, 7:], model.logits(b)[:, 7:]) == arch.doc_attention
+        for module in (model.smear, model.bigram, model.gated_smear):
             if module is not None:
                 module.bos_id = -1
         assert not torch.equal(model.embed(a)[:, 6], model.embed(b)[:, 6])

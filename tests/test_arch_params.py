@@ -8,6 +8,7 @@
 | xsa_bigram with BigramHash 2048x128 | 26,993,756 | resouer/parameter-golf PR #6 (its file's bigram size) |
 | xsa_bigram (3072x112, PR #1019's size) | none; ours 27,067,484 | |
 | recur_parallel, vocab 8192 | 36,311,132 | PR #1550 |
+| frontier, vocab 8192 (CaseOps) | 35,945,673 | PR #2135, train_seed42.log `model_params` (and #1855's logs) |
 """
 
 import pytest
@@ -30,6 +31,7 @@ def _count(*overrides: str) -> int:
     (["arch=ebls"], 29_566_018),
     (["arch=xsa_bigram", "arch.bigram_buckets=2048", "arch.bigram_dim=128"], 26_993_756),
     (["arch=recur_parallel", "data=fineweb_sp8192"], 36_311_132),
+    (["arch=frontier", "data=fineweb_sp8192_caseops"], 35_945_673),
 ])
 def test_full_size_parameter_counts_match_the_published_ones(overrides, published):
     assert _count(*overrides) == published
@@ -50,3 +52,15 @@ def test_true_swiglu_switch_costs_one_more_matrix_per_layer():
     star = _count("arch=swiglu_unet")
     # + gate [1792, 512] per layer, - the Star-ReLU scale and bias vectors (2 x 1792).
     assert _count("arch=swiglu_unet", "arch.mlp=swiglu") == star + 11 * (1792 * 512 - 2 * 1792)
+
+
+def test_frontier_parameters_add_up_like_the_records():
+    """35,913,728 in the 67 quantized matrices (the record's per-group log: `Q 35913728 raw`) + 31,945 others."""
+    matrices = 8192 * 512 + 11 * (512 * 512 * 2 + 256 * 512 * 2 + 2048 * 512 * 2)
+    per_layer = 8 + 512 * 2 + 1024 + 8 * 12  # q_gain, attn/mlp scales, resid_mix, SparseAttnGate
+    skips = 2 * 8 * 512  # weights and gates of 8 skips (17 virtual layers)
+    others = 11 * per_layer + skips + 11 * 2 + 11 * 4 + 12 + 1 + 2  # lane mix, gated smear, AsymLogit caps
+    assert matrices == 35_913_728 and others == 31_945
+    full = _count("arch=frontier", "data=fineweb_sp8192_caseops")
+    assert full == matrices + others
+    assert _count("arch=frontier", "data=fineweb_sp8192_caseops", "arch.virtual_skips=false") == full - 3 * 2 * 512

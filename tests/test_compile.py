@@ -38,12 +38,12 @@ def _loss_and_grads(runner, model, ids, autocast: bool = False):
 def test_every_preset_compiles_as_one_graph_and_matches_eager(name, autocast, monkeypatch):
     monkeypatch.setattr(compilation, "BACKEND", "eager")  # dynamo's tracing alone: fast, and exact
     model = _baseline() if name == "baseline" else preset_model(name)[0]
-    model.on_train_step(10**6)  # recurrence and other step-triggered parts switched on
+    model.on_train_step(10**6, 1.0)  # recurrence and other step- or fraction-triggered parts switched on
     ids = _ids(model, 1)
     loss, grads = _loss_and_grads(compile_model(model), model, ids, autocast)
     eager_loss, eager_grads = _loss_and_grads(model, model, ids, autocast)
     torch.testing.assert_close(loss, eager_loss, rtol=0, atol=0)
-    assert grads.keys() == eager_grads.keys() and len(grads) == sum(1 for _ in model.parameters())
+    assert grads.keys() == eager_grads.keys() and len(grads) == sum(p.requires_grad for p in model.parameters())
     for key, grad in grads.items():
         torch.testing.assert_close(grad, eager_grads[key], rtol=0, atol=0, msg=key)
 

@@ -225,11 +225,12 @@ def test_fraction_warmdown_without_and_with_a_wallclock_cap():
 
     assert [lr(s) for s in (0, 30, 49)] == [1.0, 1.0, 1.0]
     assert lr(50) == pytest.approx(1.0)
-    assert lr(75) == pytest.approx(0.1 + 0.9 * 0.5)
-    assert lr(100) == pytest.approx(0.1) and lr(120) == pytest.approx(0.1)  # never below the floor
+    assert lr(75) == pytest.approx(0.5)  # (1 - 0.75) / 0.5: linear towards 0 ...
+    assert lr(94) == pytest.approx(0.12)
+    assert lr(96) == pytest.approx(0.1) and lr(100) == pytest.approx(0.1)  # ... clamped at the floor (MIN_LR)
     # With a cap the progress is elapsed time, whatever the step.
     assert lr(10, elapsed=400.0, cap=1000.0) == 1.0
-    assert lr(10, elapsed=800.0, cap=1000.0) == pytest.approx(0.1 + 0.9 * 0.4)
+    assert lr(10, elapsed=800.0, cap=1000.0) == pytest.approx(0.4)
     assert lr(10, elapsed=1000.0, cap=1000.0) == pytest.approx(0.1)
 
 
@@ -257,7 +258,7 @@ def test_trainer_follows_the_batch_schedules_and_calls_the_model_hooks(tmp_path)
     model = _model()
     shapes, hook_steps = [], []
     model.register_forward_pre_hook(lambda module, args: shapes.append(tuple(args[0].shape)))
-    model.on_train_step = hook_steps.append
+    model.on_train_step = lambda step, progress: hook_steps.append((step, progress))
     model.gammas = lambda: {"attn_0": torch.tensor(0.25)}
     pattern, sink = _shards(tmp_path), _Sink()
     trainer = Trainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
@@ -266,12 +267,12 @@ def test_trainer_follows_the_batch_schedules_and_calls_the_model_hooks(tmp_path)
     trainer.warmup()
     # the warmup compiles every scheduled shape with the model state of the first and of the last step
     assert shapes == [(4, 16), (2, 32), (4, 32)] * 2
-    assert hook_steps == [0, 0, 0, 4, 4, 4]
+    assert hook_steps == [(0, 0.0)] * 3 + [(4, 1.0)] * 3  # without a cap, progress = step / iterations
     shapes.clear()
     hook_steps.clear()
     outcome = trainer.run()
     assert shapes == [(4, 16), (4, 16), (2, 32), (4, 32)]
-    assert hook_steps == [0, 1, 2, 3]
+    assert hook_steps == [(0, 0.0), (1, 0.25), (2, 0.5), (3, 0.75)]
     assert outcome.tokens_seen == 64 * 3 + 128 == tokens_through(trainer.stages, 4)
     assert outcome.averaging == {"method": "none"}
     logged = [(step, m["ebls/attn_0"]) for step, m in sink.records]

@@ -61,7 +61,14 @@ class Compressor(Choice):
     zstd = "zstd"
     lzma = "lzma"
     brotli = "brotli"  # needs `pip install brotli`
+    pergroup = "pergroup"  # codes bucketed by role, rows similarity-sorted (golf.artifact.pergroup)
     none = "none"
+
+
+class HotCompressor(Choice):
+    auto = "auto"  # lrzip when the binary is on PATH, else brotli (and a log line saying so)
+    lrzip = "lrzip"  # required: a clear error when the binary is missing
+    brotli = "brotli"
 
 
 class TTTMode(Choice):
@@ -158,6 +165,7 @@ class ParallelResidual(Choice):
     none = "none"
     two_lane = "two_lane"  # PR #1550: attention lane and MLP lane from the first decoder layer >= parallel_start
     gptj = "gptj"  # attention and MLP read the same input in every layer >= parallel_start
+    two_lane_mix = "two_lane_mix"  # PR #1855+: two lanes that both sublayers write into with learned weights
 
 
 @dataclass
@@ -182,8 +190,13 @@ class ArchConfig:
     mlp_leaky_slope: float = 0.5
     rope_dims: int = 0  # rotate only the first rope_dims dims of each head; 0: all of them
     rope_ntk_train_len: int = 0  # > 0: NTK base scaling for sequences longer than this; 0: off
+    rope_yarn_train_len: int = 0  # > 0: YaRN scaling (golf.models.yarn) for sequences longer than this; 0: off
+    doc_attention: bool = False  # attention stays inside each BOS-delimited document (golf.models.document_mask)
     xsa_layers: list[int] = field(default_factory=list)  # exclusive self attention on these blocks
     attn_gate: bool = False  # per-head sigmoid gate on the attention output
+    sparse_attn_gate: bool = False  # SparseAttnGate: per-head gate read from the first gate_window input features
+    sparse_attn_gate_scale: float = 1.0  # gate = sigmoid(scale * w . x[:gate_window])
+    gate_window: int = 12  # input features SparseAttnGate and the gated SmearGate read
     value_embed_dim: int = 0  # value-embedding table width; 0: off
     value_embed_layers: list[int] = field(default_factory=list)
     value_residual: bool = False  # VRL: blocks >= 1 blend the first layer's values into theirs
@@ -193,11 +206,15 @@ class ArchConfig:
     bigram_init_std: float = 0.01  # 0: zero table (needs ortho_init, which gives the projection weights)
     bigram_scale_init: float = 0.0  # > 0: learned output scale starting here; 0: no scale
     smear: bool = False  # SmearGate on the normalized embedding
+    gated_smear: bool = False  # content-gated SmearGate on the raw embedding (golf.models.gated_smear)
+    asym_softcap: bool = False  # AsymLogit: one learnable cap per logit sign, both starting at logit_softcap
     skip_gates: bool = False  # sigmoid-gated U-Net skips
+    virtual_skips: bool = False  # one skip weight per encoder/decoder pair of the looped depth (PR #1855+)
     ln_scale: bool = False  # sublayer inputs times 1/sqrt(physical layer + 1)
     recur_layers: list[int] = field(default_factory=list)  # contiguous blocks to run again (depth recurrence)
     recur_loops: int = 1  # extra passes over recur_layers
     recur_start_step: int = 0  # training step from which recurrence runs (a rebuilt model always runs it)
+    recur_start_fraction: float = 0.0  # > 0: from this share of training instead (of the wall-clock cap, else steps)
     parallel_residual: ParallelResidual = ParallelResidual.none
     parallel_start: int = 7  # first physical block of the parallel form
     ortho_init: bool = False  # orthogonal init pass over every non-zero-init linear with both dims >= 64
@@ -224,6 +241,7 @@ class OptimizerConfig:
     muon_momentum_warmup_steps: int = 500
     muon_backend_steps: int = 5
     muon_coeffs: MuonCoeffs = MuonCoeffs.ns5
+    muon_ns_safety: float = 0.0  # the Frobenius norm is scaled by this before NS; 0: the coefficients' own (PE 1.02)
     muon_row_norm: bool = False  # MuonEq-R: each row of the update divided by its L2 norm before orthogonalizing
     muon_weight_decay: float = 0.0  # decoupled W *= 1 - lr*wd on Muon matrices; 0: off
     muon_wd_order: WeightDecayOrder = WeightDecayOrder.before
@@ -246,14 +264,27 @@ class QuantConfig:
     bits_attn: int = 6
     bits_mlp: int = 6
     bits_other: int = 8
+    bits_gate: int = 16  # SparseAttnGate weights (role "gate"): 8 stores them int8 per row at any size
+    control_bits: int = 32  # control tensors (scales, mixes, gains): 32 keeps them fp32, 16 stores fp16 (the records)
     clip: ClipMode = ClipMode.percentile
     sdclip_k: float = 12.85
+    sdclip_k_embed: float = 0.0  # per-category SDClip k (the records: embed 14, attn 13, MLP 11.5); 0: sdclip_k
+    sdclip_k_attn: float = 0.0
+    sdclip_k_mlp: float = 0.0
     search_percentiles: list[float] = field(default_factory=lambda: [99.9, 99.95, 99.99, 99.999, 100.0])
     prune_fraction: float = 0.0  # magnitude pruning of each quantized matrix before rounding
     fit_budget: bool = False  # zero the cheapest +-1 codes until the artifact fits budget.artifact_limit_bytes
     gptq_damping: float = 0.01
     gptq_block_size: int = 128
     gptq_act_order: bool = True
+    gptq_embed_hessian: bool = False  # GPTQ the tied embedding with the Hessian of the head's input (final norm)
+    lqer_top_k: int = 0  # LQER: low-rank correction of the k matrices with the largest quantization error; 0: off
+    lqer_rank: int = 4
+    lqer_group: int = 32  # B factor: int4 codes with one fp16 scale per this many values (A: int2, one scale)
+    awq_groups: int = 0  # AWQ-lite: the most salient column groups (over all matrices) kept at awq_bits; 0: off
+    awq_group_size: int = 64
+    awq_bits: int = 8
+    hot_compressor: HotCompressor = HotCompressor.auto  # compressor=pergroup: how the code buckets are packed
     calib_source: CalibSource = CalibSource.train
     calib_seqs: int = 64
     calib_seq_len: int = 0  # 0: train.seq_len
@@ -307,6 +338,8 @@ class DataConfig:
     root: str = ""
     train_pattern: str = "${.root}/fineweb_train_*.bin"
     val_pattern: str = "${.root}/fineweb_val_*.bin"
+    # per-token original-byte sidecar aligned with val_pattern (golf.data.byte_sidecar, CaseOps); empty: none
+    val_bytes_pattern: str = ""
     tokenizer_path: str = "${.root}/tokenizer.model"
     vocab_size: int = 1024
     sha256: Optional[str] = None  # filled in for data=demo when the cache is built

@@ -97,7 +97,25 @@ def _check_arch_options(a) -> list[str]:
         errors.append("arch.bigram_init_std=0 zeroes the BigramHash table and its projection starts at zero, so "
                       "neither ever gets a gradient; set arch.bigram_init_std=0.01, or arch.ortho_init=true with "
                       "arch.bigram_dim and arch.model_dim >= 64")
-    errors += _check_depth_options(a)
+    errors += _check_depth_options(a) + _check_gate_and_rope_options(a)
+    return errors
+
+
+def _check_gate_and_rope_options(a) -> list[str]:
+    """The options of the PR #1855-#2135 stack: gate windows, YaRN, the recurrence fraction."""
+    errors = []
+    if (a.sparse_attn_gate or a.gated_smear) and not 1 <= a.gate_window <= a.model_dim:
+        errors.append(f"arch.gate_window={a.gate_window} must be in [1, arch.model_dim={a.model_dim}] for "
+                      f"arch.sparse_attn_gate / arch.gated_smear; the records use 12")
+    if a.sparse_attn_gate and a.attn_gate:
+        errors.append("arch.attn_gate and arch.sparse_attn_gate both gate the attention output; keep one "
+                      "(arch.attn_gate=false for the records' SparseAttnGate)")
+    if a.rope_yarn_train_len < 0 or (a.rope_yarn_train_len and a.rope_ntk_train_len):
+        errors.append(f"arch.rope_yarn_train_len={a.rope_yarn_train_len} must be >= 0 (0: off) and cannot combine "
+                      f"with arch.rope_ntk_train_len={a.rope_ntk_train_len}; pick one rotary scaling")
+    if not 0 <= a.recur_start_fraction < 1:
+        errors.append(f"arch.recur_start_fraction={a.recur_start_fraction} must be in [0, 1) (0: use "
+                      f"arch.recur_start_step; the records use 0.35)")
     return errors
 
 

@@ -1,5 +1,6 @@
 """Causal self-attention: grouped-query heads, QK-norm with a learnable per-head query gain, (partial) RoPE,
-and the optional XSA, output gate, value embedding and value residual of the published stacks."""
+and the optional XSA, output gate, SparseAttnGate, value embedding and value residual of the published stacks.
+An optional boolean mask (golf.models.document_mask) replaces the plain causal mask."""
 
 import torch
 import torch.nn.functional as F
@@ -7,6 +8,7 @@ from torch import nn
 
 from golf.models.layers import CastedLinear, Rotary, apply_rotary
 from golf.models.roles import ATTN_MATRIX, CONTROL
+from golf.models.sparse_attn_gate import SparseAttnGate
 
 
 def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -31,7 +33,8 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
                  rope_dims: int = 0, rope_ntk_train_len: int = 0, xsa: bool = False, gate: bool = False,
-                 value_embed: bool = False, value_residual: bool = False):
+                 value_embed: bool = False, value_residual: bool = False, rope_yarn_train_len: int = 0,
+                 sparse_gate_window: int = 0, sparse_gate_scale: float = 1.0):
         super().__init__()
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
@@ -45,7 +48,8 @@ class CausalSelfAttention(nn.Module):
         # q and k are unit-RMS after QK-norm, so this gain sets the initial attention temperature.
         self.q_gain = nn.Parameter(torch.full((num_heads,), qk_gain_init, dtype=torch.float32))
         self.rope_dims = rope_dims if 0 < rope_dims < self.head_dim else 0
-        self.rotary = Rotary(self.rope_dims or self.head_dim, base=rope_base, ntk_train_len=rope_ntk_train_len)
+        self.rotary = Rotary(self.rope_dims or self.head_dim, base=rope_base, ntk_train_len=rope_ntk_train_len,
+                             yarn_train_len=rope_yarn_train_len)
         self.xsa = xsa
         self.attn_gate = None
         if gate:
@@ -53,12 +57,15 @@ class CausalSelfAttention(nn.Module):
             self.attn_gate = CastedLinear(dim, num_heads, bias=True)
             self.attn_gate.zero_init = True
             nn.init.constant_(self.attn_gate.bias, 4.0)
+        self.sparse_gate = None
+        if sparse_gate_window:
+            self.sparse_gate = SparseAttnGate(num_heads, sparse_gate_window, sparse_gate_scale)
         self.ve_layer_scale = nn.Parameter(torch.ones(1, dtype=torch.float32)) if value_embed else None
         # v = l0 * v0 + l1 * v, starting almost at the layer's own values (techniques.md 5.12).
         self.vrl_lambda = nn.Parameter(torch.tensor([0.01, 0.99])) if value_residual else None
 
-    def forward(self, x: torch.Tensor, ve: torch.Tensor | None = None,
-                v0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, ve: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         bsz, seqlen, dim = x.shape
         q = self.c_q(x).reshape(bsz, seqlen, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.c_k(x).reshape(bsz, seqlen, self.num_kv_heads, self.head_dim).transpose(1, 2)
@@ -77,11 +84,13 @@ class CausalSelfAttention(nn.Module):
         k = apply_rotary(k, cos, sin, self.rope_dims)
         q = q * self.q_gain.to(dtype=q.dtype)[None, :, None, None]
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, enable_gqa=self.num_kv_heads != self.num_heads
+            q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.num_kv_heads != self.num_heads
         )
         if self.xsa:
             y = exclude_self_value(y, v)
         if self.attn_gate is not None:
             y = y * torch.sigmoid(self.attn_gate(x)).transpose(1, 2)[..., None]
+        if self.sparse_gate is not None:
+            y = self.sparse_gate(y, x)
         y = y.transpose(1, 2).contiguous().reshape(bsz, seqlen, dim)
         return self.proj(y), raw_v

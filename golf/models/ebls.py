@@ -54,12 +54,12 @@ class EBLSLayer(nn.Module):
     def gammas(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.sigmoid(self.attn_gamma_logit), torch.sigmoid(self.mlp_gamma_logit)
 
-    def forward(self, x: torch.Tensor, x0: torch.Tensor, block: nn.Module, ve=None, v0=None):
+    def forward(self, x: torch.Tensor, x0: torch.Tensor, block: nn.Module, ve=None, v0=None, mask=None):
         g_attn, g_mlp = (g.to(dtype=x.dtype) for g in self.gammas())
         mix = self.resid_mix.to(dtype=x.dtype)
         x = mix[0][None, None, :] * x + mix[1][None, None, :] * x0
         a = block.normed(block.attn_norm, x)
-        y, v = block.attn(a, ve, v0)
+        y, v = block.attn(a, ve, v0, mask)
         x = x + self.attn_scale.to(dtype=x.dtype)[None, None, :] * (y + g_attn * self.attn_bypass(a))
         m = block.normed(block.mlp_norm, x)
         x = x + self.mlp_scale.to(dtype=x.dtype)[None, None, :] * (block.mlp(m) + g_mlp * self.mlp_bypass(m))

@@ -8,9 +8,10 @@ order matches the baseline, and options left at their defaults build nothing and
 numbers, so the same seed gives the baseline's initial weights bit for bit.
 
 Options (techniques.md section 5; each a small module of golf.models): MLP variant and width, partial
-RoPE (+ NTK scaling), XSA, attention output gate, value embeddings, value residual, BigramHash,
-SmearGate, sigmoid-gated skips, LN scale, depth recurrence, parallel residuals, EBLS layer sharing,
-orthogonal init. Layer lists (xsa_layers, value_embed_layers) index physical blocks.
+RoPE (+ NTK or YaRN scaling), document-isolated attention, XSA, attention output gate, SparseAttnGate,
+value embeddings, value residual, BigramHash, SmearGate (static or content-gated), AsymLogit soft-cap,
+sigmoid-gated skips, LN scale, depth recurrence, parallel residuals (incl. the lane-mixing decoder), EBLS
+layer sharing, orthogonal init. Layer lists (xsa_layers, value_embed_layers) index physical blocks.
 """
 
 import math
@@ -20,14 +21,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from golf.config.schema import ArchConfig
+from golf.models.asym_softcap import AsymmetricSoftcap
 from golf.models.attention import CausalSelfAttention
 from golf.models.bigram_hash import BigramHash
 from golf.models.block import Block
+from golf.models.document_mask import document_causal_mask
 from golf.models.ebls import EBLSLayer, shrinkage_penalty
+from golf.models.gated_smear import GatedSmear
+from golf.models.lane_mix import LaneMix
 from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
 from golf.models.orthogonal_init import orthogonal_init_
-from golf.models.recurrence import layer_order
+from golf.models.recurrence import layer_order, virtual_depth
 from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
 from golf.models.smear_gate import SmearGate
 from golf.models.value_embedding import ValueEmbedding
@@ -45,10 +50,12 @@ class GPT(nn.Module):
         self.logit_softcap = cfg.logit_softcap
         self.tok_emb = nn.Embedding(cfg.vocab_size, dim)
         # U-Net halves over the virtual layers without recurrence (EBLS: all of them); recurrence adds
-        # layers but no skip weights (PR #1550), so only the first decoder layers receive skips.
+        # layers but no skip weights (PR #1550), so only the first decoder layers receive skips; with
+        # virtual_skips the skips are sized by the looped depth instead (PR #1855+).
         self.num_encoder_layers = cfg.num_layers // 2
         self.num_decoder_layers = cfg.num_layers - self.num_encoder_layers
-        num_skips = min(self.num_encoder_layers, self.num_decoder_layers)
+        depth = virtual_depth(cfg) if cfg.virtual_skips else cfg.num_layers
+        num_skips = min(depth // 2, depth - depth // 2)
         self.skip_weights = nn.Parameter(torch.ones(num_skips, dim, dtype=torch.float32))
         num_blocks = cfg.ebls_blocks or cfg.num_layers
         hidden = cfg.mlp_hidden or cfg.mlp_mult * dim
@@ -58,7 +65,10 @@ class GPT(nn.Module):
                                     cfg.rope_dims, cfg.rope_ntk_train_len, xsa=i in cfg.xsa_layers,
                                     gate=cfg.attn_gate,
                                     value_embed=bool(cfg.value_embed_dim) and i in cfg.value_embed_layers,
-                                    value_residual=cfg.value_residual and i > 0),
+                                    value_residual=cfg.value_residual and i > 0,
+                                    rope_yarn_train_len=cfg.rope_yarn_train_len,
+                                    sparse_gate_window=cfg.gate_window if cfg.sparse_attn_gate else 0,
+                                    sparse_gate_scale=cfg.sparse_attn_gate_scale),
                 build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope),
                 dim,
                 ln_factor=1.0 / math.sqrt(i + 1) if cfg.ln_scale else None,
@@ -75,6 +85,9 @@ class GPT(nn.Module):
             self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
                                      cfg.bigram_scale_init, cfg.bos_id)
         self.smear = SmearGate(dim, cfg.bos_id) if cfg.smear else None
+        self.gated_smear = GatedSmear(cfg.gate_window, cfg.bos_id) if cfg.gated_smear else None
+        self.softcap = AsymmetricSoftcap(cfg.logit_softcap) if cfg.asym_softcap else None
+        self.bos_id, self.doc_attention = cfg.bos_id, cfg.doc_attention
         kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
         self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim) if cfg.value_embed_dim else None
         self.value_residual = cfg.value_residual
@@ -82,13 +95,14 @@ class GPT(nn.Module):
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
         self.parallel_residual, self.parallel_start = cfg.parallel_residual, cfg.parallel_start
         self.lane_merge = nn.Parameter(torch.tensor(0.5)) if cfg.parallel_residual == "two_lane" else None
+        self.lane_mix = LaneMix(num_blocks) if cfg.parallel_residual == "two_lane_mix" else None
         self.virtual_layers = None
         if cfg.ebls_blocks:
             self.virtual_layers = nn.ModuleList(EBLSLayer(dim, cfg.ebls_rank, cfg.ebls_gamma_init)
                                                 for _ in range(cfg.num_layers))
         self.ebls_penalty = cfg.ebls_penalty
         self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
-        self.recur_start_step = cfg.recur_start_step
+        self.recur_start_step, self.recur_start_fraction = cfg.recur_start_step, cfg.recur_start_fraction
         # A rebuilt model (artifact, evaluation) runs the full virtual depth; training switches it per step.
         self.recur_active = True
         self._init_weights()
@@ -102,11 +116,15 @@ class GPT(nn.Module):
             if isinstance(module, nn.Linear) and getattr(module, "zero_init", False):
                 nn.init.zeros_(module.weight)
 
-    def on_train_step(self, step: int) -> None:
-        """Called by the trainer before each training step: recurrence runs from arch.recur_start_step on.
-        The flag is a plain attribute, so torch.compile guards on it and recompiles when it flips."""
+    def on_train_step(self, step: int, progress: float = 0.0) -> None:
+        """Called by the trainer before each training step with the share of training done: recurrence runs
+        from arch.recur_start_fraction of training on, else from arch.recur_start_step. The flag is a plain
+        attribute, so torch.compile guards on it and recompiles when it flips."""
         if self.recur_layers:
-            self.recur_active = step >= self.recur_start_step
+            if self.recur_start_fraction > 0:
+                self.recur_active = progress >= self.recur_start_fraction
+            else:
+                self.recur_active = step >= self.recur_start_step
 
     def layer_order(self) -> list[int]:
         """The physical block index of each virtual layer, in execution order. EBLS: block-major, each
@@ -129,6 +147,8 @@ class GPT(nn.Module):
         x = self.tok_emb(input_ids)
         if self.bigram is not None:
             x = x + self.bigram(input_ids)
+        if self.gated_smear is not None:
+            x = self.gated_smear(x, input_ids)
         x = F.rms_norm(x, (x.size(-1),))
         return self.smear(x, input_ids) if self.smear is not None else x
 
@@ -143,31 +163,40 @@ class GPT(nn.Module):
         x = self.embed(input_ids)
         x0 = x
         ve = self.value_embed(input_ids) if self.value_embed is not None else None
+        mask = document_causal_mask(input_ids, self.bos_id) if self.doc_attention else None
         order = self.layer_order()
         num_encoder = len(order) // 2
         skips, lane1, v0 = [], None, None
         for depth, phys in enumerate(order):
             block = self.blocks[phys]
             if depth >= num_encoder:
+                # The stream splits once, at the first decoder layer at or past parallel_start; x is lane0
+                # from there on (skips go to it). PR #1855+ splits before that layer's skip, PR #1550 after it.
+                split = lane1 is None and phys >= self.parallel_start
+                if split and self.lane_mix is not None:
+                    lane1 = x
                 if skips and depth - num_encoder < len(self.skip_weights):
                     x = self.merge_skip(depth - num_encoder, x, skips.pop())
-                # PR #1550: the stream splits once, at the first decoder layer at or past parallel_start;
-                # x is lane0 from there on (skips go to it), lane1 carries the MLPs.
-                if self.lane_merge is not None and lane1 is None and phys >= self.parallel_start:
+                if split and self.lane_merge is not None:
                     lane1 = x
-            if lane1 is not None:
-                x, lane1, v = block.forward_two_lane(x, lane1, x0, ve, v0)
+            if lane1 is not None and self.lane_mix is not None:
+                a, m, v = block.lane_outputs(x, lane1, x0, ve, v0, mask)
+                x, lane1 = self.lane_mix(phys, x, lane1, a, m)
+            elif lane1 is not None:
+                x, lane1, v = block.forward_two_lane(x, lane1, x0, ve, v0, mask)
             elif self.parallel_residual == "gptj" and phys >= self.parallel_start:
-                x, v = block.forward_gptj(x, x0, ve, v0)
+                x, v = block.forward_gptj(x, x0, ve, v0, mask)
             elif self.virtual_layers is not None:
-                x, v = self.virtual_layers[depth](x, x0, block, ve, v0)
+                x, v = self.virtual_layers[depth](x, x0, block, ve, v0, mask)
             else:
-                x, v = block(x, x0, ve, v0)
+                x, v = block(x, x0, ve, v0, mask)
             if self.value_residual and v0 is None:
                 v0 = v
             if depth < num_encoder:
                 skips.append(x)
-        if lane1 is not None:
+        if lane1 is not None and self.lane_mix is not None:
+            x = self.lane_mix.merge(x, lane1)
+        elif lane1 is not None:
             m = self.lane_merge.to(dtype=x.dtype)
             x = m * x + (1 - m) * lane1
         return self.final_norm(x)
@@ -175,6 +204,8 @@ class GPT(nn.Module):
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.hidden_states(input_ids)
         raw = F.linear(x, self.tok_emb.weight) if self.tie_embeddings else self.lm_head(x)
+        if self.softcap is not None:
+            return self.softcap(raw)
         return self.logit_softcap * torch.tanh(raw / self.logit_softcap)
 
     def forward(self, input_ids: torch.Tensor, target_ids: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

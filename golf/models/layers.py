@@ -6,6 +6,7 @@ from torch import nn
 
 from golf.models.fake_quant import fake_quant
 from golf.models.roles import parameter_roles
+from golf.models.yarn import yarn_inv_freq
 
 
 class RMSNorm(nn.Module):
@@ -46,25 +47,28 @@ class Rotary(nn.Module):
     """Rotary position embedding tables for `dim` rotated dims, cached per sequence length and device.
 
     With `ntk_train_len` > 0, sequences longer than it use the NTK-aware base
-    base * (T / ntk_train_len) ** (dim / (dim - 2)) (techniques.md 5.7); 0 keeps the base fixed.
+    base * (T / ntk_train_len) ** (dim / (dim - 2)) (techniques.md 5.7); with `yarn_train_len` > 0 they use
+    YaRN (golf.models.yarn); 0 keeps the base fixed.
     """
 
-    def __init__(self, dim: int, base: float = 10000.0, ntk_train_len: int = 0):
+    def __init__(self, dim: int, base: float = 10000.0, ntk_train_len: int = 0, yarn_train_len: int = 0):
         super().__init__()
-        self.dim, self.base, self.ntk_train_len = dim, base, ntk_train_len
+        self.dim, self.base, self.ntk_train_len, self.yarn_train_len = dim, base, ntk_train_len, yarn_train_len
         self.register_buffer("inv_freq", rotary_inv_freq(dim, base), persistent=False)
         self._cache_key: tuple[int, torch.device] | None = None
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
     def tables(self, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        inv_freq = self.inv_freq
+        inv_freq, factor = self.inv_freq, 1.0
         if 0 < self.ntk_train_len < seq_len:
             scale = (seq_len / self.ntk_train_len) ** (self.dim / (self.dim - 2))
             inv_freq = rotary_inv_freq(self.dim, self.base * scale)
+        elif 0 < self.yarn_train_len < seq_len:
+            inv_freq, factor = yarn_inv_freq(inv_freq, self.yarn_train_len, seq_len)
         t = torch.arange(seq_len, device=device, dtype=inv_freq.dtype)
         freqs = torch.outer(t, inv_freq.to(device))
-        return freqs.cos()[None, None, :, :], freqs.sin()[None, None, :, :]
+        return factor * freqs.cos()[None, None, :, :], factor * freqs.sin()[None, None, :, :]
 
     def forward(self, seq_len: int, device: torch.device, dtype: torch.dtype):
         if torch.compiler.is_compiling():

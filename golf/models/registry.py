@@ -28,7 +28,7 @@ def register(*names: str):
     return wrap
 
 
-register("baseline", "swiglu_unet", "ebls", "xsa_bigram", "recur_parallel")(GPT)
+register("baseline", "swiglu_unet", "ebls", "xsa_bigram", "recur_parallel", "frontier")(GPT)
 
 
 def build_model(arch: ArchConfig) -> nn.Module:

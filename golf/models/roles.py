@@ -15,7 +15,7 @@ from torch import nn
 @dataclass(frozen=True)
 class Role:
     group: str  # optimizer group: "embed" (token tables, Adam at the embedding LR), "head", "matrix" (Muon), "scalar"
-    quant: str  # quantization category: "embed", "attn", "mlp" or "other" (bits per category: quant.bits_*)
+    quant: str  # quantization category: "embed", "attn", "mlp", "other" or "gate" (bits per category: quant.bits_*)
     control: bool = False  # per-channel control tensor: stored fp32, never quantized, never cast to bf16
     token_table: bool = False  # a token embedding or output head: frozen by ttt.freeze_embeddings
 
@@ -29,6 +29,9 @@ PROJECTION = Role("matrix", "other")  # a side table's projection to the model w
 MLP_VECTOR = Role("scalar", "mlp")
 BYPASS_MATRIX = Role("scalar", "other")  # EBLS low-rank bypasses: Adam, quantized as "other"
 CONTROL = Role("scalar", "other", control=True)
+# SparseAttnGate's per-head weights: Adam like a control tensor, but a category of their own so the export
+# can store them at quant.bits_gate (int8 in the records) whatever their size.
+ATTN_GATE = Role("scalar", "gate")
 
 
 def parameter_roles(model: nn.Module) -> dict[str, Role]:

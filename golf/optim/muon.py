@@ -73,18 +73,20 @@ class Muon(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
                  coeffs: str = "ns5", row_norm: bool = False, weight_decay: float = 0.0, wd_order: str = "before",
-                 compiled: bool = False):
+                 compiled: bool = False, safety: float = 0.0):
         coefficient_schedule(coeffs, backend_steps)  # fail at construction, not at the first step
+        # 0: the margin the coefficients assume (Polar Express 1.02, NS5 none); PR #1787-#2135 run PE at 1.
+        safety = safety or (POLAR_EXPRESS_SAFETY if coeffs == "polar_express" else 1.0)
         super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov,
                                       coeffs=coeffs, row_norm=row_norm, weight_decay=weight_decay,
-                                      wd_order=wd_order))
+                                      wd_order=wd_order, safety=safety))
         self.orthogonalize = _orthogonalizer(compiled)
 
     def _update(self, grad: torch.Tensor, group: dict) -> torch.Tensor:
         if group["row_norm"]:
             grad = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-7)
-        safety = POLAR_EXPRESS_SAFETY if group["coeffs"] == "polar_express" else 1.0
-        update = self.orthogonalize(grad, coefficient_schedule(group["coeffs"], group["backend_steps"]), safety)
+        update = self.orthogonalize(grad, coefficient_schedule(group["coeffs"], group["backend_steps"]),
+                                    group["safety"])
         return update * max(1, update.size(-2) / update.size(-1)) ** 0.5
 
     @torch.no_grad()

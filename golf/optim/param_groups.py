@@ -83,7 +83,7 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
                                 lr=opt_cfg.matrix_lr, momentum=opt_cfg.muon_momentum,
                                 backend_steps=opt_cfg.muon_backend_steps, coeffs=opt_cfg.muon_coeffs,
                                 row_norm=opt_cfg.muon_row_norm, weight_decay=opt_cfg.muon_weight_decay,
-                                wd_order=opt_cfg.muon_wd_order, compiled=compiled)
+                                wd_order=opt_cfg.muon_wd_order, compiled=compiled, safety=opt_cfg.muon_ns_safety)
     optimizers["scalar"] = _adam(_lr_groups(params["scalar"], opt_cfg.scalar_lr, decoder_ids, mult), opt_cfg, fused,
                                  opt_cfg.scalar_weight_decay)
     return optimizers

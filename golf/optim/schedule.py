@@ -22,16 +22,20 @@ def lr_multiplier(step: int, elapsed_ms: float, iterations: int, warmdown_iters:
     return remaining_ms / max(warmdown_ms, 1e-9) if remaining_ms <= warmdown_ms else 1.0
 
 
+def training_progress(step: int, elapsed_ms: float, iterations: int, max_wallclock_ms: float | None) -> float:
+    """The share of training done: of the wall-clock cap used so far, or of the iterations without a cap."""
+    return elapsed_ms / max_wallclock_ms if max_wallclock_ms is not None else step / iterations
+
+
 def fraction_lr_multiplier(step: int, elapsed_ms: float, iterations: int, fraction: float, floor: float,
                            max_wallclock_ms: float | None) -> float:
-    """Linear decay from 1 to `floor` over the last `fraction` of the run (PR #1550: 0.72 to 0).
-
-    Progress is the share of the wall-clock cap used so far, or of the iterations without a cap.
+    """1 until the last `fraction` of the run, then linear towards 0, never below `floor`:
+    max((1 - progress) / fraction, floor) (PR #1550: 0.72, floor 0; PR #1787 to #2135: 0.75-0.85, MIN_LR 0.1).
     """
-    progress = elapsed_ms / max_wallclock_ms if max_wallclock_ms is not None else step / iterations
+    progress = training_progress(step, elapsed_ms, iterations, max_wallclock_ms)
     if progress < 1.0 - fraction:
         return 1.0
-    return max(floor + (1.0 - floor) * (1.0 - progress) / fraction, floor)
+    return max((1.0 - progress) / fraction, floor)
 
 
 def muon_momentum(step: int, start: float, end: float, warmup_steps: int) -> float:
