@@ -200,3 +200,33 @@ def test_cli_turns_network_failure_into_one_line_error(tmp_path, monkeypatch, ca
         and "could not download datasets/manifest.json" in err
         and "MATCHED_FINEWEB_REPO_ID" in err
     )
+
+
+CASEOPS_REPO, CASEOPS = "romeerp/parameter-golf-caseops-v1", "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved"
+
+
+def _caseops_repo(hub, tokenizer_model, with_sidecar: bool = True):
+    base = make_hub_repo(hub.root, tokenizer_model, repo=CASEOPS_REPO, dataset=CASEOPS, tokenizer_name="caseops")
+    manifest = json.loads((base / "manifest.json").read_text())
+    if with_sidecar:
+        manifest["datasets"][0]["val_bytes_glob"] = f"datasets/{CASEOPS}/fineweb_val_bytes_*.bin"
+        write_shard(base / "datasets" / CASEOPS / "fineweb_val_bytes_000000.bin", [2] * SHARD_TOKENS["val"][0])
+    (base / "manifest.json").write_text(json.dumps(manifest))
+    return base
+
+
+def test_caseops_variant_fetches_the_byte_sidecar(tmp_path, tokenizer_model, hub):
+    _caseops_repo(hub, tokenizer_model)
+    summary = download_fineweb("sp8192_caseops", 1, tmp_path / "data", fetch=hub)
+    dataset_dir = tmp_path / "data" / "datasets" / CASEOPS
+    assert {repo for repo, _ in hub.requests} == {CASEOPS_REPO}
+    assert f"datasets/datasets/{CASEOPS}/fineweb_val_bytes_000000.bin" in [p for _, p in hub.requests]
+    assert summary["val_bytes_pattern"] == str(dataset_dir / "fineweb_val_bytes_*.bin")
+    assert summary["val_pattern"] == str(dataset_dir / "fineweb_val_[0-9]*.bin")
+    assert summary["val_shards"] == 1 and summary["val_tokens"] == 50  # the sidecar is not a val shard
+
+
+def test_caseops_export_without_a_sidecar_is_refused(tmp_path, tokenizer_model, hub):
+    _caseops_repo(hub, tokenizer_model, with_sidecar=False)
+    with pytest.raises(DataError, match="has no val_bytes_glob"):
+        download_fineweb("sp8192_caseops", 1, tmp_path / "data", fetch=hub)

@@ -1,13 +1,21 @@
 """Build a golf dataset (tokenizer, shards, manifest) from local text or JSONL files.
 
     python -m golf.data.build --input FILE [FILE ...] --out DIR --vocab-size 1024 \\
-        [--val-docs N] [--jsonl-key text] [--doc-per-file] [--shard-tokens 100000000] [--name NAME]
+        [--val-docs N] [--jsonl-key text] [--doc-per-file] [--shard-tokens 100000000] [--name NAME] \\
+        [--transform caseops] [--drop-val-duplicates]
 
 Output, laid out like the official export:
     DIR/tokenizer.model               SentencePiece BPE trained with CANONICAL_SPM_SPEC
     DIR/{name}_val_000000.bin ...     the first --val-docs documents
     DIR/{name}_train_000000.bin ...   the remaining documents
     DIR/manifest.json                 counts, per-file sha256 and one dataset sha256
+
+--transform caseops rewrites every document with golf.data.caseops before tokenizing (the tokenizer is
+trained on the transformed text with the four operators as user-defined pieces and without normalization,
+CASEOPS_SPM_SPEC, so decoding and the inverse transform give back the original text exactly) and writes
+the per-token byte sidecar of the val shards, DIR/{name}_val_bytes_000000.bin ... (golf.data.byte_sidecar).
+--drop-val-duplicates leaves out every training document whose text equals a val document's (the
+manifest counts them either way, under val_docs_in_train).
 
 Each document is stored as [BOS] + ids with no EOS, as in the official shards. The dataset sha256
 is the sha256 of the lines "<file name> <file sha256>\\n" in sorted name order, so it identifies
@@ -32,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
+from golf.data import caseops
+from golf.data.byte_sidecar import sidecar_path, write_sidecar
 from golf.data.shards import write_shard
 from golf.data.tokenizer import CANONICAL_SPM_SPEC
 from golf.errors import DataError
@@ -40,6 +50,12 @@ TOKENIZER_FILE = "tokenizer.model"
 MANIFEST_FILE = "manifest.json"
 MAX_VOCAB_SIZE = 2**16
 ENCODE_BATCH_DOCS = 256
+TRANSFORMS = ("none", "caseops")
+# No normalization (nmt_nfkc would fold characters and collapse whitespace, so the text could not come back)
+# and the four CaseOps operators as pieces of their own. The records' published CaseOps tokenizer keeps
+# nmt_nfkc: its token stream is lossless only up to that normalization, its sidecar counts original bytes.
+CASEOPS_SPM_SPEC = {**CANONICAL_SPM_SPEC, "normalization_rule_name": "identity", "remove_extra_whitespaces": False,
+                    "user_defined_symbols": list(caseops.OPERATORS)}
 
 
 def read_documents(
@@ -94,8 +110,9 @@ def _training_lines(documents: Sequence[str]) -> Iterator[str]:
                 yield line
 
 
-def train_tokenizer(documents: Sequence[str], vocab_size: int) -> bytes:
-    """Train a CANONICAL_SPM_SPEC tokenizer with exactly `vocab_size` pieces; return the model bytes."""
+def train_tokenizer(documents: Sequence[str], vocab_size: int, spec: dict = CANONICAL_SPM_SPEC) -> bytes:
+    """Train a tokenizer (`spec`, by default CANONICAL_SPM_SPEC) with exactly `vocab_size` pieces; return the
+    model bytes."""
     if not 0 < vocab_size <= MAX_VOCAB_SIZE:
         raise DataError(
             f"--vocab-size {vocab_size} must be in [1, {MAX_VOCAB_SIZE}] so ids fit uint16 shards"
@@ -109,7 +126,7 @@ def train_tokenizer(documents: Sequence[str], vocab_size: int) -> bytes:
             model_writer=model,
             vocab_size=vocab_size,
             minloglevel=2,
-            **CANONICAL_SPM_SPEC,
+            **spec,
         )
     except RuntimeError as exc:
         raise DataError(
@@ -166,6 +183,45 @@ def _write_split(sp: spm.SentencePieceProcessor, documents: Sequence[str], write
     writer.close()
 
 
+def token_original_bytes(sp: spm.SentencePieceProcessor, transformed: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, original bytes per id) of a CaseOps-transformed document: each piece's byte span of the input
+    (byte-fallback pieces of one character: the span sits on the last, the others are empty) summed over
+    golf.data.caseops.original_byte_weights."""
+    pieces = sp.encode(transformed, out_type="proto").pieces
+    ids = np.fromiter((p.id for p in pieces), dtype=np.uint16, count=len(pieces))
+    cumulative = np.concatenate([[0], np.cumsum(caseops.original_byte_weights(transformed), dtype=np.int64)])
+    begins = np.fromiter((p.begin for p in pieces), dtype=np.int64, count=len(pieces))
+    ends = np.fromiter((p.end for p in pieces), dtype=np.int64, count=len(pieces))
+    return ids, cumulative[ends] - cumulative[begins]
+
+
+def _write_caseops_val(sp: spm.SentencePieceProcessor, documents: Sequence[str], writer: _ShardWriter,
+                       sidecar: _ShardWriter) -> None:
+    """Val shards and their byte sidecar: the same documents cut into shards at the same token counts."""
+    zero = np.zeros(1, dtype=np.uint16)
+    bos = np.array([sp.bos_id()], dtype=np.uint16)
+    for document in documents:
+        ids, nbytes = token_original_bytes(sp, document)
+        writer.add(np.concatenate([bos, ids]))
+        sidecar.add(np.concatenate([zero, nbytes.astype(np.int64)]))
+    writer.close()
+    sidecar.close()
+
+
+class _SidecarWriter(_ShardWriter):
+    """Byte counts into `{name}_val_bytes_NNNNNN.bin`, next to the val shard of the same index."""
+
+    def _write(self, values: np.ndarray) -> None:
+        path = sidecar_path(self.out_dir / f"{self.name}_val_{len(self.paths):06d}.bin")
+        write_sidecar(path, values)
+        self.paths.append(path)
+        self.num_tokens += values.size
+
+
+def _text_digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -186,8 +242,11 @@ def build_dataset(
     val_docs: int,
     name: str = "data",
     shard_tokens: int = 10**8,
+    transform: str = "none",
+    drop_val_duplicates: bool = False,
 ) -> dict:
-    """Train the tokenizer, write val/train shards and the manifest into `out_dir`; return the manifest."""
+    """Train the tokenizer, write val/train shards (and with transform=caseops the val byte sidecar) and the
+    manifest into `out_dir`; return the manifest."""
     documents = list(documents)
     out_dir = Path(out_dir)
     if not documents:
@@ -199,10 +258,20 @@ def build_dataset(
         )
     if shard_tokens < 1:
         raise DataError(f"--shard-tokens {shard_tokens} must be positive; the official export uses 100000000")
+    if transform not in TRANSFORMS:
+        raise DataError(f"--transform {transform} is unknown; choose one of {', '.join(TRANSFORMS)}")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise DataError(f"{out_dir} already exists and is not empty; delete it or choose another --out")
 
-    model_proto = train_tokenizer(documents, vocab_size)
+    val_digests = {_text_digest(d) for d in documents[:val_docs]}
+    in_val = [_text_digest(d) in val_digests for d in documents[val_docs:]]
+    train_docs = [d for d, dup in zip(documents[val_docs:], in_val, strict=True) if not (drop_val_duplicates and dup)]
+    val_split = documents[:val_docs]
+    spec = CANONICAL_SPM_SPEC
+    if transform == "caseops":
+        val_split, train_docs = [caseops.encode(d) for d in val_split], [caseops.encode(d) for d in train_docs]
+        spec = CASEOPS_SPM_SPEC
+    model_proto = train_tokenizer(val_split + train_docs, vocab_size, spec)
     sp = spm.SentencePieceProcessor(model_proto=model_proto)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
@@ -211,17 +280,24 @@ def build_dataset(
         (staging / TOKENIZER_FILE).write_bytes(model_proto)
         val = _ShardWriter(staging, name, "val", shard_tokens)
         train = _ShardWriter(staging, name, "train", shard_tokens)
-        _write_split(sp, documents[:val_docs], val)
-        _write_split(sp, documents[val_docs:], train)
-        file_hashes = {p.name: _sha256(p) for p in [staging / TOKENIZER_FILE, *val.paths, *train.paths]}
+        sidecar = _SidecarWriter(staging, name, "val", shard_tokens)
+        if transform == "caseops":
+            _write_caseops_val(sp, val_split, val, sidecar)
+        else:
+            _write_split(sp, val_split, val)
+        _write_split(sp, train_docs, train)
+        file_hashes = {p.name: _sha256(p) for p in [staging / TOKENIZER_FILE, *val.paths, *sidecar.paths,
+                                                     *train.paths]}
         manifest = {
             "name": name,
             "vocab_size": vocab_size,
-            "num_docs": {"train": len(documents) - val_docs, "val": val_docs},
+            "num_docs": {"train": len(train_docs), "val": val_docs},
             "num_tokens": {"train": train.num_tokens, "val": val.num_tokens},
             "files": file_hashes,
             "sha256": dataset_sha256(file_hashes),
-            "spec": CANONICAL_SPM_SPEC,
+            "spec": spec,
+            "transform": transform,
+            "val_docs_in_train": sum(in_val) - (len(documents) - val_docs - len(train_docs)),
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         os.replace(staging, out_dir)
@@ -241,6 +317,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--doc-per-file", action="store_true", help="each .txt file is one document")
     parser.add_argument("--shard-tokens", type=int, default=10**8, help="maximum tokens per shard")
     parser.add_argument("--name", default="data", help="shard file prefix: NAME_train_000000.bin")
+    parser.add_argument("--transform", choices=TRANSFORMS, default="none",
+                        help="caseops: lossless case operators + val byte sidecar (PR #1729)")
+    parser.add_argument("--drop-val-duplicates", action="store_true",
+                        help="leave out training documents whose text equals a val document's")
     return parser.parse_args(argv)
 
 
@@ -249,7 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         documents = read_documents(args.input, args.jsonl_key, args.doc_per_file)
         val_docs = args.val_docs if args.val_docs is not None else max(1, len(documents) // 20)
-        manifest = build_dataset(documents, args.out, args.vocab_size, val_docs, args.name, args.shard_tokens)
+        manifest = build_dataset(documents, args.out, args.vocab_size, val_docs, args.name, args.shard_tokens,
+                                 args.transform, args.drop_val_duplicates)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -259,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{docs['val']} val docs / {tokens['val']} tokens, "
         f"vocab {manifest['vocab_size']}, sha256 {manifest['sha256']}"
     )
+    if manifest["val_docs_in_train"]:
+        print(f"warning: {manifest['val_docs_in_train']} training documents repeat a val document; rebuild with "
+              f"--drop-val-duplicates to keep val text out of training", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Download the official cached FineWeb export from the Hugging Face Hub, driven by its manifest.
 
-    python -m golf.data.fineweb --variant sp1024|sp8192 [--train-shards N] [--out DIR] [--repo-id ID]
+    python -m golf.data.fineweb --variant sp1024|sp8192|sp8192_caseops [--train-shards N] [--out DIR] [--repo-id ID]
 
 The export (openai/parameter-golf `data/cached_challenge_fineweb.py` lineage) is a Hugging Face
 *dataset* repo laid out as
@@ -15,7 +15,10 @@ where manifest.json lists
 Everything below `datasets/` is mirrored into --out, the same layout as the official `data/`
 directory: OUT/manifest.json, OUT/datasets/fineweb10B_sp1024/*.bin, OUT/tokenizers/*.model.
 sp1024 lives in willdepueoai/parameter-golf, sp8192 in kevclark/parameter-golf; --repo-id or
-$MATCHED_FINEWEB_REPO_ID overrides either.
+$MATCHED_FINEWEB_REPO_ID overrides either. sp8192_caseops is the CaseOps export of PR #1729
+(romeerp/parameter-golf-caseops-v1, used by every record from #1855 to #2135): its dataset entry names a
+`val_bytes_glob`, and the per-token byte sidecar of every val shard (fineweb_val_bytes_NNNNNN.bin,
+golf.data.byte_sidecar) is fetched with it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from golf.data.byte_sidecar import check_sidecar_alignment, sidecar_path
 from golf.data.shards import read_shard_header
 from golf.data.tokenizer import load_tokenizer
 from golf.errors import DataError
@@ -37,6 +41,8 @@ REMOTE_ROOT = "datasets"
 VARIANTS = {
     "sp1024": {"dataset": "fineweb10B_sp1024", "repo_id": "willdepueoai/parameter-golf"},
     "sp8192": {"dataset": "fineweb10B_sp8192", "repo_id": "kevclark/parameter-golf"},
+    "sp8192_caseops": {"dataset": "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved",
+                       "repo_id": "romeerp/parameter-golf-caseops-v1", "byte_sidecar": True},
 }
 
 # fetch(repo_id, remote_path, local_path) puts the repo file `remote_path` at `local_path`.
@@ -161,13 +167,18 @@ def download_fineweb(
             f"use a complete --repo-id"
         )
 
+    sidecar = VARIANTS[variant].get("byte_sidecar", False)
+    if sidecar and not dataset.get("val_bytes_glob"):
+        raise DataError(f"manifest entry {dataset_name} of {repo_id} has no val_bytes_glob: the export has no byte "
+                        f"sidecar, so BPB could not count the original bytes; use the CaseOps export repo")
     tokenizer_files = [
         _repo_relative(tokenizer[key], repo_id) for key in ("model_path", "vocab_path") if tokenizer.get(key)
     ]
     val_files = [f"datasets/{dataset_name}/fineweb_val_{i:06d}.bin" for i in range(int(stats["files_val"]))]
+    sidecar_files = [sidecar_path(f).as_posix() for f in val_files] if sidecar else []
     train_files = [f"datasets/{dataset_name}/fineweb_train_{i:06d}.bin" for i in range(train_shards)]
     downloaded, skipped = [], []
-    for relative in tokenizer_files + val_files + train_files:
+    for relative in tokenizer_files + val_files + sidecar_files + train_files:
         if _is_complete(out_dir / relative):
             skipped.append(relative)
             continue
@@ -178,13 +189,18 @@ def download_fineweb(
         downloaded.append(relative)
     tokenizer_path = out_dir / tokenizer_files[0]
     load_tokenizer(tokenizer_path)
+    dataset_dir = out_dir / "datasets" / dataset_name
+    if sidecar:
+        check_sidecar_alignment(str(dataset_dir / "fineweb_val_[0-9]*.bin"),
+                                str(dataset_dir / "fineweb_val_bytes_*.bin"))
 
     return {
         "repo_id": repo_id,
         "variant": variant,
         "tokenizer_path": str(tokenizer_path),
-        "train_pattern": str(out_dir / "datasets" / dataset_name / "fineweb_train_*.bin"),
-        "val_pattern": str(out_dir / "datasets" / dataset_name / "fineweb_val_*.bin"),
+        "train_pattern": str(dataset_dir / "fineweb_train_*.bin"),
+        "val_pattern": str(dataset_dir / "fineweb_val_[0-9]*.bin"),
+        "val_bytes_pattern": str(dataset_dir / "fineweb_val_bytes_*.bin") if sidecar else "",
         "train_shards": len(train_files),
         "val_shards": len(val_files),
         "train_tokens": sum(read_shard_header(out_dir / f) for f in train_files),
@@ -217,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("val", "train"):
         shards, tokens, pattern = (summary[f"{split}_{key}"] for key in ("shards", "tokens", "pattern"))
         print(f"  {split:5} {shards} shards, {tokens:,} tokens  {pattern}")
+    if summary["val_bytes_pattern"]:
+        print(f"  val byte sidecar  {summary['val_bytes_pattern']}")
     print(f"  tokenizer {summary['tokenizer_path']}")
     return 0
 
