@@ -32,7 +32,7 @@ def test_run_records_the_export(gptq_job):
     res = json.loads((gptq_job / "results.json").read_text())
     q = res["quant"]
     assert q["scheme"] == "gptq" and q["calibration"].startswith("train:") and "_val_" not in q["calibration"]
-    assert q["bits"] == {"embed": 8, "attn": 6, "mlp": 6, "other": 6} and q["quant_s"] > 0
+    assert q["bits"] == {"embed": 8, "attn": 6, "mlp": 6, "other": 6, "gate": 16} and q["quant_s"] > 0
     assert q["calib_tokens"] == 8 * 64 and q["params_by_bits"]["6"] > 0
     a = res["artifact"]
     assert a["bytes_model"] == (gptq_job / "artifact" / "model.golf").stat().st_size

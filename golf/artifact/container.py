@@ -6,7 +6,8 @@ Layout (all counted against the byte limit):
 
 payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})) for the int8
 and none schemes (the official layout; golf.artifact.int8 holds the int8 weights' layout),
-compress(golf.artifact.packed container) for intn / gptq. The sha256 is checked on every load, so a
+compress(golf.artifact.packed container) for intn / gptq, or the golf.artifact.pergroup layout (which
+compresses its own parts) when the compressor is "pergroup". The sha256 is checked on every load, so a
 truncated or altered file is a clear error, never a silent wrong score. Bytes only: the quantizers
 live in golf.quant, rebuilding a model in golf.models.registry.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from golf.artifact import int8, packed
+from golf.artifact import int8, packed, pergroup
 from golf.artifact.compressors import compress, decompress
 from golf.errors import ArtifactError
 
@@ -48,14 +49,22 @@ def pack(weights: dict, arch, scheme: str, compressor: str, level: int) -> bytes
     return frame(buf.getvalue(), compressor, level)
 
 
-def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int) -> bytes:
-    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.quant.packed reads them)."""
-    return frame(packed.serialize({**meta, "arch": _plain(arch)}, tensors), compressor, level)
+def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int,
+                   buckets: dict[str, str] | None = None, hot_codec: str = "brotli") -> bytes:
+    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.quant.packed reads them); the
+    "pergroup" compressor takes each quantized matrix's bucket and the codec of the buckets."""
+    meta = {**meta, "arch": _plain(arch)}
+    if compressor == "pergroup":
+        return with_header(pergroup.encode(meta, tensors, buckets or {}, hot_codec, level), compressor)
+    return frame(packed.serialize(meta, tensors), compressor, level)
 
 
 def frame(raw: bytes, compressor: str, level: int) -> bytes:
     """Compress `raw` and put the header (magic, version, compressor name, sha256) in front."""
-    payload = compress(raw, compressor, level)
+    return with_header(compress(raw, compressor, level), compressor)
+
+
+def with_header(payload: bytes, compressor: str) -> bytes:
     name = compressor.encode("ascii")
     header = MAGIC + struct.pack("<BB", VERSION, len(name)) + name + hashlib.sha256(payload).digest()
     return header + payload
@@ -89,11 +98,16 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
                             f"altered, rewrite it from the run (python -m golf.train ...)")
     try:
         compressor = blob[6 : 6 + name_len].decode("ascii")
+        if compressor == "pergroup":
+            meta, tensors = pergroup.decode(payload)
+            return meta["arch"], packed.dequantize(meta, tensors)
         raw = decompress(payload, compressor)
         if raw[:4] == packed.MAGIC:
             meta, tensors = packed.deserialize(raw)
             return meta["arch"], packed.dequantize(meta, tensors)
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except ArtifactError:
+        raise
     except Exception as exc:  # the header's compressor name is outside the checksum
         raise ArtifactError(f"{source}: cannot decode the payload ({type(exc).__name__}: {exc}); the header is "
                             f"damaged, rewrite the artifact from the run") from exc

@@ -14,6 +14,8 @@ import struct
 import numpy as np
 import torch
 
+from golf.artifact.corrections import reconstruct
+
 MAGIC = b"GQNT"
 
 
@@ -68,13 +70,13 @@ def deserialize(blob: bytes) -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def dequantize(meta: dict, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Weights in their original dtypes: codes x per-row scale for quantized matrices, the rest as stored."""
+    """Weights in their original dtypes: codes x per-row scale (+ the extras of golf.artifact.corrections)
+    for quantized matrices, the rest as stored."""
     out = {}
     for name in meta["order"]:
         if name in meta["quantized"]:
-            q, s = tensors[name + ".q"], tensors[name + ".scale"]
-            w = q.float() * s.float().view(-1, *([1] * (q.ndim - 1)))
-            out[name] = w.to(_dtype(meta["quantized"][name]["dtype"])).contiguous()
+            entry = meta["quantized"][name]
+            out[name] = reconstruct(name, entry, tensors).to(_dtype(entry["dtype"])).contiguous()
         else:
             t = tensors[name]
             orig = meta["orig_dtypes"].get(name)

@@ -2,13 +2,16 @@
 
 Row r of a matrix gets one scale s_r (stored fp16) and codes q = clamp(round(W_r / s_r), -M, M)
 with M = 2^(N-1) - 1, kept in int8 containers (the compressor squeezes out the unused high bits).
-The clip c_r = M s_r comes from a percentile of |W_r|, from k x std(W_r) ("SDClip"), or from a
-search over percentiles that keeps the one with the smallest reconstruction error per matrix
-("GPTQ-lite"). Small tensors (numel <= keep_float_max_numel) stay float: fp32 for control
-tensors (at any size), fp16 otherwise, as in the official export.
+The clip c_r = M s_r comes from a percentile of |W_r|, from k x std(W_r) ("SDClip", k per category
+with quant.sdclip_k_<category>), or from a search over percentiles that keeps the one with the smallest
+reconstruction error per matrix ("GPTQ-lite"). Small tensors (numel <= keep_float_max_numel) stay float:
+fp32 for control tensors (at any size), fp16 otherwise, as in the official export. Attention-gate
+weights (category "gate") are the exception: below 16 bits they are quantized at any size, clipped at
+their row maximum (a dozen weights per row: no outliers to clip, and no Hessian).
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -16,7 +19,7 @@ from golf.artifact import packed
 from golf.models.roles import Role
 
 FORMAT = "intn_per_row_v1"
-CATEGORIES = ("embed", "attn", "mlp", "other")
+CATEGORIES = ("embed", "attn", "mlp", "other", "gate")
 FLOAT_BITS = 16  # a category at 16 bits is stored fp16, not quantized
 
 
@@ -25,14 +28,15 @@ def bits_by_category(quant) -> dict[str, int]:
 
 
 def storage_bits(role: Role, t: torch.Tensor, quant, bits: dict[str, int]) -> int:
-    """How a tensor is stored: 0 as is (integers), 32 fp32 (control), 16 fp16 (small or kept float),
-    else the N-bit codes of its role's category (golf.models.roles)."""
+    """How a tensor is stored: 0 as is (integers), quant.control_bits (control: 32 fp32 or 16 fp16), 16 fp16
+    (small or kept float), else the N-bit codes of its role's category (golf.models.roles)."""
     if not t.is_floating_point():
         return 0
     if role.control:
-        return 32
+        return quant.control_bits
     b = bits[role.quant]
-    return FLOAT_BITS if t.numel() <= quant.keep_float_max_numel or b == FLOAT_BITS else b
+    small = t.numel() <= quant.keep_float_max_numel and role.quant != "gate"
+    return FLOAT_BITS if small or b == FLOAT_BITS else b
 
 
 def qmax(bits: int) -> int:
@@ -60,30 +64,52 @@ def sdclip_scales(w: torch.Tensor, bits: int, k: float) -> torch.Tensor:
     return scales_from_clip(k * w.std(dim=1, unbiased=False), bits)
 
 
+def sdclip_k(quant, category: str) -> float:
+    return getattr(quant, f"sdclip_k_{category}", 0.0) or quant.sdclip_k
+
+
 def round_rows(w: torch.Tensor, s: torch.Tensor, bits: int) -> torch.Tensor:
     m = qmax(bits)
     return torch.clamp(torch.round(w / s[:, None]), -m, m)
 
 
-def candidate_scales(w: torch.Tensor, bits: int, quant) -> list[torch.Tensor]:
+def candidate_scales(w: torch.Tensor, bits: int, quant, category: str = "other") -> list[torch.Tensor]:
     """The per-row scales the clip mode allows; more than one only for the search."""
     mode = quant.clip
+    if category == "gate":
+        return [percentile_scales(w, bits, 100.0)]
     if mode == "percentile":
         return [percentile_scales(w, bits, quant.clip_percentile)]
     if mode == "sdclip":
-        return [sdclip_scales(w, bits, quant.sdclip_k)]
+        return [sdclip_scales(w, bits, sdclip_k(quant, category))]
     return [percentile_scales(w, bits, p) for p in quant.search_percentiles]
 
 
-def round_matrix(name: str, w: torch.Tensor, bits: int, quant) -> tuple[torch.Tensor, torch.Tensor]:
+def round_matrix(name: str, w: torch.Tensor, bits: int, quant,
+                 category: str = "other") -> tuple[torch.Tensor, torch.Tensor]:
     """Plain rounding; with several candidate clips keep the one of least squared error (GPTQ-lite)."""
     best = None
-    for s in candidate_scales(w, bits, quant):
+    for s in candidate_scales(w, bits, quant, category):
         q = round_rows(w, s, bits)
         err = float(((q * s[:, None] - w) ** 2).sum())
         if best is None or err < best[0]:
             best = (err, q, s)
     return best[1], best[2]
+
+
+@dataclass(frozen=True)
+class ColumnGroup:
+    """Columns [start, start + size) of a matrix, stored at `bits` with per-row scales of their own (AWQ-lite)."""
+
+    start: int
+    size: int
+    bits: int
+
+
+def promoted_scales(w: torch.Tensor, group: ColumnGroup, quant, category: str) -> torch.Tensor:
+    """The per-row scales of a promoted group: the matrix's clip (one candidate: AWQ-lite needs percentile or
+    sdclip) over the group's code range, so those columns get a finer step."""
+    return candidate_scales(w, group.bits, quant, category)[0]
 
 
 def magnitude_prune(w: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -95,13 +121,16 @@ def magnitude_prune(w: torch.Tensor, fraction: float) -> torch.Tensor:
     return torch.where(w.abs() <= threshold, torch.zeros_like(w), w)
 
 
-MatrixQuantizer = Callable[[str, torch.Tensor, int, object], tuple[torch.Tensor, torch.Tensor]]
+# (name, rows view, bits, quant config, category) -> (codes, per-row scales)
+MatrixQuantizer = Callable[[str, torch.Tensor, int, object, str], tuple[torch.Tensor, torch.Tensor]]
 
 
 def quantize_state(state: dict[str, torch.Tensor], quant, roles: dict[str, Role],
-                   quantize_matrix: MatrixQuantizer = round_matrix):
+                   quantize_matrix: MatrixQuantizer = round_matrix, promoted: dict[str, ColumnGroup] | None = None):
     """Return (meta, tensors) for golf.artifact.packed and the parameter count at each bit width; `roles`
-    (golf.models.roles.parameter_roles of the model) say how each tensor is stored."""
+    (golf.models.roles.parameter_roles of the model) say how each tensor is stored; `promoted` names the
+    column group of a matrix that the quantizer stored at more bits (its scales are stored beside)."""
+    promoted = promoted or {}
     bits = bits_by_category(quant)
     meta = {"format": FORMAT, "scheme": str(quant.scheme), "order": list(state), "quantized": {},
             "orig_dtypes": {}}
@@ -119,10 +148,14 @@ def quantize_state(state: dict[str, torch.Tensor], quant, roles: dict[str, Role]
             tensors[name] = t.to(torch.float16).contiguous()
         else:
             w = magnitude_prune(as_rows(t), quant.prune_fraction)
-            q, s = quantize_matrix(name, w, b, quant)
+            q, s = quantize_matrix(name, w, b, quant, roles[name].quant)
             tensors[name + ".q"] = q.to(torch.int8).reshape(t.shape).contiguous()
             tensors[name + ".scale"] = s.to(torch.float16).contiguous()
             meta["quantized"][name] = {"bits": b, "dtype": str(t.dtype).removeprefix("torch.")}
+            if name in promoted:
+                group = promoted[name]
+                tensors[name + ".promoted_scale"] = promoted_scales(w, group, quant, roles[name].quant).half()
+                meta["quantized"][name]["promoted"] = {"start": group.start, "size": group.size, "bits": group.bits}
         if b:
             params_by_bits[str(b)] = params_by_bits.get(str(b), 0) + t.numel()
     return meta, tensors, params_by_bits
