@@ -3,13 +3,15 @@ against an independent re-implementation of the record's forward pass (written f
 train_gpt.py: explicit per-head loops, segment ids instead of a mask helper, the record's index lists)."""
 
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 from test_arch_components import VOCAB, noisy, tiny
-from test_arch_presets import preset_model
+from test_arch_presets import compose_config, preset_model
 
+from golf.errors import ConfigError
 from golf.models.asym_softcap import AsymmetricSoftcap
 from golf.models.document_mask import document_causal_mask
 from golf.models.gated_smear import GatedSmear
@@ -258,3 +260,15 @@ def test_frontier_preset_computes_the_records_forward_pass(looping):
     ids[0, 4] = ids[1, 0] = BOS
     with torch.no_grad():
         torch.testing.assert_close(model.logits(ids), _record_logits(model, ids, looping), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("override, words", [
+    ("arch.gate_window=600", "arch.gate_window=600 must be in [1, arch.model_dim=64]"),
+    ("arch.attn_gate=true", "keep one"),
+    ("arch.rope_ntk_train_len=1024", "pick one rotary scaling"),
+    ("arch.recur_start_fraction=1.0", "arch.recur_start_fraction=1.0 must be in [0, 1)"),
+])
+def test_bad_frontier_options_are_clear_config_errors(override, words):
+    extra = ["arch.rope_yarn_train_len=2048"] if "ntk" in override else []
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        compose_config("arch=frontier_cpu", override, *extra)

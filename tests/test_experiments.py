@@ -7,11 +7,12 @@ from benchmarks.common import load_config
 from golf.errors import ArtifactError
 from golf.quant.estimate import check_fits
 
-FITS = ["baseline", "pr484_ebttt", "resouer_dttt", "pr1550", "cpu_demo"]
+FITS = ["baseline", "pr484_ebttt", "resouer_dttt", "pr1550", "cpu_demo", "pr2135", "pr2135_progressive",
+        "baseline_cpu", "pr1550_cpu", "pr2135_cpu"]
 
 
 def _config(name):
-    extra = ["data.root=/nonexistent"] if name != "cpu_demo" else []
+    extra = ["data.root=/nonexistent"] if not name.endswith(("cpu_demo", "_cpu")) else []
     return load_config([f"+experiment={name}", *extra])
 
 
@@ -35,3 +36,23 @@ def test_pr1550_uses_its_optimizer_and_schedule():
     assert cfg.arch.name == "recur_parallel" and cfg.arch.vocab_size == 8192
     assert (o.muon_coeffs.value, o.muon_backend_steps, o.muon_row_norm) == ("polar_express", 4, True)
     assert (t.warmdown_fraction, t.ema_decay, t.seq_len) == (0.72, 0.9965, 2048)
+
+
+def test_pr2135_is_the_records_training_side():
+    cfg = _config("pr2135")
+    a, o, t, q = cfg.arch, cfg.optimizer, cfg.train, cfg.quant
+    assert (a.name, a.vocab_size, cfg.data.name, cfg.data.val_bytes_pattern.endswith("fineweb_val_bytes_*.bin")) == (
+        "frontier", 8192, "fineweb_sp8192_caseops", True)
+    assert (o.matrix_lr, o.muon_momentum, o.muon_momentum_warmup_start, o.muon_momentum_warmup_steps) == (
+        0.028, 0.97, 0.92, 1500)
+    assert (o.muon_coeffs, o.muon_backend_steps, o.muon_ns_safety, o.muon_row_norm, o.beta2) == (
+        "polar_express", 5, 1.0, True, 0.99)
+    assert (o.muon_weight_decay, o.embed_weight_decay, o.scalar_weight_decay, o.grad_clip_norm) == (
+        0.095, 0.085, 0.02, 0.3)
+    assert (t.batch_tokens, t.seq_len, t.warmdown_fraction, t.lr_floor, t.ema_decay) == (
+        786432, 2048, 0.85, 0.1, 0.9965)
+    assert (q.name, q.lqer_top_k, q.lqer_group, q.awq_groups, q.bits_gate, q.bits_embed, q.compressor) == (
+        "frontier", 3, 32, 0, 16, 7, "pergroup")
+    assert cfg.eval.seq_len == 2560 and q.calib_seqs * t.seq_len == 32 * 786432 // 8
+    progressive = _config("pr2135_progressive").train
+    assert (progressive.seq_len, progressive.seq_len_schedule) == (1024, [[488, 2048], [3417, 3072]])

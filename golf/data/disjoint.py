@@ -49,12 +49,16 @@ def check_disjoint(train_pattern: str, val_pattern: str, bos_id: int = 1) -> int
     return len(val)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m golf.data.disjoint", description=__doc__.split("\n")[0])
     parser.add_argument("--train", required=True, help="glob of the train shards")
     parser.add_argument("--val", required=True, help="glob of the val shards (not their byte sidecars)")
     parser.add_argument("--bos-id", type=int, default=1)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         count = check_disjoint(args.train, args.val, args.bos_id)
     except DataError as exc:
