@@ -28,7 +28,7 @@ def test_caseops_golden_encodings():
     # The two examples of PR #1729's write-up, operators spelled out.
     assert encode("The NASA Launch") == f"{TITLE}the {ALLCAPS}nasa {TITLE}launch"
     assert encode("iPhone OpenAI") == f"i{CAPNEXT}phone {TITLE}open{CAPNEXT}a{CAPNEXT}i"
-    assert encode("A") == f"{TITLE}a" and encode("lower") == "lower"
+    assert encode("A") == f"{TITLE}a" and encode("lower") == "lower" and encode("OK") == f"{ALLCAPS}ok"
     assert encode(f"a{TITLE}b") == f"a{ESC}{TITLE}b"  # a literal operator is escaped
     # operator bytes weigh 0; an escaped operator is original text (3 bytes)
     assert original_byte_weights(f"{TITLE}ab").tolist() == [0, 0, 0, 1, 1]

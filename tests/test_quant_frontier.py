@@ -19,7 +19,7 @@ from golf.quant import quantize as quantize_module
 from golf.quant.awq_lite import group_saliency, select_groups
 from golf.quant.gptq import collect_hessians, gptq_quantizer
 from golf.quant.intn import ColumnGroup, qmax, quantize_state, round_matrix, sdclip_k, storage_bits
-from golf.quant.lqer import add_corrections, factorize
+from golf.quant.lqer import add_corrections, factorize, pack_factors
 from golf.quant.quantize import quantize
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -98,6 +98,10 @@ def test_lqer_asymmetric_factors_and_top_k_selection():
     assert (e - a @ b).norm() < 0.8 * e.norm()  # int2 A with one scale is coarse: about a quarter of it goes
     assert f[".lqer_a_scale"].item() == pytest.approx(float((e.svd()[0][:, :4] * e.svd()[1][:4]).abs().max()) / 1.5,
                                                       rel=1e-3)
+    packed_ab = pack_factors(torch.tensor([[1.5], [-0.75], [-1.5], [0.2]]), torch.linspace(-1, 1, 32)[None], 16)
+    assert packed_ab[".lqer_a_scale"].item() == 1.0 and packed_ab[".lqer_a"].flatten().tolist() == [1, -1, -2, 0]
+    assert packed_ab[".lqer_b_scale"].tolist() == pytest.approx([1 / 7.5, 1 / 7.5], rel=1e-3)  # max |group| / 7.5
+    assert packed_ab[".lqer_b"][0, :3].tolist() == [-8, -7, -7] and packed_ab[".lqer_b"][0, -1] == 7  # 7.5 -> 8 -> 7
     state = {n: torch.randn(64, 32, generator=gen) * k for n, k in (("small", 0.1), ("big", 1.0), ("mid", 0.5))}
     meta, tensors, _ = quantize_state(state, QuantConfig(scheme="intn", keep_float_max_numel=0),
                                       dict.fromkeys(state, MLP_MATRIX))

@@ -152,6 +152,22 @@ def test_polar_express_orthogonalizes_closely():
         coefficient_schedule("polar_express", 6)
 
 
+def test_polar_express_margin_is_configurable():
+    """PR #1787-#2135 normalize by the Frobenius norm alone (margin 1); golf's default keeps PE's 1.02."""
+    grad = torch.randn(24, 40, generator=torch.Generator().manual_seed(5))
+    coeffs = coefficient_schedule("polar_express", 5)
+
+    def update(**kwargs):
+        w = torch.nn.Parameter(torch.zeros(24, 40))
+        w.grad = grad.clone()
+        Muon([w], lr=1.0, momentum=0.0, backend_steps=5, nesterov=False, coeffs="polar_express", **kwargs).step()
+        return -w.detach()
+
+    assert torch.equal(update(safety=1.0), newton_schulz(grad, coeffs, 1.0).float())
+    assert torch.equal(update(), newton_schulz(grad, coeffs, 1.02).float())
+    assert not torch.equal(update(safety=1.0), update())
+
+
 def test_row_normalisation_makes_the_update_blind_to_row_scale():
     gen = torch.Generator().manual_seed(6)
     grad = torch.randn(24, 40, generator=gen)
@@ -277,6 +293,16 @@ def test_trainer_follows_the_batch_schedules_and_calls_the_model_hooks(tmp_path)
     assert outcome.averaging == {"method": "none"}
     logged = [(step, m["ebls/attn_0"]) for step, m in sink.records]
     assert logged == [(1, 0.25), (2, 0.25), (3, 0.25), (4, 0.25)]  # every log step (the first 10 are all logged)
+    # Under a wall-clock cap the progress is the share of the cap used, measured before each step.
+    capped = _cfg("train.iterations=3", "train.batch_tokens=64", "train.seq_len=16", "train.grad_accum_steps=1",
+                  "train.warmup_steps=0", "train.val_every=0", "train.checkpoint_every_minutes=0",
+                  "budget.train_seconds=3600")
+    hook_steps.clear()
+    Trainer(model, model, build_optimizers(model, capped.optimizer, True, False),
+            lambda: DistributedTokenLoader(pattern, 0, 1), capped, rt, 1, lambda step, ms: None, sink,
+            Checkpointer(tmp_path / "capped", "c" * 64, rt)).run()
+    progress = [p for _, p in hook_steps]
+    assert [s for s, _ in hook_steps] == [0, 1, 2] and 0 < progress[1] < progress[2] < 0.01
 
 
 def _errors(*dotlist: str) -> str:

@@ -31,7 +31,11 @@ def factorize(error: torch.Tensor, rank: int, group: int) -> dict[str, torch.Ten
     """The stored factors of the rank-`rank` correction of `error` [rows, cols] (cols * rank % group == 0)."""
     u, sv, vh = torch.linalg.svd(error.float(), full_matrices=False)
     r = min(rank, sv.numel())
-    a, b = u[:, :r] * sv[:r], vh[:r]
+    return pack_factors(u[:, :r] * sv[:r], vh[:r], group)
+
+
+def pack_factors(a: torch.Tensor, b: torch.Tensor, group: int) -> dict[str, torch.Tensor]:
+    """A [rows, r] as int2 codes with one scale, B [r, cols] as int4 codes with one scale per `group` values."""
     a_scale = _fp16_scale(a.abs().amax(), 1.5)
     qa = torch.clamp(torch.round(a / a_scale.float()), *A_LEVELS).to(torch.int8)
     groups = b.reshape(-1, group)
