@@ -7,7 +7,7 @@ quantized matrices are packed apart from everything else, bucketed by role and l
   (golf.models.roles: attn, mlp, embed, ...). In each matrix the rows are reordered by a greedy nearest
   neighbour walk in L1 distance (start at row 0, always step to the closest unvisited row), then written
   column by column, so neighbouring bytes come from similar rows. Each bucket is one stream, compressed
-  with lrzip (ZPAQ, `lrzip -z -L 9`) or brotli; the header names the codec of each bucket.
+  with lrzip (ZPAQ, `lrzip -z -L 9 -T`) or brotli; the header names the codec of each bucket.
 - Remainder: scales, row orders, low-rank factors, float tensors and the meta header, in the
   golf.artifact.packed container, brotli-compressed.
 
@@ -59,7 +59,8 @@ def _lrzip(data: bytes, decompress_: bool) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
         src.write_bytes(data)
-        args = ["-d"] if decompress_ else ["-z", "-L", "9"]
+        # -T: lrzip's LZ4 pre-test would store a dense code stream uncompressed (ratio 1.000 on CPU-size models)
+        args = ["-d"] if decompress_ else ["-z", "-L", "9", "-T"]
         done = subprocess.run(["lrzip", "-q", "-f", *args, "-o", str(dst), str(src)], capture_output=True)
         if done.returncode != 0:
             raise ArtifactError(f"lrzip {' '.join(args)} failed ({done.stderr.decode(errors='replace').strip()})")
