@@ -13,11 +13,12 @@ import torch
 from omegaconf import OmegaConf
 
 from golf import checkpoint, preemption
-from golf.checkpoint import Checkpointer, CheckpointError, rewind_metrics
+from golf.checkpoint import Checkpointer, CheckpointError
 from golf.config.schema import GolfConfig
 from golf.data.demo import ensure_demo
 from golf.guards import NonFiniteError, check_finite_weights
 from golf.logging.results import Results
+from golf.logging.sinks import rewind_metrics
 from golf.resume import JobLock, JobRunning
 from golf.worker import Job
 

@@ -9,7 +9,8 @@ import traceback
 import pytest
 import torch
 from test_arch_presets import compose_config
-from test_ttt_legality import RT, _cfg, _model, _tables, _tokens
+from test_sliding_eval import _ctx, _model
+from test_ttt_legality import _cfg, _tokens
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from golf.checkpoint import Checkpointer
@@ -20,7 +21,7 @@ from golf.eval.sliding import evaluate_sliding
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers
 from golf.trainer import Trainer
-from golf.ttt.stream import run_stream_ttt
+from golf.ttt import session
 from golf.utils.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -83,7 +84,7 @@ def test_the_step_loop_reads_no_tensor_values(tmp_path, overrides):
 def test_sliding_eval_reads_values_only_for_its_result():
     def reads(batch_seqs: int) -> collections.Counter:
         with ScalarReads() as counted:
-            evaluate_sliding(_model(), _tokens(), _tables(), 64, 16, batch_seqs, 0, 1, torch.device("cpu"), None)
+            evaluate_sliding(_model(), _ctx(_tokens(), batch_seqs=batch_seqs, ledger=True), 16)
         return counted.by_line
 
     assert reads(1) == reads(32)  # 29 batches or 1
@@ -93,8 +94,8 @@ def test_ttt_reads_values_once_per_chunk_however_many_epochs():
     """SNR scales and losses stay on the device during a chunk's epochs and are read when the chunk ends."""
     def reads(epochs: int) -> collections.Counter:
         with ScalarReads() as counted:
-            out = run_stream_ttt(_model(), _tokens(), _tables(), 64, 32, 8,
-                                 _cfg(epochs=epochs, snr_scale=SNRScale.eb_abs), RT)
+            out = session.test_time_train(_model(), _ctx(_tokens()), _cfg(epochs=epochs, snr_scale=SNRScale.eb_abs), 32,
+                                          0, diagnose=False)
         assert out["chunks"] == 4
         return counted.by_line
 

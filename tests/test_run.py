@@ -12,8 +12,10 @@ from conftest import FAST_RUN, job_dirs, read_results, run_golf
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
-from golf.quant import artifact
+from golf.eval.val_stream import ValStream
+from golf.models.registry import load_model
 from golf.quant.code_bytes import evaluation_script
 
 
@@ -53,9 +55,9 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     root = cfg["root"]
     sp = load_tokenizer(f"{root}/tokenizer.model")
     val = load_validation_tokens(f"{root}/demo_val_*.bin", 64)
-    model = artifact.load_model(path, torch.device("cpu"))
-    again = evaluate_full(model, val, build_byte_tables(sp, 1024), 64, 8192 // 64, 0, 1, torch.device("cpu"),
-                          None, max_seqs=48)
+    model = load_model(path, torch.device("cpu"))
+    ctx = EvalContext(ValStream(val), build_byte_tables(sp, 1024), 64, 1, 8192 // 64, max_seqs=48)
+    again = evaluate_full(model, ctx)
     assert again["val_bpb"] == results["metrics"]["val_bpb"]
     assert again["tokens"] == 48 * 64
     assert results["compliance"]["checks"]["full_validation_split"]["pass"] is False  # eval.max_seqs=48

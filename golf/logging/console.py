@@ -1,4 +1,4 @@
-"""Console and train.log logging: rank 0 logs to both, other ranks only warnings with a rank prefix."""
+"""Console and log-file logging: rank 0 logs to both, other ranks only warnings with a rank prefix."""
 
 import logging
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
-def setup_logging(job_dir: Path | None, rank: int) -> None:
+def setup_logging(log_file: Path | None, rank: int) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -16,8 +16,9 @@ def setup_logging(job_dir: Path | None, rank: int) -> None:
         console = logging.StreamHandler(sys.stdout)
         console.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(console)
-        if job_dir is not None:
-            file_handler = logging.FileHandler(Path(job_dir) / "train.log", encoding="utf-8")
+        if log_file is not None:
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            file_handler = logging.FileHandler(log_file, encoding="utf-8")
             file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
             root.addHandler(file_handler)
     else:

@@ -6,10 +6,25 @@ copy of the same numbers.
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def rewind_metrics(path: Path, step: int) -> None:
+    """Drop the metrics.jsonl records a resumed run will write again: everything after the checkpoint.
+
+    At a checkpoint of step s the log holds the train record of step s but not yet its validation.
+    """
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if line.strip() and ((r := json.loads(line))["step"] < step or (r["step"] == step and "train/loss" in r))]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 DASHBOARD_KEYS = ("arch", "ttt", "quant", "optimizer", "eval", "data")
@@ -63,6 +78,11 @@ class MetricSink:
             f.write(json.dumps(record) + "\n")
         if self.run is not None:
             self.run.log({"step": step, **metrics})
+
+    def rewind(self, step: int) -> None:
+        """A resumed run writes the records after its checkpoint again: drop them (rank 0 only)."""
+        if self.enabled:
+            rewind_metrics(self.path, step)
 
     def summary(self, final: dict) -> None:
         """Write `final/<key>` values once; they equal the numbers in results.json."""

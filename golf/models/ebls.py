@@ -66,6 +66,12 @@ class EBLSLayer(nn.Module):
         return x, v
 
 
-def shrinkage_penalty(layers: nn.ModuleList) -> torch.Tensor:
-    """sum over virtual layers of g_attn + g_mlp (multiplied by arch.ebls_penalty in the loss)."""
-    return sum(g_attn + g_mlp for g_attn, g_mlp in (layer.gammas() for layer in layers))
+class VirtualLayers(nn.ModuleList):
+    """One EBLSLayer per virtual depth."""
+
+    def __init__(self, dim: int, rank: int, gamma_init: float, depth: int):
+        super().__init__(EBLSLayer(dim, rank, gamma_init) for _ in range(depth))
+
+    def penalty(self) -> torch.Tensor:
+        """The shrinkage penalty: sum over virtual layers of g_attn + g_mlp (times arch.ebls_penalty in the loss)."""
+        return sum(g_attn + g_mlp for g_attn, g_mlp in (layer.gammas() for layer in self))
