@@ -9,7 +9,8 @@ from golf.models.layers import CastedLinear
 
 
 class ReluSquaredMLP(nn.Module):
-    """proj(relu(fc(x))^2), the baseline MLP; negative_slope > 0 gives LeakyReLU(slope)^2 (techniques.md 5.2)."""
+    """proj(relu(fc(x))^2), the baseline MLP; negative_slope > 0 gives LeakyReLU(slope)^2
+    (docs/techniques.md#mlp-variants)."""
 
     def __init__(self, dim: int, hidden: int, negative_slope: float = 0.0):
         super().__init__()
@@ -42,7 +43,7 @@ class StarReluMLP(nn.Module):
 
 
 class SwiGLUMLP(nn.Module):
-    """proj(silu(gate(x)) * fc(x)): the true gated SwiGLU (techniques.md 5.2, PR #484's variant)."""
+    """proj(silu(gate(x)) * fc(x)): the true gated SwiGLU (docs/techniques.md#mlp-variants, PR #484's variant)."""
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()

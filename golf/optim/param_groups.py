@@ -15,7 +15,8 @@ from golf.errors import ConfigError
 from golf.models.layers import is_control_tensor
 from golf.optim.muon import Muon
 
-# Token tables beside tok_emb (techniques.md 6.5: they share the token embedding's Adam group and LR).
+# Token tables beside tok_emb: they share the token embedding's Adam group and LR
+# (docs/techniques.md#adam-and-adamw-groups).
 EMBEDDING_TABLES = ("tok_emb.weight", "bigram.table.weight", "value_embed.table.weight")
 # 2-D weights outside the blocks that Muon steps: the projections of those tables to the model width.
 MATRIX_PREFIXES = ("blocks.", "bigram.proj.", "value_embed.proj.")

@@ -59,7 +59,8 @@ def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
         merged = OmegaConf.merge(OmegaConf.structured(GolfConfig), resolved, OmegaConf.from_dotlist(dotlist))
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see golf/conf/quant/*.yaml for the keys") from exc
+        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see golf/conf/quant/*.yaml for the "
+                          "keys") from exc
     validate(cfg)
     return cfg
 

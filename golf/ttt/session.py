@@ -19,8 +19,8 @@ from golf.ttt.lora import run_lora_ttt
 from golf.ttt.prequant import run_prequant_ttt
 from golf.ttt.stream import run_stream_ttt
 
-PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it (rules.md C3, PRs #1376/#1972); "
-                   "research only")
+PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it "
+                   "(C3 of docs/rules.md#c3-score-before-update, PRs #1376/#1972); research only")
 DIAGNOSTIC_STRIDE = 64
 
 
