@@ -210,7 +210,7 @@ def _lut_total(tables, ids: list[int]) -> int:
 
 @pytest.mark.parametrize("vocab", [1024, 2048, 4096, 8192])
 def test_canonical_check_lut_total_equals_decoded_length(vocab):
-    # rules.md §4.3: for a document, the LUT byte sum equals len(sp.decode(doc).encode("utf-8")).
+    # docs/rules.md#byte-lookup-table: for a document, the LUT byte sum equals len(sp.decode(doc).encode("utf-8")).
     sp = _tokenizer(vocab)
     tables = build_byte_tables(sp, vocab)
     checked = 0

@@ -1,4 +1,4 @@
-"""Sliding-window evaluation, exact ("v2" in docs/rules.md §4.1): every target is scored exactly once.
+"""Sliding-window evaluation, exact ("v2" in docs/rules.md#sliding-windows): every target is scored exactly once.
 
 Windows of length L start every S (the stride) positions. Window 0 scores all of its positions; every
 later window scores only its last S positions (fewer for the final window), so each of those targets

@@ -1,4 +1,5 @@
-"""results.json: the source of truth of one run, and its declared layout.
+"""results.json: the source of truth of one run, and its declared layout (docs/architecture.md#job-dir;
+the checks: docs/compliance.md).
 
 The parent writes it first with status "running"; the worker's rank 0 fills it in section by section
 (every update is an atomic rewrite, so nothing already written is lost); any failure leaves status

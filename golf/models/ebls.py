@@ -1,4 +1,4 @@
-"""EBLS, Empirical Bayes Layer Sharing (PR #484; techniques.md 5.13).
+"""EBLS, Empirical Bayes Layer Sharing (PR #484; docs/techniques.md#ebls).
 
 A few shared blocks each serve several consecutive virtual layers (block-major: 3 blocks x 3 = 9 layers,
 order 0,0,0,1,1,1,2,2,2). Each virtual layer owns its residual vectors and two rank-r bypasses,

@@ -7,7 +7,7 @@ embedding stream x0 into its input; tied output head with a tanh logit soft-cap.
 order matches the baseline, and options left at their defaults build nothing and draw no random
 numbers, so the same seed gives the baseline's initial weights bit for bit.
 
-Options (techniques.md section 5; each a small module of golf.models): MLP variant and width, partial
+Options (docs/techniques.md#architecture; each a small module of golf.models): MLP variant and width, partial
 RoPE (+ NTK scaling), XSA, attention output gate, value embeddings, value residual, BigramHash,
 SmearGate, sigmoid-gated skips, LN scale, depth recurrence, parallel residuals, EBLS layer sharing,
 orthogonal init. Layer lists (xsa_layers, value_embed_layers) index physical blocks.
@@ -84,7 +84,8 @@ class GPT(nn.Module):
             kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
             self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim)
         self.value_residual = cfg.value_residual
-        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init (techniques.md 5.3).
+        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init
+        # (docs/techniques.md#u-net-skips-and-skip-gates).
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
         self.parallel_residual, self.parallel_start = cfg.parallel_residual, cfg.parallel_start
         self.lane_merge = nn.Parameter(torch.tensor(0.5)) if cfg.parallel_residual == "two_lane" else None

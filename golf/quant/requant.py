@@ -62,7 +62,7 @@ def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see golf/conf/quant/*.yaml for the "
-                          f"keys") from exc
+                          "keys") from exc
     validate(cfg)
     return cfg
 

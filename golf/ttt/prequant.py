@@ -2,8 +2,8 @@
 
 The unquantized trained model is fine-tuned for E epochs on every val position, then exported with the
 run's quant scheme, rebuilt from those bytes and scored on the same positions. Every val token feeds an
-update before it is scored (rules.md C3), which the ledger records, so the compliance checks fail by
-construction. It works on a copy: the run's own model and artifact are untouched.
+update before it is scored (docs/rules.md#c3-score-before-update), which the ledger records, so the
+compliance checks fail by construction. It works on a copy: the run's own model and artifact are untouched.
 """
 
 import copy

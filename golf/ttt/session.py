@@ -15,8 +15,8 @@ from golf.eval.context import EvalContext
 from golf.eval.scoring import checked
 from golf.eval.sliding import evaluate_sliding
 
-PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it (score-before-update, condition C3 "
-                   "of docs/rules.md; PRs #1376/#1972); research only")
+PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it "
+                   "(C3 of docs/rules.md#c3-score-before-update, PRs #1376/#1972); research only")
 DIAGNOSTIC_STRIDE = 64
 LEGAL_MODES = ("stream", "lora")  # prequant is research only
 
