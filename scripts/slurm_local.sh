@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A throwaway SLURM cluster on this machine, to try golf's SLURM path and to test it in CI.
 #
+#   scripts/slurm_local.sh install             # apt-get the packages below (once)
 #   scripts/slurm_local.sh start [--nodes N]   # munge, MariaDB, slurmdbd, slurmctld and N slurmd "nodes"
 #   scripts/slurm_local.sh status
 #   scripts/slurm_local.sh stop [--wipe]       # --wipe also drops job state and the accounting database
 # Exit status 3: this machine cannot host the cluster (not root, packages missing, a real cluster's config).
 #
-# Needs root on Debian/Ubuntu without systemd (a container or CI machine) and these packages:
-#   apt-get install -y --no-install-recommends slurmctld slurmd slurm-client slurmdbd munge mariadb-server
+# Needs root on Debian/Ubuntu without systemd (a container or CI machine) and these packages (install):
+#   slurmctld slurmd slurm-client slurmdbd munge mariadb-server, without their recommends (hdf5, ROCm, ...)
 # The nodes are golf-n1..golf-nN, all on this host (127.0.0.1, slurmd ports 6821..), each with every CPU
 # of the machine, in one partition `cpu`. No cgroups: CPU and memory limits are not enforced. Accounting
 # (slurmdbd + MariaDB on 127.0.0.1:6820) is always on: without `sacct`, submitit cannot tell that a
@@ -51,7 +52,7 @@ check_can_run() {
   for cmd in munged slurmctld slurmd slurmdbd sacct sbatch mariadbd mariadb-install-db; do
     command -v "$cmd" >/dev/null || missing+=("$cmd")
   done
-  ((${#missing[@]} == 0)) || cannot "${missing[*]} not found; install: apt-get install -y --no-install-recommends $PACKAGES"
+  ((${#missing[@]} == 0)) || cannot "${missing[*]} not found; install the packages: sudo $0 install"
   if [[ -e $CONF ]] && ! grep -qxF "$MARK" "$CONF"; then
     cannot "$CONF exists and is not ours; this script will not overwrite a real cluster's config"
   fi
@@ -250,6 +251,14 @@ start_slurm() {  # start_slurm NODES
   wait_until 30 "accounting (sacct)" sacct -n -X
 }
 
+install_packages() {
+  [[ $(id -u) == 0 ]] || die "needs root: sudo $0 install"
+  say "apt-get install $PACKAGES"
+  apt-get update -qq
+  # The daemons' postinst scripts try to start them; without systemd that is refused, which is fine.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null
+}
+
 start() {
   local nodes=1
   while (($#)); do
@@ -310,8 +319,9 @@ status() {
 }
 
 case ${1:-} in
+  install) install_packages ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   status) status ;;
-  *) echo "usage: $0 start [--nodes N] | stop [--wipe] | status" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start [--nodes N] | stop [--wipe] | status" >&2; exit 2 ;;
 esac

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RUN, REPO, free_port, job_dirs, read_results, run_golf
+from conftest import FAST_RUN, REPO, free_port, job_dirs, read_results
 
 from golf.launcher import usable_cpus
 
@@ -35,7 +35,8 @@ def slurm_cluster():
     was_running = "slurmctld: running" in status.stdout
     start = subprocess.run([SCRIPT, "start", "--nodes", "2"], capture_output=True, text=True, timeout=300)
     if start.returncode == NOT_HERE:
-        pytest.skip(f"no local SLURM cluster: {start.stderr.strip()}; then run the tests as root (as .ci/run does)")
+        pytest.skip(f"no local SLURM cluster ({start.stderr.strip()}); CI runs `scripts/slurm_local.sh install` "
+                    f"and these tests as root")
     assert start.returncode == 0, start.stdout + start.stderr
     yield
     if not was_running:
@@ -83,6 +84,16 @@ def _slurm_job_id(sweep_dir: Path) -> str:
     return job_id
 
 
+def _slurm_env(job_dir: Path) -> dict:
+    return json.loads((job_dir / "env.json").read_text())["env"]
+
+
+def _array_task(job_dir: Path) -> str:
+    """The job's SLURM array task as scancel and sacct name it, from what golf recorded in env.json."""
+    env = _slurm_env(job_dir)
+    return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+
+
 def _training_step(sweep_dir: Path, job: str) -> int:
     """The last step job `job` (its dir's name prefix, e.g. "0_") logged, 0 before training."""
     steps = [json.loads(line)["step"] for path in sweep_dir.glob(f"{job}*/metrics.jsonl")
@@ -115,8 +126,9 @@ def test_seeds_sweep_runs_as_a_slurm_array_and_reports(tmp_path, demo_cache, swe
     monkeypatch.setenv("GOLF_SLURM_PARTITION", "cpu")
     monkeypatch.setenv("GOLF_SLURM_ACCOUNT", "golfproj")
     monkeypatch.setenv("GOLF_SLURM_TIME_MIN", "20")
-    proc = run_golf(["-m", *TINY, "seed=1,2", f"sweep_name={sweep_name}"], tmp_path, demo_cache)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    proc = _sweep(tmp_path, demo_cache, [*TINY, "seed=1,2", f"sweep_name={sweep_name}"])
+    output = _finish(proc, tmp_path, 180)
+    assert proc.returncode == 0, output[-3000:]
     sweep_dir = _sweep_dir(tmp_path)
     array = _slurm_job_id(sweep_dir)
     script = (sweep_dir / ".submitit" / array / f"{array}_submission.sh").read_text()
@@ -128,8 +140,7 @@ def test_seeds_sweep_runs_as_a_slurm_array_and_reports(tmp_path, demo_cache, swe
 
     jobs = [read_results(d) for d in job_dirs(tmp_path)]
     assert [(r["status"], r["seed"]) for r in jobs] == [("completed", 1), ("completed", 2)]
-    slurm_ids = {json.loads((d / "env.json").read_text())["env"]["SLURM_JOB_ID"] for d in job_dirs(tmp_path)}
-    assert len(slurm_ids) == 2  # each job ran in its own SLURM job
+    assert [_array_task(d) for d in job_dirs(tmp_path)] == [f"{array}_0", f"{array}_1"]
     tasks = [[f"{array}_0", "COMPLETED"], [f"{array}_1", "COMPLETED"]]
     assert _sacct_until(array, ("JobID", "State"), lambda rows: rows == tasks) == tasks
 
@@ -149,7 +160,7 @@ def test_preempted_job_checkpoints_requeues_and_matches_an_uninterrupted_run(tmp
                                          "run_name=preempted,uninterrupted"])
     _wait_for_step(proc, tmp_path, "0_", 10)
     sweep_dir = _sweep_dir(tmp_path)
-    task = f"{_slurm_job_id(sweep_dir)}_0"
+    task = _array_task(sweep_dir / "0_preempted")
     subprocess.run(["scancel", "--signal=USR2", task], check=True)  # the steps only: USR2 would end the batch shell
     output = _finish(proc, tmp_path, 300)
     assert proc.returncode == 0, output[-3000:]
@@ -158,6 +169,8 @@ def test_preempted_job_checkpoints_requeues_and_matches_an_uninterrupted_run(tmp
     assert preempted["status"] == uninterrupted["status"] == "completed"
     step = preempted["resumed"]["from_step"]
     assert 10 <= step < 40 and uninterrupted.get("resumed") is None
+    assert _slurm_env(sweep_dir / "0_preempted")["SLURM_RESTART_COUNT"] == "1"
+    assert "SLURM_RESTART_COUNT" not in _slurm_env(sweep_dir / "1_uninterrupted")
     log = "".join(p.read_text() for p in (sweep_dir / ".submitit" / task).glob("*_log.out"))
     for event in ("received SIGUSR2", f"checkpoint: step {step} ->", f"Requeued job {task}",
                   f"resumed from {sweep_dir / '0_preempted' / 'ckpt' / 'last.pt'}: step {step}"):
@@ -186,8 +199,8 @@ def _sigkill_task_process(task: str) -> None:
 def test_a_killed_array_task_is_reported_failed_not_waited_on(tmp_path, demo_cache, sweep_name):
     proc = _sweep(tmp_path, demo_cache, [*LONG, "seed=1,2", f"sweep_name={sweep_name}"])
     _wait_for_step(proc, tmp_path, "1_", 1)
-    sweep_dir = _sweep_dir(tmp_path)
-    task = f"{_slurm_job_id(sweep_dir)}_1"
+    [job_dir] = _sweep_dir(tmp_path).glob("1_*")
+    task = _array_task(job_dir)
     _sigkill_task_process(task)
     output = _finish(proc, tmp_path, 150)  # without sacct (slurmdbd) submitit would wait here forever
     assert proc.returncode != 0
@@ -197,15 +210,16 @@ def test_a_killed_array_task_is_reported_failed_not_waited_on(tmp_path, demo_cac
 
 
 def test_two_nodes_form_one_world_in_one_slurm_job(tmp_path, demo_cache, sweep_name):
-    proc = run_golf(["-m", *TINY, "launcher=torchrun", "launcher.nproc=1", "launcher.nnodes=2",
-                     f"launcher.rdzv_port={free_port()}", f"sweep_name={sweep_name}"], tmp_path, demo_cache)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    proc = _sweep(tmp_path, demo_cache, [*TINY, "launcher=torchrun", "launcher.nproc=1", "launcher.nnodes=2",
+                                         f"launcher.rdzv_port={free_port()}", f"sweep_name={sweep_name}"])
+    output = _finish(proc, tmp_path, 180)
+    assert proc.returncode == 0, output[-3000:]
     [job_dir] = job_dirs(tmp_path)
     results = read_results(job_dir)
     assert results["status"] == "completed"
     assert [r["rank"] for r in results["ranks"]] == [0, 1]
     assert results["ranks"][0]["val_bpb"] == results["ranks"][1]["val_bpb"] == results["metrics"]["val_bpb"]
-    env = json.loads((job_dir / "env.json").read_text())["env"]
+    env = _slurm_env(job_dir)
     assert env["SLURM_NNODES"] == "2"
     job_id = _slurm_job_id(_sweep_dir(tmp_path))
     assert job_id == env["SLURM_JOB_ID"]  # one job, not an array
