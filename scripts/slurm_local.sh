@@ -33,8 +33,10 @@ say() { echo "slurm_local: $*"; }
 die() { echo "slurm_local: error: $*" >&2; exit 1; }
 cannot() { echo "slurm_local: cannot start here: $*" >&2; exit 3; }  # exit 3: this machine cannot host it
 
-alive() {  # alive PIDFILE: the process it names is running
-  [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() {  # alive PIDFILE: the daemon it names runs (after a reboot a stale file can name another process)
+  local pid
+  [[ -s $1 ]] && pid=$(cat "$1") && kill -0 "$pid" 2>/dev/null &&
+    [[ $(cat "/proc/$pid/comm") =~ ^(munged|mariadbd|slurmctld|slurmd|slurmdbd)$ ]]
 }
 
 wait_until() {  # wait_until SECONDS WHAT COMMAND...: poll every 0.2 s

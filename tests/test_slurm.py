@@ -25,6 +25,8 @@ TINY = [*FAST_RUN, "train.threads=1", "hydra/launcher=slurm_cpu"]
 LONGER = {"train.iterations": "40", "train.warmdown_iters": "10", "train.val_every": "0", "train.log_every": "1"}
 LONG = [a for a in TINY if a.split("=")[0] not in LONGER] + [f"{k}={v}" for k, v in LONGER.items()]
 
+pytestmark = pytest.mark.usefixtures("slurm_cluster")  # first, so a skip comes before any other setup
+
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
