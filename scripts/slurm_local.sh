@@ -7,7 +7,8 @@
 #   scripts/slurm_local.sh stop [--wipe]       # --wipe also drops job state and the accounting database
 # Exit status 3: this machine cannot host the cluster (not root, packages missing, a real cluster's config).
 #
-# Needs root on Debian/Ubuntu without systemd (a container or CI machine) and these packages (install):
+# Needs root on Debian/Ubuntu (it starts every daemon itself: no systemd needed, e.g. a container or a CI
+# machine) and these packages (`install`):
 #   slurmctld slurmd slurm-client slurmdbd munge mariadb-server, without their recommends (hdf5, ROCm, ...)
 # The nodes are golf-n1..golf-nN, all on this host (127.0.0.1, slurmd ports 6821..), each with every CPU
 # of the machine, in one partition `cpu`. No cgroups: CPU and memory limits are not enforced. Accounting
