@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,12 @@ def run_golf(args: list[str], out: Path, cache: Path, env: dict | None = None) -
     full_env = {**os.environ, "GOLF_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "golf.train", *args, f"paths.out_root={out}"],
                           cwd=out, env=full_env, capture_output=True, text=True, timeout=600)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def job_dirs(out: Path) -> list[Path]:
