@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,14 @@ def run_golf(args: list[str], out: Path, cache: Path, env: dict | None = None) -
     full_env = {**os.environ, "GOLF_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "golf.train", *args, f"paths.out_root={out}"],
                           cwd=out, env=full_env, capture_output=True, text=True, timeout=600)
+
+
+def run_printed_command(command: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """Run a `python ...` command line that golf prints for users (a record's README) with this interpreter,
+    not with whichever `python` is first on PATH."""
+    program, *args = shlex.split(command)
+    assert program == "python", command
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def job_dirs(out: Path) -> list[Path]:
