@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_printed_command
 
 from golf.export import main
 from golf.quant.code_bytes import SCRIPT_NAME
@@ -15,6 +16,30 @@ from golf.quant.code_bytes import SCRIPT_NAME
 def completed(tiny_sweep):
     return sorted(p.parent for p in tiny_sweep.rglob("results.json")
                   if json.loads(p.read_text())["status"] == "completed")
+
+
+# The per-seed val_bpb of an official record (openai/parameter-golf records/track_10min_16mb/
+# 2026-04-09_SP8192_3LayerRecur_ParResid_QK525_LegalTTT): its submission.json gives val_bpb 1.08100 and
+# val_bpb_std 0.00020, the sample std (ddof=1: 0.000197); the population std (ddof=0) would be 0.00016.
+OFFICIAL_SEED_BPBS = (1.08079, 1.08103, 1.08118)
+
+
+def _as_seeds(completed, tmp_path, bpbs, compliant) -> list[str]:
+    """Copies of the sweep's completed jobs, one per seed 100, 101, ...: the same config with the given val_bpb
+    and compliance (a compliant seed passes every check)."""
+    dirs = []
+    for i, (bpb, ok) in enumerate(zip(bpbs, compliant)):
+        job = shutil.copytree(completed[i % len(completed)], tmp_path / f"seed{100 + i}")
+        results = json.loads((job / "results.json").read_text())
+        results["seed"], results["metrics"]["val_bpb"] = 100 + i, bpb
+        compliance = results["compliance"]
+        if ok:
+            compliance["checks"] = {k: {**c, "pass": True} for k, c in compliance["checks"].items()}
+            compliance["compliant"] = True
+        assert compliance["compliant"] is ok
+        (job / "results.json").write_text(json.dumps(results))
+        dirs.append(str(job))
+    return dirs
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +61,24 @@ def test_submission_has_the_official_fields(record, completed):
     assert f"{sub['val_bpb']:.8f}" in (record / "README.md").read_text()
 
 
+def test_record_std_is_the_sample_std_of_the_official_records(completed, tmp_path):
+    out = tmp_path / "record"
+    assert main([*_as_seeds(completed, tmp_path, OFFICIAL_SEED_BPBS, [True] * 3), "--out", str(out)]) == 0
+    sub = json.loads((out / "submission.json").read_text())
+    assert (round(sub["val_bpb"], 5), round(sub["val_bpb_std"], 5)) == (1.08100, 0.00020)
+    assert sub["val_bpb_std"] == pytest.approx(0.00019672315572911284, rel=1e-9)
+    assert sub["compliance"]["compliant"] is True
+
+
+def test_a_record_is_compliant_only_if_every_seed_is(completed, tmp_path):
+    out = tmp_path / "record"
+    assert main([*_as_seeds(completed, tmp_path, OFFICIAL_SEED_BPBS, [True, False, True]), "--out", str(out)]) == 0
+    sub = json.loads((out / "submission.json").read_text())
+    assert [sub["compliance"]["per_seed"][str(s)]["compliant"] for s in sub["seeds"]] == [True, False, True]
+    assert sub["compliance"]["compliant"] is False
+    assert "compliant: no" in (out / "README.md").read_text()
+
+
 def test_the_script_is_bytes_code_and_reproduces_the_score_from_the_artifact(record, completed):
     script = record / SCRIPT_NAME
     results = json.loads((completed[0] / "results.json").read_text())
@@ -43,7 +86,7 @@ def test_the_script_is_bytes_code_and_reproduces_the_score_from_the_artifact(rec
     cfg = results["data"]
     command = [line for line in (record / "README.md").read_text().splitlines() if line.startswith("python score")]
     assert command and cfg["root"] in command[0]
-    proc = subprocess.run(command[0], shell=True, cwd=record, capture_output=True, text=True, timeout=120)
+    proc = run_printed_command(command[0], record, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert f"val_bpb {results['metrics']['val_bpb']:.8f}" in proc.stdout
     # The golf modules come from the script itself, not from the installed package.
