@@ -1,4 +1,6 @@
-"""Bits-per-byte accounting (golf.eval.bpb) and the non-overlapping evaluator (golf.eval.full).
+"""Bits-per-byte accounting (golf.eval.bpb) and the non-overlapping evaluator (golf.eval.full) on the official
+FineWeb tokenizers. They are not in a fresh clone, so these tests skip there; the same checks on a tokenizer golf
+trains itself always run (tests/test_bpb_trained_tokenizer.py).
 
 The headline check scores a fixed model on a fixed FineWeb-sp1024 token stream with golf and
 compares it with a computation written here from scratch: float64 NLL from the raw logits, and a
@@ -75,7 +77,9 @@ def _generated_documents(count: int, seed: int, ascii_only: bool = False) -> lis
 def _tokenizer(vocab: int) -> spm.SentencePieceProcessor:
     path = TOKENIZERS / f"fineweb_{vocab}_bpe.model"
     if not path.is_file():
-        pytest.skip(f"official tokenizer {path} not present")
+        pytest.skip(f"the official tokenizers are not here ({path}); get them with "
+                    f"`python -m golf.data.fineweb --tokenizers-only` (tests/test_bpb_trained_tokenizer.py runs "
+                    f"the same byte accounting checks on a tokenizer it trains)")
     return spm.SentencePieceProcessor(model_file=str(path))
 
 

@@ -1,6 +1,7 @@
 """Every compliance check comes from what the run observed, and each one fails when it should: real runs that
-train on val, calibrate on val, read training data after training, overrun the eval budget or produce a
-non-finite artifact; plus the headline metric and the model state the artifact restores."""
+train on val, calibrate on val, read training data after training, overrun the eval budget, exceed the
+artifact limit only through their code bytes or produce a non-finite artifact; plus the headline metric and
+the model state the artifact restores."""
 
 import json
 import math
@@ -11,7 +12,7 @@ import pytest
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
 from golf.data.disjoint import check_overlap
-from golf.data.shards import load_shard, write_shard
+from golf.data.shards import find_shards, load_shard, write_shard
 from golf.logging.results import Results
 
 GPTQ = ["quant=gptq_int6", "quant.calib_seqs=4"]
@@ -116,3 +117,56 @@ def test_a_sliding_run_reports_the_sliding_score_and_its_eval_time(tmp_path, dem
     assert m["val_bpb_sliding"] < m["val_bpb_roundtrip"]  # more context per scored token
     assert t["eval_measured_s"] == t["sliding_s"] and t["eval_s"] == t["sliding_s"]  # budget=unlimited: 1 device
     assert results["compliance"]["checks"]["each_token_scored_once"]["value"]["summed"] == m["val_tokens"]
+
+
+# Between this tiny run's model bytes (~231 kB) and its model + train_gpt.py bytes (~258 kB).
+LIMIT = 240_000
+
+
+@pytest.fixture(scope="module")
+def small_val(tmp_path_factory, demo_cache) -> str:
+    """The first 64 sequences of the demo val split as a split of its own, so a run can score all of it in a
+    blink (a capped eval, eval.max_seqs, is never compliant)."""
+    [shard] = find_shards(f"{demo_cache}/demo-*/demo_val_*.bin")
+    out = tmp_path_factory.mktemp("small_val")
+    write_shard(out / "small_val_000000.bin", load_shard(shard)[: 64 * 64 + 1])
+    return f"{out}/small_val_*.bin"
+
+
+@pytest.fixture(scope="module")
+def over_limit_by_code(tmp_path_factory, demo_cache, small_val):
+    """A run whose model alone fits LIMIT but whose model + code does not, with the limit reported, not enforced,
+    and everything else compliant (the whole, small, val split is scored)."""
+    out = tmp_path_factory.mktemp("over_limit")
+    proc = run_golf([*FAST_RUN, "eval.max_seqs=0", f"data.val_pattern={small_val}", "budget=unlimited",
+                     f"budget.artifact_limit_bytes={LIMIT}"], out, demo_cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [job] = job_dirs(out)
+    return read_results(job), proc.stdout
+
+
+def test_code_bytes_count_against_the_artifact_limit(over_limit_by_code):
+    results, stdout = over_limit_by_code
+    art, compliance = results["artifact"], results["compliance"]
+    assert art["bytes_model"] < LIMIT < art["bytes_total"] == art["bytes_model"] + art["bytes_code"]
+    assert compliance["checks"]["artifact_under_limit"] == {"pass": False, "value": art["bytes_total"], "limit": LIMIT}
+    assert art["headroom_bytes"] == LIMIT - art["bytes_total"] < 0
+    assert compliance["compliant"] is False
+    assert "compliant: NO (artifact_under_limit)" in stdout
+
+
+def test_every_other_check_passes_so_the_limit_alone_decides(over_limit_by_code):
+    results, _ = over_limit_by_code
+    failing = [name for name, check in results["compliance"]["checks"].items() if not check["pass"]]
+    assert failing == ["artifact_under_limit"]
+
+
+def test_an_enforced_limit_fails_the_run_naming_the_overshoot(tmp_path, demo_cache):
+    proc = run_golf([*FAST_RUN, "budget=cpu_smoke", f"budget.artifact_limit_bytes={LIMIT}",
+                     "budget.check_estimate=false"], tmp_path, demo_cache)
+    assert proc.returncode != 0
+    [job] = job_dirs(tmp_path)
+    results = read_results(job)
+    assert results["status"] == "failed" and results["error"]["type"] == "ArtifactError"
+    assert f"exceeds the {LIMIT:,} B limit" in results["error"]["message"]
+    assert "metrics" not in results or "val_bpb" not in results["metrics"]  # never scored

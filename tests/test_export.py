@@ -48,6 +48,26 @@ def test_the_record_folder_has_the_official_layout_and_fields(record, completed)
     assert "SEED=1" in readme and f"python {SCRIPT_NAME}" in readme
 
 
+# The per-seed val_bpb of an official record (openai/parameter-golf records/track_10min_16mb/
+# 2026-04-09_SP8192_3LayerRecur_ParResid_QK525_LegalTTT): its submission.json gives val_bpb 1.08100 and
+# val_bpb_std 0.00020, the sample std (ddof=1: 0.000197); the population std (ddof=0) would be 0.00016.
+OFFICIAL_SEED_BPBS = (1.08079, 1.08103, 1.08118)
+
+
+def test_record_std_is_the_sample_std_of_the_official_records(completed, tmp_path):
+    dirs = []
+    for i, bpb in enumerate(OFFICIAL_SEED_BPBS):
+        job = shutil.copytree(completed[i % len(completed)], tmp_path / f"seed{100 + i}")
+        results = json.loads((job / "results.json").read_text())
+        results["seed"], results["metrics"]["val_bpb"] = 100 + i, bpb
+        (job / "results.json").write_text(json.dumps(results))
+        dirs.append(str(job))
+    assert main([*dirs, "--out", str(tmp_path / "record")]) == 0
+    sub = json.loads((tmp_path / "record" / "submission.json").read_text())
+    assert (round(sub["val_bpb"], 5), round(sub["val_bpb_std"], 5)) == (1.08100, 0.00020)
+    assert sub["val_bpb_std"] == pytest.approx(0.00019672315572911284, rel=1e-9)
+
+
 def test_compliant_only_if_every_seed_is(completed, tmp_path):
     """One compliant and one non-compliant seed make a non-compliant record."""
     copies = [shutil.copytree(d, tmp_path / d.name) for d in completed]

@@ -70,6 +70,29 @@ def test_record_bar_needs_both_the_margin_and_the_p_value():
     assert welch_p_less([3.0], [3.0, 3.1]) is None
 
 
+# Per-seed val_loss of three groups, and golden p-values computed once for them with scipy.stats (ttest_ind with
+# equal_var=False and ttest_1samp on the per-seed differences, alternative="less"). The comments give the values a
+# wrong test would report instead: Student's t (equal variances) or two-sided.
+BASELINE = {1: 3.000, 2: 3.020, 3: 2.985, 4: 3.012, 5: 2.995}
+BETTER = {1: 2.990, 2: 2.993, 3: 2.988}  # 3 of the 5 seeds, much tighter: Welch and Student differ
+WORSE = {1: 3.002, 2: 3.021, 3: 2.988, 4: 3.0135, 5: 2.9975}  # worse on every seed
+
+
+def test_p_values_are_one_sided_welch_and_paired_on_golden_samples():
+    jobs = [_job(group, seed, loss) for group, losses in (("none", BASELINE), ("sgd", BETTER), ("lora", WORSE))
+            for seed, loss in losses.items()]
+    rows = {r["group"]: r for r in summarize(jobs, assign_groups(jobs), "ttt=none")}
+    better, worse, base = rows["ttt=sgd"], rows["ttt=lora"], rows["ttt=none"]
+    assert better["p_value"] == pytest.approx(0.06173542629591605, rel=1e-9)  # Student 0.0985, two-sided 0.123
+    assert better["p_paired"] == pytest.approx(0.16094802016823104, rel=1e-9)  # two-sided 0.322
+    assert worse["p_value"] == pytest.approx(0.5900168273836586, rel=1e-9)  # two-sided 0.820
+    # Two-sided, a consistently worse group would look significant (p = 0.0048); one-sided it is nowhere near.
+    assert worse["p_paired"] == pytest.approx(0.9975936608349771, rel=1e-9)
+    assert base["p_value"] is None and base["p_paired"] is None
+    assert base["val_loss_std"] == pytest.approx(0.013831124321616118, rel=1e-12)  # sample std; population: 0.01237
+    assert not better["record_bar"] and not worse["record_bar"]
+
+
 def test_nothing_to_report_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: no results.json under {tmp_path}")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FAST_RUN, job_dirs, run_golf
+from conftest import FAST_RUN, job_dirs, run_golf, run_printed_command
 
 TTT_RUN = [*FAST_RUN, "eval=sliding64", "eval.max_seqs=32", "ttt=eb_adaptive", "ttt.chunk_tokens=1024",
            "ttt.epochs=1"]
@@ -108,8 +108,7 @@ def test_exported_script_reproduces_the_sliding_score(ttt_job, ttt_record, demo_
     record, command = ttt_record
     assert "--stride" not in command  # stride 64 = seq_len 64 in this job: its windows are the full eval's
     without_ttt = re.sub(r" --ttt \S+ --seed \d+", "", command)
-    proc = subprocess.run(without_ttt + " --stride 32", shell=True, cwd=record, capture_output=True, text=True,
-                          timeout=120)
+    proc = run_printed_command(without_ttt + " --stride 32", record, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     _golf_ttt(job, ["ttt=none", "eval.stride=32", "--tag", "none_s32"], demo_cache)
     sliding = json.loads((job / "ttt" / "none_s32.json").read_text())["base"]
@@ -123,7 +122,7 @@ def test_exported_record_reproduces_the_ttt_headline_from_the_artifact(ttt_job, 
     assert (record / "score_artifact.py").stat().st_size == r["artifact"]["bytes_code"]
     assert "--ttt ttt.json --seed 1337" in command
     assert json.loads((record / "ttt.json").read_text())["name"] == "eb_adaptive"
-    proc = subprocess.run(command, shell=True, cwd=record, capture_output=True, text=True, timeout=300)
+    proc = run_printed_command(command, record, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = float(proc.stdout.split("val_bpb ")[1].split()[0])
     assert printed == pytest.approx(r["metrics"]["val_bpb"], abs=2e-6)  # the 2-rank run, scored here by 1 process
