@@ -2,7 +2,6 @@
 
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -61,14 +60,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-def run_printed_command(command: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
-    """Run a `python ...` command line that golf prints for users (a record's README) with this interpreter,
-    not with whichever `python` is first on PATH."""
-    program, *args = shlex.split(command)
-    assert program == "python", command
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
 def job_dirs(out: Path) -> list[Path]:
     return sorted(p.parent for p in out.rglob("results.json"))
 

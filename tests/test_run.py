@@ -16,7 +16,6 @@ from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
 from golf.eval.val_stream import ValStream
 from golf.models.registry import load_model
-from golf.quant.code_bytes import evaluation_script
 
 
 def _completed_job(proc, out):
@@ -44,8 +43,8 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     path = job / art["path"]
     assert art["bytes_model"] == path.stat().st_size
     assert art["bytes_total"] == art["bytes_model"] + art["bytes_code"]
-    script, embedded = evaluation_script()  # ttt=none, eval=full: the base scoring script
-    assert art["bytes_code"] == len(script) and art["code_files"] == embedded
+    assert art["bytes_code"] == (job / "train_gpt.py").stat().st_size  # the run's record script
+    assert results["record"]["bytes"] == art["bytes_code"] and "golf.pipeline" in results["record"]["modules"]
     assert art["headroom_bytes"] == 16_000_000 - art["bytes_total"]
     assert results["choices"]["arch"] == "tiny" and results["seed"] == 1337
     assert results["metrics"]["steps"] == 6 and math.isfinite(results["metrics"]["val_bpb_prequant"])
