@@ -40,6 +40,7 @@ from golf.resume import (
     remove_unused_dir,
 )
 from golf.utils.environment import environment_info
+from golf.workload import gpu_sized_on_cpu
 
 log = logging.getLogger(__name__)
 register_schemas()
@@ -180,6 +181,9 @@ def run_job(cfg: DictConfig) -> float:
         resolve_data(cfg)
         typed: GolfConfig = OmegaConf.to_object(cfg)
         check_data(typed)
+        warning = gpu_sized_on_cpu(typed, HydraConfig.get().runtime.choices["arch"])
+        if warning:
+            log.warning(warning)
         stage = "size"
         check_fits(typed)
         stage = "launch"
