@@ -40,7 +40,7 @@ from golf.resume import (
     remove_unused_dir,
 )
 from golf.utils.environment import environment_info
-from golf.workload import gpu_sized_on_cpu
+from golf.workload import check_cpu_sized
 
 log = logging.getLogger(__name__)
 register_schemas()
@@ -172,6 +172,9 @@ def run_job(cfg: DictConfig) -> float:
     stage = "validate"
     try:
         validate(OmegaConf.to_object(cfg))
+        cpu_warning = check_cpu_sized(OmegaConf.to_object(cfg), HydraConfig.get().runtime.choices["arch"])
+        if cpu_warning:
+            log.warning(cpu_warning)
         where = placement(cfg.launcher)
         if where.node_rank > 0:  # node 0 owns the job dir and results.json; this node only adds its ranks
             launch(OmegaConf.to_object(cfg), hydra_dir, where)
@@ -181,9 +184,6 @@ def run_job(cfg: DictConfig) -> float:
         resolve_data(cfg)
         typed: GolfConfig = OmegaConf.to_object(cfg)
         check_data(typed)
-        warning = gpu_sized_on_cpu(typed, HydraConfig.get().runtime.choices["arch"])
-        if warning:
-            log.warning(warning)
         stage = "size"
         check_fits(typed)
         stage = "launch"

@@ -1,11 +1,13 @@
-"""How long a run will take, said before the wait: a warning before launch when a GPU-sized run is about
-to train on the CPU, and the expected training time measured by the trainer's warm-up steps."""
+"""How long a run will take, said before the wait: before launch, a GPU-sized run about to train on the
+CPU is refused (or, with train.device=cpu, warned about) with its CPU-sized variant; after the trainer's
+warm-up steps, the expected training time they measured."""
 
 import statistics
 from pathlib import Path
 
 import torch
 
+from golf.errors import ConfigError
 from golf.logging.console import format_duration
 from golf.models.registry import build_model
 
@@ -16,13 +18,12 @@ CPU_SIZED = 10
 ARCH_CONFIGS = Path(__file__).resolve().parent / "conf" / "arch"
 
 
-def trains_on_cpu(device: str) -> bool:
-    return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-
-
-def gpu_sized_on_cpu(cfg, arch_choice: str) -> str | None:
-    """The warning for a run whose every step is GPU-sized work when it would train on the CPU, else None."""
-    if not trains_on_cpu(cfg.train.device):
+def check_cpu_sized(cfg, arch_choice: str) -> str | None:
+    """Refuse a run whose every step is GPU-sized work when it would land on the CPU by default (no CUDA
+    device visible): its warm-up alone takes hours and tens of GB. With train.device=cpu it is the user's
+    choice: return the same facts as a warning. None when the run is CPU-sized or trains on a GPU."""
+    device = cfg.train.device
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         return None
     with torch.device("meta"):
         params = sum(p.numel() for p in build_model(cfg.arch).parameters())
@@ -30,14 +31,15 @@ def gpu_sized_on_cpu(cfg, arch_choice: str) -> str | None:
     ratio = 6 * params * batch / CPU_DEMO_STEP_FLOPS
     if ratio <= CPU_SIZED:
         return None
-    cap = cfg.budget.train_seconds
-    steps = f"{cfg.train.warmup_steps} warm-up steps, then up to {cfg.train.iterations:,} steps" + (
-        f" (or the {cap:.0f} s training cap)" if cap > 0 else "")
     small = f"arch={arch_choice}_cpu" if (ARCH_CONFIGS / f"{arch_choice}_cpu.yaml").is_file() else "arch=tiny"
-    return (f"warning: a GPU-sized run on the CPU: arch={arch_choice} has {params:,} params and a step trains "
-            f"{batch:,} tokens, ~{ratio:,.0f}x the work of a +experiment=cpu_demo step (about a second on 2 cores); "
-            f"{steps} follow. The CPU-sized variant: python -m golf.train +experiment=cpu_demo {small} plus your "
-            f"other overrides (150 steps of 8,192 tokens); the expected training time prints after the warm-up.")
+    facts = (f"a GPU-sized run on the CPU: arch={arch_choice} has {params:,} params and a step trains {batch:,} "
+             f"tokens, ~{ratio:,.0f}x the work of a +experiment=cpu_demo step (about a second on 2 cores)")
+    variant = (f"the CPU-sized variant is python -m golf.train +experiment=cpu_demo {small} plus your other "
+               f"overrides (150 steps of 8,192 tokens)")
+    if device == "auto":
+        raise ConfigError(f"{facts}, and no CUDA device is visible; {variant}, or set train.device=cpu to train "
+                          f"this on the CPU anyway")
+    return f"warning: {facts}; {variant}. The expected training time prints after the warm-up."
 
 
 def expected_training(step_seconds: list[float], iterations: int, compile_steps: int, cap_seconds: float) -> str:

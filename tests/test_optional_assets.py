@@ -34,7 +34,7 @@ def run_inner_pytest(tmp_path: Path, tokenizers: Path) -> str:
     (tmp_path / "test_inner.py").write_text(INNER_TESTS)
     paths = [str(optional_assets.REPO / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "GOLF_TOKENIZERS": str(tokenizers), "PYTHONPATH": os.pathsep.join(paths)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "optional_assets", "-p", "no:cacheprovider",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider",
                            "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

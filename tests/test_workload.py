@@ -1,10 +1,12 @@
-"""Saying how long a run takes before the wait: the CPU warning for GPU-sized runs (before launch) and the
-expected training time from the warm-up."""
+"""Saying how long a run takes before the wait: GPU-sized runs on the CPU refused or warned about before
+launch, and the expected training time from the warm-up."""
+
+import json
 
 from conftest import run_golf
 
 from golf.config.schema import GolfConfig
-from golf.workload import expected_training, gpu_sized_on_cpu
+from golf.workload import check_cpu_sized, expected_training
 
 
 def test_expected_time_skips_the_compile_steps_and_names_the_cap():
@@ -20,23 +22,31 @@ def test_expected_time_skips_the_compile_steps_and_names_the_cap():
 def test_gpu_sized_run_on_cpu_is_named_with_its_cpu_variant():
     cfg = GolfConfig()  # the baseline preset with the record schedule: 524,288 tokens a step
     cfg.train.device = "cpu"
-    warning = gpu_sized_on_cpu(cfg, "baseline")
+    warning = check_cpu_sized(cfg, "baseline")
     assert "arch=baseline has 17,059,912 params and a step trains 524,288 tokens, ~1,844x the work" in warning
-    assert "20 warm-up steps, then up to 20,000 steps (or the 600 s training cap)" in warning
     assert "python -m golf.train +experiment=cpu_demo arch=baseline_cpu plus your other overrides" in warning
     cfg.train.device = "cuda"
-    assert gpu_sized_on_cpu(cfg, "baseline") is None
+    assert check_cpu_sized(cfg, "baseline") is None
     # The CPU demo's own shape is CPU-sized; a preset without a _cpu twin points at arch=tiny.
     cfg.train.device, cfg.train.batch_tokens = "cpu", 8192
     cfg.arch.num_layers, cfg.arch.model_dim, cfg.arch.num_heads, cfg.arch.num_kv_heads = 4, 128, 4, 2
-    assert gpu_sized_on_cpu(cfg, "tiny") is None
+    assert check_cpu_sized(cfg, "tiny") is None
     cfg.train.batch_schedule = [[100, 524288]]
-    assert "arch=tiny plus your other overrides" in gpu_sized_on_cpu(cfg, "tiny")
+    assert "+experiment=cpu_demo arch=tiny plus your other overrides" in check_cpu_sized(cfg, "tiny")
 
 
-def test_the_flagship_command_on_cpu_says_so_before_any_work(tmp_path, demo_cache):
-    proc = run_golf(["arch=swiglu_unet", "ttt=adamw", "train.device=cpu", "logger=none"], tmp_path, demo_cache)
-    # It stops at the size check (int8 does not fit), but the CPU warning comes first.
-    assert proc.returncode != 0 and "exceeds the 16,000,000 B limit" in proc.stderr
-    assert "a GPU-sized run on the CPU: arch=swiglu_unet has 33,425,496 params" in proc.stdout
-    assert "+experiment=cpu_demo arch=swiglu_unet_cpu" in proc.stdout
+def test_the_flagship_command_without_a_gpu_is_refused_before_any_work(tmp_path, demo_cache):
+    proc = run_golf(["arch=swiglu_unet", "ttt=adamw", "logger=none"], tmp_path, demo_cache,
+                    env={"CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert ("error: a GPU-sized run on the CPU: arch=swiglu_unet has 33,425,496 params and a step trains 524,288 "
+            "tokens, ~3,613x the work of a +experiment=cpu_demo step") in proc.stderr
+    assert "python -m golf.train +experiment=cpu_demo arch=swiglu_unet_cpu plus your other" in proc.stderr
+    assert "or set train.device=cpu to train this on the CPU anyway" in proc.stderr
+    [results] = tmp_path.rglob("results.json")
+    assert json.loads(results.read_text())["error"]["where"] == "validate"
+    assert not list(tmp_path.rglob("metrics.jsonl"))
+    # Asked for explicitly, it is a warning, and the run goes on (here to the size check, which int8 fails).
+    proc = run_golf(["arch=swiglu_unet", "ttt=adamw", "logger=none", "train.device=cpu"], tmp_path, demo_cache)
+    assert "warning: a GPU-sized run on the CPU: arch=swiglu_unet" in proc.stdout
+    assert "exceeds the 16,000,000 B limit" in proc.stderr
