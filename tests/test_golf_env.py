@@ -19,8 +19,9 @@ def test_an_up_to_date_env_installs_nothing_and_no_tests_is_a_failure(tmp_path):
     spec.loader.exec_module(golf_env)
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    python = venv / "bin" / "python"  # this interpreter stands in for the venv's: it has torch and golf
-    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    # This interpreter stands in for the venv's (it has torch and golf), refusing installs into it.
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\n[ "$1 $2 $3" = "-m pip install" ] && exit 97\nexec {sys.executable} "$@"\n')
     python.chmod(0o755)
     (venv / "golf-setup.json").write_text(json.dumps({"fingerprint": golf_env.setup_fingerprint()}))
     proc = subprocess.run([sys.executable, str(SCRIPT), "test", "tests/test_workload.py", "-k", "no_such_test",
