@@ -16,8 +16,10 @@ torch, the one dependency whose right build depends on the machine:
   already offer 2.13.0+cpu (a local wheel or mirror, as on CI), else from the PyTorch CPU index
   (the same version on PyPI is the CUDA build, several GB); on macOS and Windows PyPI's build is the CPU one.
 
-Standard library only, so that a bare Python 3.10+ runs it.
+Standard library only, so that a bare Python 3.10+ runs it (and an older one gets a one-line error).
 """
+
+from __future__ import annotations  # the annotations below must not stop Python < 3.10 before the version check
 
 import hashlib
 import json
