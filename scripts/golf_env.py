@@ -178,7 +178,11 @@ def main(argv: list[str]) -> int:
         return 0
     cmd = [str(python), *command, *argv[1:]]
     print("+ " + " ".join(cmd), flush=True)
-    code = subprocess.run(cmd, cwd=REPO).returncode
+    # As if activated: commands the run starts by name (`python score_artifact.py` in a record's README,
+    # `wandb`) are the venv's too.
+    activated = {**os.environ, "VIRTUAL_ENV": str(python.parent.parent),
+                 "PATH": os.pathsep.join([str(python.parent), os.environ.get("PATH", "")])}
+    code = subprocess.run(cmd, cwd=REPO, env=activated).returncode
     if argv[0] == "test" and code == PYTEST_NO_TESTS:
         fail("pytest collected no tests; that is a failure, not a pass")
     return code
