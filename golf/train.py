@@ -44,6 +44,7 @@ from golf.resume import (
     remove_unused_dir,
 )
 from golf.utils.environment import environment_info
+from golf.workload import check_cpu_sized
 
 log = logging.getLogger(__name__)
 register_schemas()
@@ -195,6 +196,9 @@ def run_job(cfg: DictConfig) -> float:
     stage = "validate"
     try:
         validate(OmegaConf.to_object(cfg))
+        cpu_warning = check_cpu_sized(OmegaConf.to_object(cfg), HydraConfig.get().runtime.choices["arch"])
+        if cpu_warning:
+            log.warning(cpu_warning)
         where = placement(cfg.launcher)
         if where.node_rank > 0:  # node 0 owns the job dir and results.json; this node only adds its ranks
             launch(OmegaConf.to_object(cfg), hydra_dir, where)

@@ -36,7 +36,7 @@ import torch.distributed as dist
 
 from golf import preemption
 from golf.guards import LossWatch, check_finite_weights
-from golf.logging.console import format_duration
+from golf.logging.console import expected_training, format_duration
 from golf.optim.schedule import fraction_lr_multiplier, lr_multiplier, muon_momentum, shape_stages, tokens_through
 
 log = logging.getLogger(__name__)
@@ -145,14 +145,20 @@ class Trainer:
         # Cycle through every batch shape x both model states the run will reach (before and after a
         # step-triggered switch such as depth recurrence), so each compiled graph exists before timing.
         model_states = (0, self.cfg.train.iterations)
+        step_seconds = []
         for i in range(steps):
+            started = time.perf_counter()
             self._on_train_step(model_states[(i // len(self.stages)) % 2])
             self._forward_backward(loader, *self.stages[i % len(self.stages)][1:])
             for opt in self.optimizers.values():
                 opt.step()
             self._zero_grad()
+            self._sync()
+            step_seconds.append(time.perf_counter() - started)
             if i + 1 == steps or (i + 1) % 10 == 0:
                 log.info(f"warmup_step {i + 1}/{steps}")
+        log.info(expected_training(step_seconds, self.cfg.train.iterations, 2 * len(self.stages),
+                                   (self.max_wallclock_ms or 0.0) / 1000))
         self.base_model.load_state_dict(initial_model, strict=True)
         for key, opt in self.optimizers.items():
             opt.load_state_dict(initial_opts[key])

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from optional_assets import pytest_terminal_summary  # noqa: F401  (registers the hook: what skipped and why)
 
 REPO = Path(__file__).resolve().parents[1]
 

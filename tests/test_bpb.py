@@ -10,18 +10,17 @@ byte count taken from the text SentencePiece decodes, not from golf's lookup tab
 import itertools
 import math
 import random
-from pathlib import Path
 
 import pytest
 import sentencepiece as spm
 import torch
+from optional_assets import official_tokenizer
 
 from golf.config.schema import ArchConfig
 from golf.eval.bpb import build_byte_tables
 from golf.eval.full import evaluate_full
 from golf.models.registry import build_model
 
-TOKENIZERS = Path(__file__).resolve().parents[2] / "shared" / "tokenizers"
 BOS = 1
 VOCAB = 1024
 SEQ_LEN = 64
@@ -75,12 +74,7 @@ def _generated_documents(count: int, seed: int, ascii_only: bool = False) -> lis
 
 
 def _tokenizer(vocab: int) -> spm.SentencePieceProcessor:
-    path = TOKENIZERS / f"fineweb_{vocab}_bpe.model"
-    if not path.is_file():
-        pytest.skip(f"the official tokenizers are not here ({path}); get them with "
-                    f"`python -m golf.data.fineweb --tokenizers-only` (tests/test_bpb_trained_tokenizer.py runs "
-                    f"the same byte accounting checks on a tokenizer it trains)")
-    return spm.SentencePieceProcessor(model_file=str(path))
+    return spm.SentencePieceProcessor(model_file=str(official_tokenizer(vocab)))
 
 
 def _decoded_bytes(sp, ids: list[int]) -> list[int]:

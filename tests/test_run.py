@@ -37,7 +37,7 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     for name in ("config.yaml", "overrides.txt", "env.json", "train.log", "metrics.jsonl", ".hydra/config.yaml"):
         assert (job / name).is_file(), name
     assert "golf | val_bpb" in proc.stdout
-    assert "tok/s" in proc.stdout and "ETA" in proc.stdout
+    assert "tok/s" in proc.stdout and "ETA" in proc.stdout and "expected training time: 6 steps x" in proc.stdout
 
     art = results["artifact"]
     path = job / art["path"]
