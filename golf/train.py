@@ -31,6 +31,7 @@ from golf.launcher import Placement, placement, torchrun_command
 from golf.logging.console import setup_logging
 from golf.logging.jsonio import write_json
 from golf.logging.results import Results
+from golf.logging.sinks import check_wandb_credentials
 from golf.quant.estimate import check_fits
 from golf.resume import (
     JobLock,
@@ -171,6 +172,7 @@ def run_job(cfg: DictConfig) -> float:
     stage = "validate"
     try:
         validate(OmegaConf.to_object(cfg))
+        check_wandb_credentials(cfg.logger)
         where = placement(cfg.launcher)
         if where.node_rank > 0:  # node 0 owns the job dir and results.json; this node only adds its ranks
             launch(OmegaConf.to_object(cfg), hydra_dir, where)

@@ -29,6 +29,7 @@ from golf.guards import check_finite_weights
 from golf.logging.console import setup_logging
 from golf.logging.results import Results
 from golf.logging.sinks import MetricSink
+from golf.logging.snr_plot import plot_snr
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers, split_parameters
@@ -36,7 +37,6 @@ from golf.quant import artifact
 from golf.quant.code_bytes import count_code_bytes
 from golf.quant.export import export
 from golf.trainer import Trainer
-from golf.ttt.plot import plot_snr_scales
 from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
 from golf.utils.compile import compile_model
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
@@ -136,6 +136,7 @@ class Job:
         if self.outcome.resumed_from:
             self.record("resumed", from_step=self.outcome.resumed_from)
         self.record(averaging=self.outcome.averaging)
+        self.record("snr", train=self.outcome.snr)
         self.record("metrics", val_bpb_prequant=self.last_val["val_bpb"], val_loss_prequant=self.last_val["val_loss"],
                     train_loss_final=self.outcome.train_loss, steps=self.outcome.steps,
                     tokens_seen=self.outcome.tokens_seen)
@@ -223,8 +224,6 @@ class Job:
             m = self.ttt["memorization"]
             log.info(f"memorization diagnostic: ttt loop {m['ttt_loop_bpb']:.6f} vs sliding on adapted weights "
                      f"{m['sliding_adapted_bpb']:.6f} (gap {m['gap']:+.6f}: {m['reading']})")
-        if self.ttt.get("snr") and self.ttt["snr"]["steps"] and self.rt.is_main:
-            plot_snr_scales(self.ttt["snr"], self.job_dir / "snr_scales.png", f"ttt={self.cfg.ttt.name}")
 
     def legality_checks(self) -> dict:
         """Score-first checks from the ledger of whichever protocol produced the headline."""
@@ -290,9 +289,8 @@ class Job:
                          "val_loss": t["val_loss"], "seconds": round(t["seconds"], 3), "checks": t["checks"],
                          "memorization": t.get("memorization"),
                          **{k: t[k] for k in ("chunks", "documents", "bytes_model") if k in t}})
-        if t.get("snr"):
-            self.record(snr={**t["snr"], "plot": "snr_scales.png" if t["snr"]["steps"] else None})
-        self.sink.log(self.outcome.steps, {f"ttt/{'bpb' if t['legal'] else 'bpb_prequant'}": t["val_bpb"]})
+        self.record("snr", ttt=t["snr"])
+        self.sink.log(self.outcome.steps, {f"eval/{'bpb_ttt' if t['legal'] else 'bpb_prequant_ttt'}": t["val_bpb"]})
         return out
 
     def finish(self) -> None:
@@ -306,10 +304,12 @@ class Job:
         self.record("metrics", **metrics)
         self.record("timing", eval_s=round(self.eval_seconds, 3))
         self.record(compliance=compliance, wandb=self.sink.info())
-        self.sink.log(self.outcome.steps, {"val/bpb": self.final["val_bpb"], "val/loss": self.final["val_loss"]})
-        self.sink.summary({**metrics, "bytes_total": self.artifact_info["bytes_total"],
-                           "val_bpb_prequant": self.last_val["val_bpb"], "compliant": compliance["compliant"]})
+        self.sink.log(self.outcome.steps, {"eval/bpb_roundtrip": self.final["val_bpb"],
+                                           "eval/loss_roundtrip": self.final["val_loss"]})
         if self.results is not None:
+            plot = plot_snr(self.results.data["snr"], self.job_dir / "snr_scales.png", self.cfg.run_name)
+            self.record("snr", plot=plot.name if plot else None)
+            self.sink.summary(self.results.data)
             self.results.complete()
 
     def run(self) -> None:

@@ -31,7 +31,8 @@ def test_legal_stream_loop_passes_every_check(single_thread):
     assert all(c["pass"] for c in checks.values()), checks
     assert out["tokens"] == 512 and out["chunks"] == 4
     assert checks["score_before_update"]["value"]["uses"] == 6  # update + stat for each of the 3 trained chunks
-    assert set(out["snr"]["mean"]) == {"layer_00", "layer_01", "tok_emb", "skip_weights"}
+    assert set(out["snr"]["mean"]) == {"eb", "eb_abs", "eb_clipped", "eb_abs_clipped"}
+    assert set(out["snr"]["mean"]["eb_abs"]) == {"layer_00", "layer_01", "tok_emb", "skip_weights"}
 
 
 def test_ttt_changes_the_score_only_through_scored_tokens(single_thread):

@@ -24,9 +24,9 @@ from golf.data.tokenizer import load_tokenizer
 from golf.errors import ArtifactError, ConfigError, GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.logging.jsonio import write_json
+from golf.logging.snr_plot import plot_snr
 from golf.models.layers import apply_baseline_precision
 from golf.quant import artifact
-from golf.ttt.plot import plot_snr_scales
 from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
@@ -91,9 +91,10 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         name = tag or cfg.ttt.name
         if rt.is_main:
             target = job_dir / "ttt" / f"{name}.json"
-            snr = out.get("ttt_result", {}).get("snr")
-            if snr and snr["steps"]:
-                out["snr_plot"] = str(plot_snr_scales(snr, job_dir / "ttt" / f"{name}_snr.png", f"ttt={name}"))
+            snr = {"ttt": out.get("ttt_result", {}).get("snr")}
+            plot = plot_snr(snr, job_dir / "ttt" / f"{name}_snr.png", f"ttt={name}")
+            if plot is not None:
+                out["snr_plot"] = str(plot)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_json(target, out)
             out["path"] = str(target)

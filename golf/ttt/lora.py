@@ -5,7 +5,8 @@ position predicts the next document's BOS), so documents tile the stream. Inside
 `lora_chunk` positions are scored under inference mode with up to seq_len tokens of context from the
 same document, then the adapters take `epochs` Adam steps on that chunk. Adapters and optimizer state
 are reset at every document (`lora_reset=document`) or carried on (`stream`). Ranks take contiguous
-shares of documents; documents are independent, so no gradient crosses ranks.
+shares of documents; documents are independent, so no gradient crosses ranks. The adapters' per-layer
+gradient SNR is measured at every step, as in stream TTT, and logged once per document.
 """
 
 import math
@@ -25,6 +26,8 @@ from golf.eval.sliding import (
     score_windows,
     shard,
 )
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR
 from golf.ttt.ledger import Ledger
 from golf.ttt.training import forget_inference_caches
 
@@ -85,6 +88,7 @@ def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: i
         raise ConfigError(f"ttt.lora_targets={cfg.lora_targets!r} matched no module with a weight; use a regex on "
                           f"module names such as 'attn\\.(c_q|c_v)$'")
     params = [p for a in adapters for p in a.parameters()]
+    snr = GradientSNR(layer_groups(model), cfg.snr_min, cfg.snr_max)  # adapters sit in their layer's group
 
     def make_opt():
         return torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10)
@@ -107,20 +111,21 @@ def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: i
                               rt.autocast_dtype, ledger)
                 ledger.tick()
                 if ce < end or cfg.lora_reset.value == "stream":
-                    _adapt(model, optimizer, val_tokens, window, cfg.epochs, rt)
+                    _adapt(model, optimizer, val_tokens, window, cfg.epochs, rt, snr)
                     ledger.record("update", cs, ce)
                 ledger.tick()
             if on_chunk is not None:
-                on_chunk(d, {"ttt/document": d, "ttt/doc_tokens": end - start})
+                on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": end - start, **snr.metrics("ttt/snr")})
     finally:
         detach_adapters(model)
         for p in model.parameters():
             p.requires_grad_(True)
     acc.all_reduce()
-    return {**acc.result(), "documents": len(docs), "ledger": ledger, "snr": None}
+    return {**acc.result(), "documents": len(docs), "ledger": ledger,
+            "snr": {**snr.summary(), "applied": False, "estimator": None}}
 
 
-def _adapt(model, optimizer, val_tokens: torch.Tensor, window: Window, epochs: int, rt) -> None:
+def _adapt(model, optimizer, val_tokens: torch.Tensor, window: Window, epochs: int, rt, snr: GradientSNR) -> None:
     """Adam steps on the mean loss of the window's scored positions (their context is not a target)."""
     forget_inference_caches(model)
     model.train()
@@ -131,4 +136,5 @@ def _adapt(model, optimizer, val_tokens: torch.Tensor, window: Window, epochs: i
         with autocast_context(rt.device, rt.autocast_dtype):
             nll = model(chunk[:, :-1], chunk[:, 1:], reduction="none")
         nll[:, window.score_from :].mean().backward()
+        snr.measure()
         optimizer.step()

@@ -39,8 +39,7 @@ def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, 
         ledger.record("update", 0, n)
         ledger.tick()
         if on_chunk is not None:
-            on_chunk(epoch, {"ttt/epoch": epoch, "ttt/lr": lr, "ttt/train_loss": loss,
-                             **{f"snr/{k}": v for k, v in trainer.snr_values().items()}})
+            on_chunk(epoch, {"ttt/step": epoch, "ttt/lr": lr, "ttt/train_loss": loss, **trainer.snr.metrics("ttt/snr")})
     for p in model.parameters():
         p.requires_grad_(True)
     blob = export(model, cfg, cfg.budget.artifact_limit_bytes, rt.autocast_dtype).blob

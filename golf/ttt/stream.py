@@ -51,14 +51,14 @@ def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len:
         score_windows(model, shard(windows, rt.rank, rt.world_size), val_tokens, tables, seq_len, score_batch_seqs,
                       acc, rt.device, rt.autocast_dtype, ledger)
         ledger.tick()
-        metrics = {"ttt/chunk": index, "ttt/scored_tokens": windows[-1].scored[1]}
+        metrics = {"ttt/step": index, "ttt/scored_tokens": windows[-1].scored[1]}
         if index < len(chunks) - 1:
             a, b = windows[0].scored[0], windows[-1].scored[1]
             metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(trained_chunks - 1, 1)))
             metrics["ttt/train_loss"] = trainer.train_range(val_tokens, a, b, cfg.epochs)
             ledger.record("update", a, b)
             ledger.record("stat", a, b)
-            metrics.update({f"snr/{k}": v for k, v in trainer.snr_values().items()})
+            metrics.update(trainer.snr.metrics("ttt/snr"))
         ledger.tick()
         if on_chunk is not None:
             metrics["ttt/elapsed_s"] = time.perf_counter() - t0
