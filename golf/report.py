@@ -331,9 +331,9 @@ def build_report(jobs: list[dict], out: Path, baseline_spec: str | None, sources
     write_csv(out / "jobs.csv", JOB_COLUMNS, jobs)
     name = next((j["sweep"] for j in jobs if j.get("sweep")), "adhoc")
     ablation_chart(out / "report.png", rows, baseline, chart_title(name, varying_keys(jobs), len(jobs)))
-    groups = {j.get("wandb_group") for j in jobs}
+    groups = {j["wandb_group"] for j in jobs if j.get("wandb_group")}  # failed jobs may have made no run
     wandb_info = (log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project,
-                            groups.pop() if len(groups) == 1 and None not in groups else name, name)
+                            groups.pop() if len(groups) == 1 else name, name)
                   if wandb_mode != "disabled" else None)
     return {"baseline": baseline, "groups": rows, "wandb": wandb_info}
 

@@ -40,8 +40,12 @@ def test_numbers_are_those_of_the_jobs(report, tiny_sweep):
     assert float(base["val_bpb_std"]) == pytest.approx(abs(bpbs[0] - bpbs[1]) / 2 ** 0.5, abs=1e-12)
 
 
-def test_wandb_table_reads_back_offline_equal_to_the_csv(report):
+def test_wandb_table_reads_back_offline_equal_to_the_csv(report, tiny_sweep):
     [run_dir] = (report / "wandb").glob("offline-run-*")
+    records = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
+                             capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    [run] = [r["run"] for r in map(json.loads, records) if r["type"] == "run"]
+    assert run["run_group"] == json.loads((tiny_sweep / "launch.json").read_text())["group"]  # next to its jobs
     inspected = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json", str(run_dir)],
                                capture_output=True, text=True, timeout=120)
     assert inspected.returncode == 0, inspected.stderr

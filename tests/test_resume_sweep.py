@@ -72,6 +72,8 @@ def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, 
     assert len(pieces) == 2 and {p.name.rsplit("-", 1)[1] for p in pieces} == {resumed["wandb"]["run_id"]}
     assert resumed["wandb"]["group"] == read_results(first)["wandb"]["group"]
     assert resumed["wandb"]["group"] == json.loads((first.parent / "launch.json").read_text())["group"]
+    # the re-run rebuilds the first launch's dashboard, now with both jobs completed
+    assert "| `all` | 2 |" in (first.parent / "dashboard" / "report.md").read_text()
 
     for path in tmp_path.rglob("*"):
         if path.is_file():
