@@ -44,12 +44,12 @@ def run_stream_ttt(model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> 
     for index, windows in enumerate(chunks):
         score_windows(model, shard(windows, ctx.rank, ctx.world_size), ctx, acc)
         ctx.ledger.tick()
-        metrics = {"ttt/chunk": index, "ttt/scored_tokens": windows[-1].scored[1]}
+        metrics = {"ttt/step": index, "ttt/scored_tokens": windows[-1].scored[1]}
         if index < len(chunks) - 1:
             a, b = windows[0].scored[0], windows[-1].scored[1]
             metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(trained_chunks - 1, 1)))
             metrics["ttt/train_loss"] = trainer.train_range(ctx.val, a, b, cfg.epochs)
-            metrics.update({f"snr/{k}": v for k, v in trainer.snr_values().items()})
+            metrics.update(trainer.snr.metrics("ttt/snr"))
         ctx.ledger.tick()
         if on_chunk is not None:
             metrics["ttt/elapsed_s"] = time.perf_counter() - t0
