@@ -72,9 +72,17 @@ def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True), path.name
     if job_cfg.quant.scheme == "none":
-        return container.unpack((job_dir / "artifact" / "model.golf").read_bytes()).weights, "artifact/model.golf"
+        return job_artifact(job_dir).weights, "artifact/model.golf"
     raise ArtifactError(f"{job_dir} has no prequant.pt and its artifact is quantized "
                         f"(quant={job_cfg.quant.name}); re-run training with quant.save_prequant=true or quant=none")
+
+
+def job_artifact(job_dir: Path) -> container.Contents:
+    path = job_dir / "artifact" / "model.golf"
+    if not path.is_file():
+        raise ArtifactError(f"{job_dir} has no artifact/model.golf (the run did not finish its export); re-run it "
+                            "with resume=auto")
+    return container.unpack(path.read_bytes())
 
 
 class Requant:
@@ -117,7 +125,10 @@ class Requant:
         prequant = self.evaluate(model)
         b = self.cfg.budget
         bytes_code = len(train_script(self.cfg)[0])  # the record script of the new quant config
-        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        # the run's step state (recurrence on, QAT bits, steps) travels with the weights into the new artifact
+        step_state = job_artifact(self.job_dir).step_state
+        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype,
+                            step_state=step_state)
         in_memory = self.evaluate(self.model_from(exported.state))
         out = self.out_dir()
         path = out / "model.golf"
