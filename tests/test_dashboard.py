@@ -72,7 +72,7 @@ def test_summary_holds_every_report_column_and_each_family_has_its_step_axis(swe
     inspected, results = _inspect(job), read_results(job)
     summary = inspected["summary"]
     assert summary["final/val_bpb"] == results["metrics"]["val_bpb"]
-    assert summary["final/headline"] == "val_bpb_postquant"
+    assert summary["final/headline"] == results["metrics"]["headline"] == "roundtrip"
     assert summary["final/train_s"] == results["timing"]["train_s"]
     assert summary["final/eval_s"] == results["timing"]["eval_s"]
     assert summary["final/n_params"] == results["model"]["n_params"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_arch_components import noisy, tiny
 from test_arch_presets import CPU_OVERRIDES, compose_config
-from test_sliding_eval import VOCAB, _model, _tables
+from test_sliding_eval import VOCAB, _ctx, _model
 
 from golf.checkpoint import Checkpointer
 from golf.config.schema import TTTConfig, TTTMode
@@ -17,8 +17,7 @@ from golf.models.registry import build_model
 from golf.optim.gradient_snr import SERIES, GradientSNR
 from golf.optim.param_groups import build_optimizers
 from golf.trainer import Trainer
-from golf.ttt.lora import run_lora_ttt
-from golf.ttt.stream import run_stream_ttt
+from golf.ttt import session
 from golf.utils.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -103,10 +102,11 @@ def test_stream_and_lora_ttt_log_the_same_snr_keys():
     tokens[::100] = 1  # BOS: documents for LoRA
     stream, lora = [], []
     stream_cfg = TTTConfig(name="sgd", mode=TTTMode.stream, chunk_tokens=128, epochs=1, lr=0.01, batch_seqs=4)
-    run_stream_ttt(_model(), tokens, _tables(), 64, 32, 8, stream_cfg, RT, on_chunk=lambda i, m: stream.append((i, m)))
+    session.test_time_train(_model(), _ctx(tokens), stream_cfg, 32, 0, on_chunk=lambda i, m: stream.append((i, m)),
+                            diagnose=False)
     lora_cfg = TTTConfig(name="lora", mode=TTTMode.lora, epochs=1, lr=0.01, lora_rank=2, lora_chunk=32)
-    out = run_lora_ttt(_model(), tokens, _tables(), 64, 8, lora_cfg, RT, bos_id=1, seed=0,
-                       on_chunk=lambda i, m: lora.append((i, m)))
+    out = session.test_time_train(_model(), _ctx(tokens), lora_cfg, 32, 0, on_chunk=lambda i, m: lora.append((i, m)),
+                                  diagnose=False)
     assert _ttt_keys(stream) == _ttt_keys(lora) == set(SERIES)
     assert all("ttt/step" in m for _, m in stream + lora)
     assert {k.split("/")[-1] for _, m in lora for k in m if k.startswith("ttt/snr/eb/")} == {"layer_00", "layer_01"}

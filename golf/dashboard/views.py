@@ -11,7 +11,7 @@ from golf.dashboard.sweep import Sweep
 from golf.errors import GolfError
 from golf.logging.settings import flat_key
 from golf.optim.gradient_snr import SERIES
-from golf.report import RECORD_BAR_NATS, RECORD_BAR_P, markdown
+from golf.report import BAR_TEXT, markdown
 
 GROUPED = {"groupby_aggfunc": "mean", "groupby_rangefunc": "stderr"}  # every panel: group mean ± standard error
 
@@ -80,8 +80,7 @@ def workspace(sweep: Sweep, entity: str, project: str):
 def description(sweep: Sweep) -> str:
     cells = ", ".join(sweep.varied) or "nothing but the seed"
     return (f"{len(sweep.jobs)} jobs of sweep {sweep.name} (W&B group {sweep.group}), grouped by {cells}; "
-            f"baseline group {sweep.baseline}. A group beats the record bar with Δ ≤ -{RECORD_BAR_NATS} nats at "
-            f"one-sided Welch p < {RECORD_BAR_P}.")
+            f"baseline group {sweep.baseline}. Record bar: {BAR_TEXT['readme']}.")
 
 
 def table(sweep: Sweep) -> str:

@@ -79,11 +79,11 @@ def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumu
 
 
 def _record_scored(ledger, batch: list[Window], scored: torch.Tensor) -> None:
-    """Ledger `score` ranges from the host copy of the summation mask: row r sums positions start + its set
-    columns, which are one contiguous run (the first set column and the count say where)."""
-    first = scored.to(torch.int8).argmax(dim=1).tolist()
-    count = scored.sum(dim=1).tolist()
-    for w, f, c in zip(batch, first, count):
+    """Ledger `score` ranges from the summation mask: row r sums positions start + its set columns, which are
+    one contiguous run (the first set column and the count say where). The mask is built on the host before
+    it is copied to the device, so reading it here never waits for the device."""
+    rows = scored.numpy()
+    for w, f, c in zip(batch, rows.argmax(axis=1).tolist(), rows.sum(axis=1).tolist()):
         if c:
             ledger.record("score", w.start + f, w.start + f + c)
 
