@@ -143,7 +143,6 @@ class Job:
         self.record(compliance=checks, wandb=self.sink.info())
         plot = plot_snr(self.results.data.get("snr") or {}, self.jd.path / "snr_scales.png", self.cfg.run_name)
         self.record("snr", plot=plot.name if plot else None)
-        self.sink.log(outcome.steps, {"val/bpb": metrics.val_bpb, "val/loss": metrics.val_loss})
         self.sink.summary(self.results.data)
         self.results.complete()
 
