@@ -1,7 +1,9 @@
-"""What every benchmark shares: composing a golf config outside Hydra's main, naming the device,
-and appending results (one JSON line per run, one Markdown row) under benchmarks/results/."""
+"""What every benchmark shares: composing a golf config outside Hydra's main, building golf's model and
+optimizers as a run does, naming the device, and appending results (one JSON line per run, one Markdown row)
+under benchmarks/results/, or under $GOLF_BENCH_RESULTS when set (the GPU suite's output folder)."""
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -13,10 +15,15 @@ from golf.config.compose import register_schemas
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
+from golf.models.layers import apply_baseline_precision
+from golf.models.registry import build_model
+from golf.optim.param_groups import build_optimizers
+from golf.utils.compile import compile_model
 from golf.utils.environment import cpu_model
+from golf.utils.runtime import seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+RESULTS = Path(os.environ.get("GOLF_BENCH_RESULTS") or REPO / "benchmarks" / "results")
 
 
 def load_config(overrides: list[str]) -> GolfConfig:
@@ -30,6 +37,19 @@ def load_config(overrides: list[str]) -> GolfConfig:
     cfg = OmegaConf.to_object(cfg)
     validate(cfg)
     return cfg
+
+
+def golf_training_setup(cfg, rt, compiled: bool):
+    """(model, runner, optimizers) as golf.worker builds them: seeded init, the baseline's bf16 storage dtypes
+    under bf16 autocast, the compiled runner when `compiled`, fused Adam on CUDA."""
+    seed_everything(cfg.seed)
+    model = build_model(cfg.arch)
+    if rt.autocast_dtype == torch.bfloat16:
+        apply_baseline_precision(model)
+    model = model.to(rt.device)
+    runner = compile_model(model) if compiled else model
+    return model, runner, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings,
+                                           fused=rt.device.type == "cuda", compiled=compiled)
 
 
 def device_name(device: torch.device) -> str:
