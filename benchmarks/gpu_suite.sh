@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# golf's performance numbers on one lent GPU (H100 / H200), in at most 9 minutes, all written under OUT_DIR.
+#
+#   bash benchmarks/gpu_suite.sh OUT_DIR          # on the GPU machine, from the repo root
+#   bash benchmarks/gpu_suite.sh --cpu OUT_DIR    # the same steps at toy size on a CPU (CI runs it)
+#
+# Steps, in priority order, each under its own timeout: the demo data; golf vs the official script on the
+# baseline, model level (benchmarks.peer) and whole scripts (CUDA only); training throughput of baseline and
+# recur_parallel (tok/s, MFU, peak memory, compiled vs eager: benchmarks.throughput); eval and score-first TTT,
+# compiled and eager, extrapolated to the official val set on 8 GPUs (benchmarks.eval_ttt); then throughput of
+# every other full-size preset while time is left. A deadline for the whole suite (GOLF_SUITE_BUDGET_S: 530 s
+# on a GPU, 150 s with --cpu) caps each step's timeout, so one hang costs only its own step; a step the
+# deadline leaves no time for is reported as skipped.
+#
+# Output: OUT_DIR/results/<bench>.{jsonl,md} (the rows), OUT_DIR/logs/<step>.log, OUT_DIR/summary.md (each
+# step's status and seconds, then every row), and OUT_DIR/suite.tar.gz holding all of it. Exit status 0 when
+# every step ran or was skipped by design (no CUDA for the whole scripts, no reference script).
+# The official train_gpt.py: $GOLF_REFERENCE, else .reference/train_gpt.py (gitignored: copy it there before a
+# device run, which carries only the repo), else ../shared/reference/train_gpt.py. Python: $PYTHON or python3;
+# wheels in .whl/ (hydra-core, omegaconf, antlr4 for a machine without them) are installed to a temp dir first.
+set -u
+
+cpu_mode=0
+if [ "${1:-}" = "--cpu" ]; then cpu_mode=1; shift; fi
+if [ $# -ne 1 ]; then
+    echo "usage: bash benchmarks/gpu_suite.sh [--cpu] OUT_DIR" >&2
+    exit 2
+fi
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mkdir -p "$1" && cd "$1" && pwd)
+mkdir -p "$out/logs" "$out/results"
+cd "$repo" || exit 2
+py=${PYTHON:-python3}
+export GOLF_BENCH_RESULTS="$out/results" PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+if compgen -G ".whl/*.whl" >/dev/null; then
+    site=$(mktemp -d)
+    "$py" -m pip install -q --no-index --no-deps --no-compile --target "$site" .whl/*.whl || exit 2
+    export PYTHONPATH="$repo:$site${PYTHONPATH#"$repo"}"
+fi
+reference=${GOLF_REFERENCE:-}
+for candidate in .reference/train_gpt.py ../shared/reference/train_gpt.py; do
+    if [ -z "$reference" ] && [ -f "$candidate" ]; then reference=$(cd "$(dirname "$candidate")" && pwd)/train_gpt.py; fi
+done
+
+if [ $cpu_mode = 1 ]; then
+    budget=${GOLF_SUITE_BUDGET_S:-150}
+    # 2 x 64 baseline at seq 64, 1,024 tokens/step, one thread: every step's code path in seconds.
+    train="data=demo train.seq_len=64 train.batch_tokens=1024 train.grad_accum_steps=1 train.warmup_steps=1"
+    train="$train train.threads=1 train.compile=off eval.batch_tokens=8192 eval.max_seqs=64 logger=none"
+    base="arch=tiny arch.num_layers=2 arch.model_dim=64 arch.num_heads=2 arch.num_kv_heads=1 $train"
+    recur="arch=recur_parallel_cpu arch.recur_start_step=0 $train"
+    peer_size="--steps 2 --repeats 1 --precision fp32"
+    throughput_size="--steps 2 --repeats 1"
+    ttt_size="--max-seqs 8 --repeats 1 ttt.chunk_tokens=512"
+    presets=""
+else
+    budget=${GOLF_SUITE_BUDGET_S:-530}
+    # The official baseline: 9 x 512 at seq 1024, 524,288 tokens/step in 8 micro-batches; bf16, compiled.
+    base="+experiment=baseline data=demo launcher=inproc train.warmup_steps=3 logger=none"
+    recur="$base arch=recur_parallel arch.recur_start_step=0"
+    peer_size="--steps 20 --repeats 2 --precision bf16"
+    throughput_size="--steps 10 --repeats 1"
+    ttt_size="--max-seqs 128 --repeats 1"
+    presets=$(cd golf/conf/arch && ls ./*.yaml | sed 's|^\./||; s|\.yaml$||' \
+              | grep -v -x -e baseline -e recur_parallel -e tiny -e '.*_cpu')
+fi
+deadline=$((SECONDS + budget))
+summary="$out/summary.md"
+printf '# golf benchmark suite (%s)\n\n| step | status | seconds |\n|---|---|---|\n' \
+    "$([ $cpu_mode = 1 ] && echo "CPU mode" || echo "GPU")" >"$summary"
+failures=0
+
+# step NAME TIMEOUT_S COMMAND...: run it with its log under logs/, capped by the suite's deadline.
+step() {
+    local name=$1 limit=$2 left=$((deadline - SECONDS)) start=$SECONDS status rc
+    shift 2
+    if [ "$left" -lt "$limit" ]; then limit=$left; fi
+    if [ "$limit" -lt 5 ]; then
+        status="skipped: the suite's ${budget} s budget is spent"
+        failures=$((failures + 1))
+    else
+        echo "== $name (up to ${limit} s): $*"
+        timeout -k 10 "$limit" "$@" >"$out/logs/$name.log" 2>&1
+        rc=$?
+        case $rc in
+            0) status=ok ;;
+            124 | 137) status="timeout after ${limit} s"; failures=$((failures + 1)) ;;
+            *) status="failed (exit $rc): $(tail -n 1 "$out/logs/$name.log" | cut -c1-200)"; failures=$((failures + 1)) ;;
+        esac
+    fi
+    echo "   $name: $status"
+    printf '| %s | %s | %d |\n' "$name" "$status" $((SECONDS - start)) >>"$summary"
+}
+
+skip() {
+    echo "   $1: skipped: $2"
+    printf '| %s | skipped: %s | 0 |\n' "$1" "$2" >>"$summary"
+}
+
+step data 60 "$py" -c "from golf.data.demo import ensure_demo; print(ensure_demo())"
+if [ -z "$reference" ]; then
+    skip peer_model "no official train_gpt.py (set GOLF_REFERENCE or copy it to .reference/)"
+    skip peer_script "no official train_gpt.py (set GOLF_REFERENCE or copy it to .reference/)"
+else
+    # shellcheck disable=SC2086  # the size and config strings are word lists
+    step peer_model 200 "$py" -m benchmarks.peer --ref "$reference" --parts model $peer_size $base
+    if [ $cpu_mode = 1 ]; then
+        skip peer_script "the official main() needs CUDA"
+    else
+        # shellcheck disable=SC2086
+        step peer_script 200 "$py" -m benchmarks.peer --ref "$reference" --parts script --steps 40 $base
+    fi
+fi
+# shellcheck disable=SC2086
+step throughput_baseline 120 "$py" -m benchmarks.throughput $throughput_size $base
+# shellcheck disable=SC2086
+step throughput_recur_parallel 150 "$py" -m benchmarks.throughput $throughput_size $recur
+if [ $cpu_mode = 1 ]; then
+    # shellcheck disable=SC2086
+    step ttt_eager 60 "$py" -m benchmarks.eval_ttt $ttt_size --modes full,ttt ttt=sgd $base
+    skip ttt_compiled "CPU mode (a cold C++ compile takes ~35 s here)"
+else
+    # shellcheck disable=SC2086
+    step ttt_compiled 120 "$py" -m benchmarks.eval_ttt $ttt_size --modes full,sliding,ttt ttt=sgd ttt.compile=true $base
+    # shellcheck disable=SC2086
+    step ttt_eager 90 "$py" -m benchmarks.eval_ttt $ttt_size --modes ttt ttt=sgd $base
+fi
+for preset in $presets; do
+    # shellcheck disable=SC2086
+    step "throughput_$preset" 90 "$py" -m benchmarks.throughput --steps 5 --repeats 1 $base arch="$preset"
+done
+
+printf '\n' >>"$summary"
+for table in "$out"/results/*.md; do
+    [ -f "$table" ] && printf '## %s\n\n%s\n\n' "$(basename "$table" .md)" "$(cat "$table")" >>"$summary"
+done
+tar -czf "$out/suite.tar.gz" -C "$out" summary.md results logs
+echo
+cat "$summary"
+[ "$failures" -eq 0 ]
