@@ -52,7 +52,7 @@ if [ $cpu_mode = 1 ]; then
     recur="arch=recur_parallel_cpu arch.recur_start_step=0 $train"
     peer_size="--steps 2 --repeats 1 --precision fp32"
     throughput_size="--steps 2 --repeats 1"
-    ttt_size="--max-seqs 8 --repeats 1 ttt.chunk_tokens=512"
+    ttt_size="--max-seqs 8 --repeats 1 ttt.chunk_tokens=128"
     presets=""
 else
     budget=${GOLF_SUITE_BUDGET_S:-530}

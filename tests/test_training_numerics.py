@@ -89,8 +89,8 @@ def test_golf_trains_bit_for_bit_like_the_official_model_and_muon(reference, pre
     golf_model, golf_optimizers = _golf(bf16)
     torch.manual_seed(1337)
     official = official_model(reference, ARCH, bf16)
-    assert all(torch.equal(a, b) for a, b in zip(golf_model.state_dict().values(), official.state_dict().values(),
-                                                 strict=True))
+    pairs = list(zip(golf_model.state_dict().values(), official.state_dict().values(), strict=True))
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in pairs)
     optimizers = official_optimizers(reference, official, OptimizerConfig(), ARCH.tie_embeddings,
                                               fused=False)
     golf_losses = _train(golf_model, golf_optimizers, bf16)
