@@ -43,25 +43,24 @@ for candidate in .reference/train_gpt.py ../shared/reference/train_gpt.py; do
     if [ -z "$reference" ] && [ -f "$candidate" ]; then reference=$(cd "$(dirname "$candidate")" && pwd)/train_gpt.py; fi
 done
 
+# sizes BUDGET_S BASE RECUR PEER_SIZE THROUGHPUT_SIZE TTT_SIZE: the mode's default budget, the baseline and
+# recur_parallel configs, and the size arguments of the peer, throughput and eval/TTT steps.
+sizes() {
+    budget=${GOLF_SUITE_BUDGET_S:-$1} base=$2 recur=$3 peer_size=$4 throughput_size=$5 ttt_size=$6
+}
+presets=""
 if [ $cpu_mode = 1 ]; then
-    budget=${GOLF_SUITE_BUDGET_S:-150}
     # 2 x 64 baseline at seq 64, 1,024 tokens/step, one thread: every step's code path in seconds.
     train="data=demo train.seq_len=64 train.batch_tokens=1024 train.grad_accum_steps=1 train.warmup_steps=1"
     train="$train train.threads=1 train.compile=off eval.batch_tokens=8192 eval.max_seqs=64 logger=none"
-    base="arch=tiny arch.num_layers=2 arch.model_dim=64 arch.num_heads=2 arch.num_kv_heads=1 $train"
-    recur="arch=recur_parallel_cpu arch.recur_start_step=0 $train"
-    peer_size="--steps 2 --repeats 1 --precision fp32"
-    throughput_size="--steps 2 --repeats 1"
-    ttt_size="--max-seqs 8 --repeats 1 ttt.chunk_tokens=128"
-    presets=""
+    sizes 150 "arch=tiny arch.num_layers=2 arch.model_dim=64 arch.num_heads=2 arch.num_kv_heads=1 $train" \
+        "arch=recur_parallel_cpu arch.recur_start_step=0 $train" "--steps 2 --repeats 1 --precision fp32" \
+        "--steps 2 --repeats 1" "--max-seqs 8 --repeats 1 ttt.chunk_tokens=128"
 else
-    budget=${GOLF_SUITE_BUDGET_S:-530}
     # The official baseline: 9 x 512 at seq 1024, 524,288 tokens/step in 8 micro-batches; bf16, compiled.
-    base="+experiment=baseline data=demo launcher=inproc train.warmup_steps=3 logger=none"
-    recur="$base arch=recur_parallel arch.recur_start_step=0"
-    peer_size="--steps 20 --repeats 2 --precision bf16"
-    throughput_size="--steps 10 --repeats 1"
-    ttt_size="--max-seqs 128 --repeats 1"
+    official="+experiment=baseline data=demo train.warmup_steps=3 logger=none"
+    sizes 530 "$official" "$official arch=recur_parallel arch.recur_start_step=0" \
+        "--steps 20 --repeats 2 --precision bf16" "--steps 10 --repeats 1" "--max-seqs 128 --repeats 1"
     presets=$(cd golf/conf/arch && ls ./*.yaml | sed 's|^\./||; s|\.yaml$||' \
               | grep -v -x -e baseline -e recur_parallel -e tiny -e '.*_cpu')
 fi

@@ -86,7 +86,7 @@ def run_golf(overrides: list[str], steps: int, work: Path, timeout: float) -> di
 def compare_scripts(ref_path: Path, overrides: list[str], timeout: float = 600.0) -> dict:
     """Run both scripts on `overrides` (+ the settings both need to agree) and record their step times."""
     forced = [f"train.grad_accum_steps={OFFICIAL_MICRO_BATCHES}", "train.val_every=0", "budget=unlimited",
-              "launcher=inproc"]
+              "launcher=inproc", "launcher.nproc=1"]
     cfg = load_config([*overrides, *forced])
     check_official_config(cfg)
     if not torch.cuda.is_available():

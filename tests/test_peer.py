@@ -19,7 +19,14 @@ from conftest import job_dirs, read_results
 from benchmarks import common, peer
 from benchmarks.common import load_config
 from benchmarks.peer_script import OFFICIAL_PREQUANT, OFFICIAL_ROUNDTRIP, golf_times, official_times, step_times
-from benchmarks.reference import check_official_config, find_reference, load_reference, official_env
+from benchmarks.reference import (
+    check_official_config,
+    find_reference,
+    load_reference,
+    official_data_dir,
+    official_env,
+)
+from golf.data.loader import DistributedTokenLoader, load_validation_tokens
 from golf.errors import ConfigError
 
 TOY = ["arch=tiny", "arch.num_layers=2", "arch.model_dim=64", "arch.num_heads=2", "arch.num_kv_heads=1",
@@ -54,12 +61,20 @@ def test_the_official_script_reads_back_the_config_from_its_environment(referenc
                                                                         tmp_path):
     cfg = load_config(["+experiment=cpu_demo", "arch.tie_embeddings=false", "optimizer.matrix_lr=0.03",
                        "train.warmdown_iters=7", "seed=5"])
-    for key, value in official_env(cfg, tmp_path, "run", 50).items():
+    data_dir = official_data_dir(cfg, tmp_path / "data")
+    for key, value in official_env(cfg, data_dir, "run", 50).items():
         monkeypatch.setenv(key, value)
-    hp = load_reference(reference_path).Hyperparameters  # its class body reads the environment at import
+    ref = load_reference(reference_path)
+    hp = ref.Hyperparameters  # its class body reads the environment at import
     a, o, t = cfg.arch, cfg.optimizer, cfg.train
-    assert (hp.data_path, hp.tokenizer_path, hp.seed, hp.train_log_every) == (str(tmp_path), cfg.data.tokenizer_path,
+    assert (hp.data_path, hp.tokenizer_path, hp.seed, hp.train_log_every) == (str(data_dir), cfg.data.tokenizer_path,
                                                                                5, 50)
+    # Its loaders read golf's shards through the linked names, token for token.
+    official_x, _ = ref.DistributedTokenLoader(hp.train_files, 0, 1, torch.device("cpu")).next_batch(8192, 256, 1)
+    golf_x, _ = DistributedTokenLoader(cfg.data.train_pattern, 0, 1).next_batch(8192, 256, 1)
+    assert torch.equal(official_x, golf_x)
+    assert torch.equal(ref.load_validation_tokens(hp.val_files, 256).long(),
+                       load_validation_tokens(cfg.data.val_pattern, 256).long())
     assert (hp.iterations, hp.warmup_steps, hp.warmdown_iters, hp.train_batch_tokens, hp.train_seq_len) == (
         t.iterations, t.warmup_steps, 7, t.batch_tokens, t.seq_len)
     assert (hp.max_wallclock_seconds, hp.val_loss_every, hp.val_batch_size) == (0.0, 0, cfg.eval.batch_tokens)
