@@ -39,6 +39,13 @@ def load_config(overrides: list[str]) -> GolfConfig:
     return cfg
 
 
+class NoSink:
+    """A metric sink that drops everything: benchmarks time the Trainer, not its logging."""
+
+    def log(self, step, metrics):
+        pass
+
+
 def golf_training_setup(cfg, rt, compiled: bool):
     """(model, runner, optimizers) as golf.worker builds them: seeded init, the baseline's bf16 storage dtypes
     under bf16 autocast, the compiled runner when `compiled`, fused Adam on CUDA."""

@@ -41,7 +41,15 @@ from types import SimpleNamespace
 import sentencepiece as spm
 import torch
 
-from benchmarks.common import device_name, golf_training_setup, load_config, peak_memory_mb, record, sync
+from benchmarks.common import (
+    NoSink,
+    device_name,
+    golf_training_setup,
+    load_config,
+    peak_memory_mb,
+    record,
+    sync,
+)
 from benchmarks.reference import (
     check_official_config,
     find_reference,
@@ -58,11 +66,6 @@ from golf.trainer import Trainer
 from golf.utils.runtime import seed_everything, setup_runtime
 
 BENCH_OVERRIDES = ["train.val_every=0", "train.log_every=0", "train.checkpoint_every_minutes=0", "budget=unlimited"]
-
-
-class _NoSink:
-    def log(self, step, metrics):
-        pass
 
 
 class _TimedCheckpointer(Checkpointer):
@@ -103,7 +106,7 @@ class GolfSide(Side):
         with tempfile.TemporaryDirectory() as job_dir:
             checkpointer = _TimedCheckpointer(Path(job_dir), "benchmark", rt)
             trainer = Trainer(self.model, self.runner, self.named_optimizers, loader, cfg, rt,
-                              grad_accum_steps(cfg, 1), lambda step, ms: None, _NoSink(), checkpointer)
+                              grad_accum_steps(cfg, 1), lambda step, ms: None, NoSink(), checkpointer)
             trainer.warmup()
             cpu_start = time.process_time()
             outcome = trainer.run()

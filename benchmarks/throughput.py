@@ -25,18 +25,21 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import device_name, golf_training_setup, load_config, peak_memory_mb, record, sync
+from benchmarks.common import (
+    NoSink,
+    device_name,
+    golf_training_setup,
+    load_config,
+    peak_memory_mb,
+    record,
+    sync,
+)
 from golf.checkpoint import Checkpointer
 from golf.config.validate import grad_accum_steps
 from golf.data.train_loader import build_train_loader
 from golf.trainer import Trainer
 from golf.utils.flops import peak_flops, train_flops_per_token
 from golf.utils.runtime import setup_runtime
-
-
-class _NoSink:
-    def log(self, step, metrics):
-        pass
 
 
 def _loader(cfg, rt):
@@ -48,7 +51,7 @@ def time_framework(cfg, rt, steps: int) -> float:
     loader = lambda: _loader(cfg, rt)  # noqa: E731
     with tempfile.TemporaryDirectory() as job_dir:  # real checkpointing, as in a run
         trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
-                          lambda step, ms: None, _NoSink(), Checkpointer(Path(job_dir), "benchmark", rt))
+                          lambda step, ms: None, NoSink(), Checkpointer(Path(job_dir), "benchmark", rt))
         trainer.warmup()
         return 1000.0 * trainer.run().train_seconds / steps
 
