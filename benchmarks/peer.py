@@ -21,8 +21,8 @@ first calls pay one-time costs.
 Reported per precision: ms/step by the wall clock (golf: its Trainer's training clock; official: the same
 span of its loop) and by process CPU time (robust against other jobs on a shared machine when threads=1),
 golf/official for both, Δ pre-quant BPB (golf - official), peak memory (CUDA: what a run allocates above the
-resident weights; CPU: the process's peak RSS, both sides together), the load average. `--parts script`
-(CUDA only) adds the whole scripts (benchmarks.peer_script).
+resident weights; CPU: the process's peak RSS, both sides together), the load average. On CUDA the whole
+scripts follow (benchmarks.peer_script; `--parts model` or `--parts script` runs one part).
 Results: benchmarks/results/peer.{jsonl,md} (and peer_script.{jsonl,md}).
 """
 
@@ -286,7 +286,8 @@ def run(args, overrides: list[str]) -> None:
     ref_path = find_reference(args.ref)
     ref = load_reference(ref_path)
     steps = [f"train.iterations={args.steps}"] if args.steps else []
-    parts = set(args.parts.split(","))
+    default_parts = "model,script" if torch.cuda.is_available() else "model"
+    parts = set((args.parts or default_parts).split(","))
     for precision in args.precision.split(",") if "model" in parts else []:
         cfg = load_config([*overrides, *steps, f"train.precision={precision}", *BENCH_OVERRIDES])
         check_official_config(cfg)
@@ -308,7 +309,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps per run (default: the config's train.iterations)")
     parser.add_argument("--repeats", type=int, default=4, help="runs per side, ABBA-alternated")
     parser.add_argument("--precision", default="bf16,fp32", help="comma list of bf16 / fp32 legs")
-    parser.add_argument("--parts", default="model,script", help="model (any device), script (CUDA only)")
+    parser.add_argument("--parts", help="model (any device), script (CUDA only); default: both on CUDA, else model")
     args, overrides = parser.parse_known_args()
     try:
         run(args, overrides)
