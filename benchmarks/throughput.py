@@ -35,7 +35,7 @@ from benchmarks.common import (
     sync,
 )
 from golf.checkpoint import Checkpointer
-from golf.config.validate import grad_accum_steps
+from golf.config.derived import grad_accum_steps
 from golf.data.train_loader import build_train_loader
 from golf.trainer import Trainer
 from golf.utils.flops import peak_flops, train_flops_per_token
