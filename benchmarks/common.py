@@ -2,6 +2,7 @@
 optimizers as a run does, naming the device, and appending results (one JSON line per run, one Markdown row)
 under benchmarks/results/, or under $GOLF_BENCH_RESULTS when set (the GPU suite's output folder)."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,15 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from golf.config.compose import register_schemas
+from golf.config.derived import grad_accum_steps
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
-from golf.models.layers import apply_baseline_precision
-from golf.models.registry import build_model
-from golf.optim.param_groups import build_optimizers
-from golf.utils.compile import compile_model
+from golf.data.train_loader import build_train_loader
+from golf.pipeline import Pipeline
+from golf.trainer import Trainer
 from golf.utils.environment import cpu_model
-from golf.utils.runtime import seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("GOLF_BENCH_RESULTS") or REPO / "benchmarks" / "results")
@@ -47,16 +47,23 @@ class NoSink:
 
 
 def golf_training_setup(cfg, rt, compiled: bool):
-    """(model, runner, optimizers) as golf.worker builds them: seeded init, the baseline's bf16 storage dtypes
-    under bf16 autocast, the compiled runner when `compiled`, fused Adam on CUDA."""
-    seed_everything(cfg.seed)
-    model = build_model(cfg.arch)
-    if rt.autocast_dtype == torch.bfloat16:
-        apply_baseline_precision(model)
-    model = model.to(rt.device)
-    runner = compile_model(model) if compiled else model
-    return model, runner, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings,
-                                           fused=rt.device.type == "cuda", compiled=compiled)
+    """(model, runner, optimizers) from golf's own build stage (golf.pipeline, as a run builds them: seeded init,
+    the baseline's bf16 storage dtypes under bf16 autocast, fused Adam on CUDA), compiled when `compiled`."""
+    pipeline = Pipeline(cfg, dataclasses.replace(rt, compile=compiled), Path(os.devnull), 0, NoSink())
+    pipeline.build()
+    return pipeline.model, pipeline.runner, pipeline.optimizers
+
+
+def train_loader(cfg, rt):
+    """The training token stream of one process, as a run's loader reads it."""
+    return build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)
+
+
+def golf_trainer(cfg, rt, model, runner, optimizers: dict, checkpointer) -> Trainer:
+    """golf's Trainer as a run drives it (warmup, schedules, loss watch, the checkpointer given), without periodic
+    validation or metric logging: benchmarks time the training steps."""
+    return Trainer(model, runner, optimizers, lambda: train_loader(cfg, rt), cfg, rt, grad_accum_steps(cfg, 1),
+                   lambda step, ms: None, NoSink(), checkpointer)
 
 
 def device_name(device: torch.device) -> str:

@@ -18,6 +18,13 @@ accounting, over the whole val split or its first eval.max_seqs sequences; on CU
 autocast, on CPU under the leg's precision). One short untimed run of each side comes first: a process's
 first calls pay one-time costs.
 
+Like with like: neither side logs (golf trains with train.log_every=0, the official loop prints nothing), so
+neither reads the loss back during the timed steps. What golf does at a log step and the official script does
+not, the per-layer gradient SNR (golf.optim.gradient_snr, measured on the device and read back with the loss),
+is therefore outside the timed region here; its cost per log step is measured separately on golf's model and
+reported beside the comparison (`golf_snr_ms_per_log_step`). In the whole-script comparison it is inside golf's
+training clock (benchmarks.peer_script). Golf's end-of-run checkpoint write is kept off both clocks.
+
 Reported per precision: ms/step by the wall clock (golf: its Trainer's training clock; official: the same
 span of its loop) and by process CPU time (robust against other jobs on a shared machine when threads=1),
 golf/official for both, Δ pre-quant BPB (golf - official), peak memory (CUDA: what a run allocates above the
@@ -42,13 +49,14 @@ import sentencepiece as spm
 import torch
 
 from benchmarks.common import (
-    NoSink,
     device_name,
+    golf_trainer,
     golf_training_setup,
     load_config,
     peak_memory_mb,
     record,
     sync,
+    train_loader,
 )
 from benchmarks.reference import (
     check_official_config,
@@ -58,11 +66,11 @@ from benchmarks.reference import (
     official_optimizers,
 )
 from golf.checkpoint import Checkpointer
-from golf.config.validate import grad_accum_steps
-from golf.data.train_loader import build_train_loader
+from golf.config.derived import grad_accum_steps
 from golf.errors import GolfError
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR
 from golf.optim.schedule import lr_multiplier, muon_momentum
-from golf.trainer import Trainer
 from golf.utils.runtime import seed_everything, setup_runtime
 
 BENCH_OVERRIDES = ["train.val_every=0", "train.log_every=0", "train.checkpoint_every_minutes=0", "budget=unlimited"]
@@ -102,11 +110,9 @@ class GolfSide(Side):
     def train(self, cfg, rt) -> tuple[float, float]:
         """Seconds of wall clock and of process CPU time for cfg.train.iterations steps."""
         self.reset()
-        loader = lambda: build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)  # noqa: E731
         with tempfile.TemporaryDirectory() as job_dir:
             checkpointer = _TimedCheckpointer(Path(job_dir), "benchmark", rt)
-            trainer = Trainer(self.model, self.runner, self.named_optimizers, loader, cfg, rt,
-                              grad_accum_steps(cfg, 1), lambda step, ms: None, NoSink(), checkpointer)
+            trainer = golf_trainer(cfg, rt, self.model, self.runner, self.named_optimizers, checkpointer)
             trainer.warmup()
             cpu_start = time.process_time()
             outcome = trainer.run()
@@ -218,8 +224,9 @@ def _timed(side, cfg, rt, context) -> dict:
     return {"ms": 1000.0 * wall_s / steps, "cpu_ms": 1000.0 * cpu_s / steps, "peak_mb": run_peak}
 
 
-def compare_models(ref, cfg, rt, repeats: int) -> dict:
-    """ABBA-alternated training runs of both sides and the official BPB of each run's weights."""
+def compare_models(ref, cfg, rt, repeats: int) -> tuple[dict, float]:
+    """ABBA-alternated training runs of both sides and the official BPB of each run's weights; then the cost of
+    golf's per-log-step gradient SNR (ms), which no timed run includes."""
     sides = {"golf": GolfSide(cfg, rt), "official": OfficialSide(ref, cfg, rt)}
     contexts = {"golf": contextlib.nullcontext, "official": lambda: official_sdpa(rt)}
     evaluate = OfficialEval(ref, cfg, rt)
@@ -236,14 +243,34 @@ def compare_models(ref, cfg, rt, repeats: int) -> dict:
             runs[name].append(run)
             print(f"  {name:8s} run {i + 1}/{repeats}: {run['ms']:.1f} ms/step (CPU {run['cpu_ms']:.1f}) "
                   f"val_bpb {run['bpb']:.8f}", flush=True)
-    return runs
+    return runs, snr_ms_per_log_step(sides["golf"], cfg, rt)
+
+
+def snr_ms_per_log_step(side: GolfSide, cfg, rt, repeats: int = 5) -> float:
+    """Median ms of what golf adds at a log step over the official script: the gradient SNR of every layer
+    (measured on the device, then read back), on the gradients of one fresh micro-batch of golf's model."""
+    side.reset()
+    x, y = train_loader(cfg, rt).next_batch(cfg.train.batch_tokens, cfg.train.seq_len, grad_accum_steps(cfg, 1))
+    with torch.autocast(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None):
+        side.runner(x, y).backward()
+    snr = GradientSNR(layer_groups(side.model), cfg.ttt.snr_min, cfg.ttt.snr_max)
+    seconds = []
+    for _ in range(repeats):
+        sync(rt.device)
+        start = time.perf_counter()
+        snr.measure()
+        snr.metrics("snr")
+        seconds.append(time.perf_counter() - start)
+    for opt in side.optimizers:
+        opt.zero_grad(set_to_none=True)
+    return 1000.0 * statistics.median(seconds)
 
 
 def _median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
 
-def report(cfg, rt, runs: dict, overrides: list[str], repeats: int, load_before: tuple) -> dict:
+def report(cfg, rt, runs: dict, snr_ms: float, overrides: list[str], repeats: int, load_before: tuple) -> dict:
     golf, official = runs["golf"], runs["official"]
     golf_ms, official_ms = _median(golf, "ms"), _median(official, "ms")
     golf_cpu, official_cpu = _median(golf, "cpu_ms"), _median(official, "cpu_ms")
@@ -264,6 +291,7 @@ def report(cfg, rt, runs: dict, overrides: list[str], repeats: int, load_before:
         "runs_cpu_ms": {name: [round(run["cpu_ms"], 2) for run in side] for name, side in runs.items()},
         "val_bpb": {name: [run["bpb"] for run in side] for name, side in runs.items()},
         "delta_bpb": golf[0]["bpb"] - official[0]["bpb"],
+        "golf_snr_ms_per_log_step": round(snr_ms, 3),
         "run_peak_mb": peaks if rt.device.type == "cuda" else None,
         "process_peak_rss_mb": None if rt.device.type == "cuda" else round(peak_memory_mb(rt.device)),
         "load_avg": [round(v, 2) for v in (*load_before, *os.getloadavg())],
@@ -274,11 +302,11 @@ def report(cfg, rt, runs: dict, overrides: list[str], repeats: int, load_before:
     record("peer", row,
            "| device | arch | seq | tokens/step | steps x repeats | precision | compile | threads | golf ms/step "
            "| official ms/step | golf/official | CPU-time ratio | Δ BPB (golf − official) | peak MiB golf / official "
-           "| load |\n" + "|---" * 15 + "|\n",
+           "| golf SNR ms per log step (untimed) | load |\n" + "|---" * 16 + "|\n",
            f"| {device} | {row['arch']} | {row['seq_len']} | {row['batch_tokens']:,} | {row['steps']} x {repeats} | "
            f"{precision} | {rt.compile} | {row['threads']} | {golf_ms:.1f} | {official_ms:.1f} | "
            f"{row['golf_over_official']:.3f} | {row['golf_over_official_cpu']:.3f} | {row['delta_bpb']:+.2e} | "
-           f"{memory} | {load} |")
+           f"{memory} | {snr_ms:.2f} | {load} |")
     return row
 
 
@@ -295,7 +323,8 @@ def run(args, overrides: list[str]) -> None:
         print(f"peer {precision}: {cfg.arch.num_layers}x{cfg.arch.model_dim}, {cfg.train.iterations} steps x "
               f"{args.repeats} repeats on {device_name(rt.device)}", flush=True)
         load_before = os.getloadavg()
-        report(cfg, rt, compare_models(ref, cfg, rt, args.repeats), overrides, args.repeats, load_before)
+        runs, snr_ms = compare_models(ref, cfg, rt, args.repeats)
+        report(cfg, rt, runs, snr_ms, overrides, args.repeats, load_before)
     if "script" in parts:
         from benchmarks.peer_script import compare_scripts
 

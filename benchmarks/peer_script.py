@@ -9,6 +9,11 @@ score as they always do. Their own logs give the step times: the official `step:
 train_time:Tms step_avg:...ms` lines and golf's metrics.jsonl (`train/elapsed_s` at its log steps).
 Compared: the whole run's average step time, the steady step time after step 10 (the first steps of either
 still build caches), the pre-quant and round-trip val_bpb each reports, and each process's wall clock.
+Both log the same steps (1-10 and the last) and read the loss back there. At each of them golf also measures the
+per-layer gradient SNR (golf.optim.gradient_snr), inside its training clock: the official script does not. The row
+counts those steps from golf's metrics.jsonl (`golf_snr_log_steps`; one of them, the last, falls in the steady
+window); benchmarks.peer measures what one costs (`golf_snr_ms_per_log_step`). Golf's checkpoint write after the
+last step is off its clock; its data checks before training and its record script count in its process wall.
 The official main() needs CUDA. Results: benchmarks/results/peer_script.{jsonl,md}.
 """
 
@@ -45,6 +50,12 @@ def golf_times(metrics_jsonl: Path) -> dict[int, float]:
     return {r["step"]: 1000.0 * r["train/elapsed_s"] for r in records if "train/elapsed_s" in r}
 
 
+def golf_snr_steps(metrics_jsonl: Path) -> list[int]:
+    """The training steps at which golf measured the gradient SNR (golf-only work inside its training clock)."""
+    records = (json.loads(line) for line in metrics_jsonl.read_text().splitlines())
+    return sorted({r["step"] for r in records if "train/elapsed_s" in r and any(k.startswith("snr/") for k in r)})
+
+
 def step_times(times: dict[int, float]) -> tuple[float, float]:
     """(average ms/step over the whole run, steady ms/step after step STEADY_FROM)."""
     last = max(times)
@@ -79,7 +90,8 @@ def run_golf(overrides: list[str], steps: int, work: Path, timeout: float) -> di
           f"paths.out_root={out}"], out, env, timeout, "golf.train")
     [results] = out.rglob("results.json")
     metrics = json.loads(results.read_text())["metrics"]
-    return {"times": golf_times(results.parent / "metrics.jsonl"), "wall_s": None,
+    metrics_jsonl = results.parent / "metrics.jsonl"
+    return {"times": golf_times(metrics_jsonl), "snr_steps": golf_snr_steps(metrics_jsonl), "wall_s": None,
             "prequant": metrics["val_bpb_prequant"], "roundtrip": metrics["val_bpb"]}
 
 
@@ -111,6 +123,7 @@ def compare_scripts(ref_path: Path, overrides: list[str], timeout: float = 600.0
         "val_bpb_prequant": {"golf": golf["prequant"], "official": official["prequant"]},
         "val_bpb_roundtrip": {"golf": golf["roundtrip"], "official": official["roundtrip"]},
         "wall_s": {"golf": round(golf["wall_s"], 1), "official": round(official["wall_s"], 1)},
+        "golf_snr_log_steps": golf["snr_steps"],
     }
     record("peer_script", row,
            "| device | arch | seq | tokens/step | steps | golf step_avg ms | official step_avg ms | golf/official "

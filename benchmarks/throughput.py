@@ -26,32 +26,25 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import (
-    NoSink,
     device_name,
+    golf_trainer,
     golf_training_setup,
     load_config,
     peak_memory_mb,
     record,
     sync,
+    train_loader,
 )
 from golf.checkpoint import Checkpointer
 from golf.config.derived import grad_accum_steps
-from golf.data.train_loader import build_train_loader
-from golf.trainer import Trainer
 from golf.utils.flops import peak_flops, train_flops_per_token
 from golf.utils.runtime import setup_runtime
 
 
-def _loader(cfg, rt):
-    return build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)
-
-
 def time_framework(cfg, rt, steps: int) -> float:
     model, runner, optimizers = golf_training_setup(cfg, rt, rt.compile)
-    loader = lambda: _loader(cfg, rt)  # noqa: E731
     with tempfile.TemporaryDirectory() as job_dir:  # real checkpointing, as in a run
-        trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
-                          lambda step, ms: None, NoSink(), Checkpointer(Path(job_dir), "benchmark", rt))
+        trainer = golf_trainer(cfg, rt, model, runner, optimizers, Checkpointer(Path(job_dir), "benchmark", rt))
         trainer.warmup()
         return 1000.0 * trainer.run().train_seconds / steps
 
@@ -74,7 +67,7 @@ def plain_steps(model, runner, optimizers: dict, step_batches: list, autocast: d
 def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
     model, runner, optimizers = golf_training_setup(cfg, rt, compiled)
     t, accum = cfg.train, grad_accum_steps(cfg, 1)
-    loader = _loader(cfg, rt)
+    loader = train_loader(cfg, rt)
     batches = [[loader.next_batch(t.batch_tokens, t.seq_len, accum) for _ in range(accum)]
                for _ in range(steps + t.warmup_steps)]
     autocast = dict(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None)
@@ -89,7 +82,7 @@ def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
 def time_loader(cfg, rt, steps: int) -> float:
     """Milliseconds the training loader alone needs to deliver one step's batches to the device."""
     t, accum = cfg.train, grad_accum_steps(cfg, 1)
-    loader = _loader(cfg, rt)
+    loader = train_loader(cfg, rt)
     sync(rt.device)
     start = time.perf_counter()
     for _ in range(steps * accum):

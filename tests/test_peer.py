@@ -18,7 +18,14 @@ from conftest import job_dirs, read_results
 
 from benchmarks import common, peer
 from benchmarks.common import load_config
-from benchmarks.peer_script import OFFICIAL_PREQUANT, OFFICIAL_ROUNDTRIP, golf_times, official_times, step_times
+from benchmarks.peer_script import (
+    OFFICIAL_PREQUANT,
+    OFFICIAL_ROUNDTRIP,
+    golf_snr_steps,
+    golf_times,
+    official_times,
+    step_times,
+)
 from benchmarks.reference import (
     check_official_config,
     find_reference,
@@ -123,6 +130,8 @@ def test_golf_metrics_give_step_times(tiny_sweep):
     assert all(times[s] < times[s + 1] for s in range(1, 6))
     average, steady = step_times(times)
     assert average == pytest.approx(times[6] / 6) and math.isnan(steady)  # no steady span before step 10
+    # golf-only work inside its training clock: the gradient SNR at every logged step
+    assert golf_snr_steps(job / "metrics.jsonl") == [1, 2, 3, 4, 5, 6]
 
 
 def test_peer_trains_both_sides_to_the_same_bpb(reference_path, toy_cache, monkeypatch, tmp_path):
@@ -138,4 +147,6 @@ def test_peer_trains_both_sides_to_the_same_bpb(reference_path, toy_cache, monke
     # training (-2e-4 here); the same optimizer split matters 20x more (Muon on resid_mix too: +4e-3).
     assert abs(row["delta_bpb"]) < 1e-3
     assert row["golf_over_official"] == pytest.approx(row["golf_ms_per_step"] / row["official_ms_per_step"], rel=1e-3)
+    # golf's per-log-step SNR is timed apart (no timed run logs): one micro-batch's worth, less than a step
+    assert 0 < row["golf_snr_ms_per_log_step"] < row["golf_ms_per_step"]
     assert "| bf16 | False | 1 |" in (tmp_path / "peer.md").read_text()
