@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# golf's performance numbers on one lent GPU (H100 / H200), in at most 9 minutes, all written under OUT_DIR.
+# golf's performance numbers on one lent GPU (H100 / H200), in at most 8 minutes, all written under OUT_DIR.
 #
 #   bash benchmarks/gpu_suite.sh OUT_DIR          # on the GPU machine, from the repo root
 #   bash benchmarks/gpu_suite.sh --cpu OUT_DIR    # the same steps at toy size on a CPU (CI runs it)
@@ -8,13 +8,16 @@
 # baseline, model level (benchmarks.peer) and whole scripts (CUDA only); training throughput of baseline and
 # recur_parallel (tok/s, MFU, peak memory, compiled vs eager: benchmarks.throughput); eval and score-first TTT,
 # compiled and eager, extrapolated to the official val set on 8 GPUs (benchmarks.eval_ttt); then throughput of
-# every other full-size preset while time is left. A deadline for the whole suite (GOLF_SUITE_BUDGET_S: 530 s
+# every other full-size preset while time is left. A deadline for the whole suite (GOLF_SUITE_BUDGET_S: 450 s
 # on a GPU, 150 s with --cpu) caps each step's timeout, so one hang costs only its own step; a step the
-# deadline leaves no time for is reported as skipped.
+# deadline leaves no time for is reported as skipped. The GPU mode refuses to start without CUDA.
+# torch.compile's cache (inductor's default folder) is shared by the steps: a model compiled once compiles
+# again from it.
 #
-# Output: OUT_DIR/results/<bench>.{jsonl,md} (the rows), OUT_DIR/logs/<step>.log, OUT_DIR/summary.md (each
-# step's status and seconds, then every row), and OUT_DIR/suite.tar.gz holding all of it. Exit status 0 when
-# every step ran or was skipped by design (no CUDA for the whole scripts, no reference script).
+# Output: OUT_DIR/results/<bench>.{jsonl,md} (the rows, each naming its device), OUT_DIR/logs/<step>.log,
+# OUT_DIR/summary.md (the device, each step's status and seconds, then every row), and OUT_DIR/suite.tar.gz
+# holding all of it. Exit status 0 when every step ran or was skipped by design (no CUDA for the whole scripts,
+# no reference script), 1 when a step failed, timed out or found no time left, 2 when the suite could not start.
 # The official train_gpt.py: $GOLF_REFERENCE, else .reference/train_gpt.py (gitignored: copy it there before a
 # device run, which carries only the repo), else ../shared/reference/train_gpt.py. Python: $PYTHON or python3;
 # wheels in .whl/ (hydra-core, omegaconf, antlr4 for a machine without them) are installed to a temp dir first.
@@ -59,15 +62,29 @@ if [ $cpu_mode = 1 ]; then
 else
     # The official baseline: 9 x 512 at seq 1024, 524,288 tokens/step in 8 micro-batches; bf16, compiled.
     official="+experiment=baseline data=demo train.warmup_steps=3 logger=none"
-    sizes 530 "$official" "$official arch=recur_parallel arch.recur_start_step=0" \
+    sizes 450 "$official" "$official arch=recur_parallel arch.recur_start_step=0" \
         "--steps 20 --repeats 2 --precision bf16" "--steps 10 --repeats 1" "--max-seqs 128 --repeats 1"
     presets=$(cd golf/conf/arch && ls ./*.yaml | sed 's|^\./||; s|\.yaml$||' \
               | grep -v -x -e baseline -e recur_parallel -e tiny -e '.*_cpu')
 fi
-deadline=$((SECONDS + budget))
+deadline=$budget  # SECONDS counts from the start of the script: the wheel install is inside the budget
+# The device the rows were measured on (each row names it too); the GPU mode stops here without CUDA.
+device=$(timeout 60 "$py" -c "import torch; from benchmarks.common import device_name
+cuda = torch.cuda.is_available()
+print(f'{device_name(torch.device(\"cuda\" if cuda else \"cpu\"))}, torch {torch.__version__}'
+      + (f', CUDA {torch.version.cuda}' if cuda else ''))" 2>"$out/logs/device.log") || {
+    echo "error: python could not load torch and golf's benchmarks (logs/device.log):" >&2
+    tail -n 3 "$out/logs/device.log" >&2
+    exit 2
+}
+if [ $cpu_mode = 0 ] && [[ $device == cpu* ]]; then
+    echo "error: no CUDA device here ($device); run 'bash benchmarks/gpu_suite.sh --cpu OUT_DIR' for the toy sizes" >&2
+    exit 2
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi >>"$out/logs/device.log" 2>&1
 summary="$out/summary.md"
-printf '# golf benchmark suite (%s)\n\n| step | status | seconds |\n|---|---|---|\n' \
-    "$([ $cpu_mode = 1 ] && echo "CPU mode" || echo "GPU")" >"$summary"
+printf '# golf benchmark suite (%s)\n\nDevice: %s. Budget %d s.\n\n| step | status | seconds |\n|---|---|---|\n' \
+    "$([ $cpu_mode = 1 ] && echo "CPU mode" || echo "GPU")" "$device" "$budget" >"$summary"
 failures=0
 
 # step NAME TIMEOUT_S COMMAND...: run it with its log under logs/, capped by the suite's deadline.
@@ -103,31 +120,31 @@ if [ -z "$reference" ]; then
     skip peer_script "no official train_gpt.py (set GOLF_REFERENCE or copy it to .reference/)"
 else
     # shellcheck disable=SC2086  # the size and config strings are word lists
-    step peer_model 200 "$py" -m benchmarks.peer --ref "$reference" --parts model $peer_size $base
+    step peer_model 180 "$py" -m benchmarks.peer --ref "$reference" --parts model $peer_size $base
     if [ $cpu_mode = 1 ]; then
         skip peer_script "the official main() needs CUDA"
     else
         # shellcheck disable=SC2086
-        step peer_script 200 "$py" -m benchmarks.peer --ref "$reference" --parts script --steps 40 $base
+        step peer_script 150 "$py" -m benchmarks.peer --ref "$reference" --parts script --steps 40 $base
     fi
 fi
 # shellcheck disable=SC2086
-step throughput_baseline 120 "$py" -m benchmarks.throughput $throughput_size $base
+step throughput_baseline 100 "$py" -m benchmarks.throughput $throughput_size $base
 # shellcheck disable=SC2086
-step throughput_recur_parallel 150 "$py" -m benchmarks.throughput $throughput_size $recur
+step throughput_recur_parallel 100 "$py" -m benchmarks.throughput $throughput_size $recur
 if [ $cpu_mode = 1 ]; then
     # shellcheck disable=SC2086
     step ttt_eager 60 "$py" -m benchmarks.eval_ttt $ttt_size --modes full,ttt ttt=sgd $base
     skip ttt_compiled "CPU mode (a cold C++ compile takes ~35 s here)"
 else
     # shellcheck disable=SC2086
-    step ttt_compiled 120 "$py" -m benchmarks.eval_ttt $ttt_size --modes full,sliding,ttt ttt=sgd ttt.compile=true $base
+    step ttt_compiled 100 "$py" -m benchmarks.eval_ttt $ttt_size --modes full,sliding,ttt ttt=sgd ttt.compile=true $base
     # shellcheck disable=SC2086
-    step ttt_eager 90 "$py" -m benchmarks.eval_ttt $ttt_size --modes ttt ttt=sgd $base
+    step ttt_eager 60 "$py" -m benchmarks.eval_ttt $ttt_size --modes ttt ttt=sgd $base
 fi
 for preset in $presets; do
     # shellcheck disable=SC2086
-    step "throughput_$preset" 90 "$py" -m benchmarks.throughput --steps 5 --repeats 1 $base arch="$preset"
+    step "throughput_$preset" 60 "$py" -m benchmarks.throughput --steps 5 --repeats 1 $base arch="$preset"
 done
 
 printf '\n' >>"$summary"
