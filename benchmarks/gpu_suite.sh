@@ -19,7 +19,7 @@
 # holding all of it. Exit status 0 when every step ran or was skipped by design (no CUDA for the whole scripts,
 # no reference script), 1 when a step failed, timed out or found no time left, 2 when the suite could not start.
 # The official train_gpt.py: $GOLF_REFERENCE, else .reference/train_gpt.py (gitignored: copy it there before a
-# device run, which carries only the repo), else ../shared/reference/train_gpt.py. Python: $PYTHON or python3;
+# device run, which carries only the repo), else shared/reference/train_gpt.py beside the checkout. Python: $PYTHON or python3;
 # wheels in .whl/ (hydra-core, omegaconf, antlr4 for a machine without them) are installed to a temp dir first.
 set -u
 
@@ -42,7 +42,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     export PYTHONPATH="$repo:$site${PYTHONPATH#"$repo"}"
 fi
 reference=${GOLF_REFERENCE:-}
-for candidate in .reference/train_gpt.py ../shared/reference/train_gpt.py; do
+for candidate in .reference/train_gpt.py "$(dirname "$repo")/shared/reference/train_gpt.py"; do
     if [ -z "$reference" ] && [ -f "$candidate" ]; then reference=$(cd "$(dirname "$candidate")" && pwd)/train_gpt.py; fi
 done
 

@@ -334,7 +334,7 @@ def run(args, overrides: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", help="the official train_gpt.py (default: $GOLF_REFERENCE, .reference/, "
-                                      "../shared/reference/)")
+                                      "shared/reference/ beside the checkout)")
     parser.add_argument("--steps", type=int, help="training steps per run (default: the config's train.iterations)")
     parser.add_argument("--repeats", type=int, default=4, help="runs per side, ABBA-alternated")
     parser.add_argument("--precision", default="bf16,fp32", help="comma list of bf16 / fp32 legs")

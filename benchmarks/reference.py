@@ -5,7 +5,7 @@ benchmarks.peer: `GPT`, `Muon`, `DistributedTokenLoader`, `build_sentencepiece_l
 and `eval_val`. What its `main()` does around them (bf16 storage, the optimizer split, the environment
 variables of a whole-script run) is restated here from its documented behaviour. The file is looked up at
 --ref, then $GOLF_REFERENCE, then `.reference/train_gpt.py` in the repo (gitignored: where a copy goes for a
-GPU run), then `../shared/reference/train_gpt.py` beside the clone.
+GPU run), then `shared/reference/train_gpt.py` in the folder beside the checkout.
 """
 
 import dataclasses

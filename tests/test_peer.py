@@ -46,7 +46,7 @@ TOY = ["arch=tiny", "arch.num_layers=2", "arch.model_dim=64", "arch.num_heads=2"
 def reference_path() -> Path:
     path = find_reference()
     if path is None or not path.is_file():
-        pytest.skip("the official train_gpt.py is not here (--ref / $GOLF_REFERENCE / ../shared/reference/)")
+        pytest.skip("no official train_gpt.py: set $GOLF_REFERENCE or copy it to .reference/")
     return path
 
 

@@ -77,7 +77,7 @@ def test_golf_losses_match_the_golden_list(precision):
 def reference():
     path = find_reference()
     if path is None or not path.is_file():
-        pytest.skip("the official train_gpt.py is not here (--ref / $GOLF_REFERENCE / ../shared/reference/)")
+        pytest.skip("no official train_gpt.py: set $GOLF_REFERENCE or copy it to .reference/")
     return load_reference(path)
 
 
