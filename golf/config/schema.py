@@ -74,7 +74,6 @@ class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
     lora = "lora"  # score-first per-document LoRA adapters, documents batched side by side (PR #77, #1530)
-    phased_lora = "phased_lora"  # lora + global SGD over the scored documents between phases (PR #1610, #1626)
     prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
 
 
@@ -103,11 +102,6 @@ class LoRAReset(Choice):
 class DocQueue(Choice):
     stream = "stream"  # documents in val order
     length = "length"  # batches of similar length, longest batch first (PR #1530 onwards)
-
-
-class TiltGate(Choice):
-    prefix = "prefix"  # the gate reads the prefix's counts only
-    target = "target"  # reads whether the target starts a word (PR #2018's word channels): refused, not causal
 
 
 class EvalMode(Choice):
@@ -312,26 +306,7 @@ class TTTConfig:
     lora_head: bool = False  # lora: an adapter on the output head's logits as well
     lora_batch_docs: int = 1  # lora: documents adapted side by side, each with its own adapters
     lora_queue: DocQueue = DocQueue.stream  # lora: the order documents are taken in (recorded in the result)
-    phases: int = 1  # phased_lora: global SGD steps, each after its share of phase_docs is scored
-    phase_docs: int = 2000  # phased_lora: documents of the queue the global steps train on, all of them scored
-    phase_lr: float = 0.001  # phased_lora: LR of the global step (ttt.optimizer, momentum, chunk_tokens, batch_seqs)
-    phase_epochs: int = 1  # phased_lora: epochs of the global step over its documents
     compile: bool = False
-
-
-@dataclass
-class NgramTiltConfig:
-    """The token n-gram tilt (PR #2135): where the prefix's last order-1 tokens were followed by one token in at
-    least `threshold` of their occurrences, that token's logit gets +boost and the softmax is taken again."""
-
-    enabled: bool = False
-    order: int = 16  # the context is the previous order - 1 tokens
-    boost: float = 2.625
-    threshold: float = 0.8
-    gate: TiltGate = TiltGate.prefix
-    renormalize: bool = True  # false: the boost without a new softmax (sums past 1): refused
-    sync_docs: int = 0  # document protocols: the shared counts take in the scored documents every sync_docs
-    #                     documents of the queue; 0: 8 x ttt.lora_batch_docs (one round of 8 devices)
 
 
 @dataclass
@@ -341,7 +316,6 @@ class EvalConfig:
     stride: int = 0  # sliding: positions between windows; 0: seq_len (non-overlapping)
     batch_tokens: int = 524288
     max_seqs: int = 0  # 0: the whole val split; > 0 is a smoke test and is never compliant
-    ngram_tilt: NgramTiltConfig = field(default_factory=NgramTiltConfig)
 
 
 @dataclass
