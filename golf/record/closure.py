@@ -35,8 +35,6 @@ OPTIONAL = {
     "golf.ttt.session": lambda c: c.ttt.mode != "none",
     "golf.ttt.stream": lambda c: c.ttt.mode == "stream",
     "golf.ttt.lora": lambda c: c.ttt.mode == "lora",
-    "golf.ttt.lora_adapters": lambda c: c.ttt.mode == "lora",
-    "golf.ttt.documents": lambda c: c.ttt.mode == "lora",
     "golf.ttt.prequant": lambda c: c.ttt.mode == "prequant",
 }
 
