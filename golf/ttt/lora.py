@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from golf.data.loader import to_device
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext, autocast_context
+from golf.logging.progress import Progress
 from golf.optim.gradient_snr import GradientSNR
 from golf.ttt.documents import documents, queue_batches, queue_record
 from golf.ttt.lora_adapters import BatchedAdapters
@@ -47,6 +48,7 @@ def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict
     snr = GradientSNR(adapters.layer_groups(model), cfg.snr_min, cfg.snr_max)
     runner = _DocumentBatch(model, ctx, cfg, adapters, snr, BPBAccumulator(ctx.device))
     mine = batches[ctx.rank :: ctx.world_size]
+    progress = Progress(sum(map(len, mine)), f"ttt {cfg.name}", "documents", ctx.rank)
     try:
         for index, batch in enumerate(mine):
             runner.run([docs[d] for d in batch], [seed + d for d in batch], index == 0 or cfg.lora_reset == "document")
@@ -54,7 +56,9 @@ def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict
                 metrics = snr.metrics("ttt/snr")
                 for d in batch:
                     on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": docs[d][1] - docs[d][0], **metrics})
+            progress.update(len(batch))
     finally:
+        progress.close()
         adapters.remove()
         for p in model.parameters():
             p.requires_grad_(True)
