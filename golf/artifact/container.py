@@ -4,10 +4,12 @@ Layout (all counted against the byte limit):
 
     b"GOLF" | version u8 | len(compressor) u8 | compressor (ascii) | sha256(payload) 32 B | payload
 
-payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})) for the int8
-and none schemes (the official layout; golf.artifact.int8 holds the int8 weights' layout),
+payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ..., "step_state": ...})) for
+the int8 and none schemes (the official layout; golf.artifact.int8 holds the int8 weights' layout),
 compress(golf.artifact.packed container) for intn / gptq, or the golf.artifact.pergroup layout (which
-compresses its own parts) when the compressor is "pergroup". The sha256 is checked on every load, so a
+compresses its own parts) when the compressor is "pergroup". `step_state` is the model state training steps
+set (depth recurrence on or off, the late-QAT grid, steps, sequence length): a rebuilt model is the one
+that was trained, not its full-depth variant. The sha256 is checked on every load, so a
 truncated or altered file is a clear error, never a silent wrong score. Bytes only: the quantizers
 live in golf.quant, rebuilding a model in golf.models.registry.
 """
@@ -16,17 +18,18 @@ import hashlib
 import io
 import os
 import struct
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from enum import Enum
 from pathlib import Path
 
 import torch
 
-from golf.artifact import int8, packed, pergroup
+from golf.artifact import int8
 from golf.artifact.compressors import compress, decompress
 from golf.errors import ArtifactError
 
 MAGIC = b"GOLF"
+PACKED_MAGIC = b"GQNT"  # golf.artifact.packed's layout (imported only for such artifacts)
 VERSION = 1
 
 
@@ -41,21 +44,33 @@ def raw_weights(state: dict[str, torch.Tensor]) -> dict:
     return {"format": "raw", "state": {k: v.detach().cpu().contiguous() for k, v in state.items()}}
 
 
-def pack(weights: dict, arch, scheme: str, compressor: str, level: int) -> bytes:
+@dataclass
+class Contents:
+    arch: dict  # the arch fields the model is rebuilt from
+    weights: dict[str, torch.Tensor]  # dequantized state dict
+    step_state: dict  # golf.models.gpt.GPT.step_state() and the run's step count / sequence length at the end
+
+
+def pack(weights: dict, arch, scheme: str, compressor: str, level: int, step_state: dict | None = None) -> bytes:
     """Artifact bytes of the official layout: `weights` from golf.artifact.int8.quantize_state_dict or
-    `raw_weights`, serialized with the arch fields and compressed."""
+    `raw_weights`, serialized with the arch fields and the step state, and compressed."""
     buf = io.BytesIO()
-    torch.save({"arch": _plain(arch), "quant": str(scheme), "weights": weights}, buf)
+    torch.save({"arch": _plain(arch), "quant": str(scheme), "weights": weights, "step_state": step_state or {}}, buf)
     return frame(buf.getvalue(), compressor, level)
 
 
 def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int,
-                   buckets: dict[str, str] | None = None, hot_codec: str = "brotli") -> bytes:
-    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.quant.packed reads them); the
+                   step_state: dict | None = None, buckets: dict[str, str] | None = None,
+                   hot_codec: str = "brotli") -> bytes:
+    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.artifact.packed reads them); the
     "pergroup" compressor takes each quantized matrix's bucket and the codec of the buckets."""
-    meta = {**meta, "arch": _plain(arch)}
+    meta = {**meta, "arch": _plain(arch), "step_state": step_state or {}}
     if compressor == "pergroup":
+        from golf.artifact import pergroup
+
         return with_header(pergroup.encode(meta, tensors, buckets or {}, hot_codec, level), compressor)
+    from golf.artifact import packed
+
     return frame(packed.serialize(meta, tensors), compressor, level)
 
 
@@ -81,8 +96,8 @@ def write(path: Path, blob: bytes) -> None:
     os.replace(tmp, path)
 
 
-def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch.Tensor]]:
-    """Verify and decode artifact bytes into (arch fields, dequantized state dict)."""
+def unpack(blob: bytes, source: str = "artifact") -> Contents:
+    """Verify and decode artifact bytes."""
     if len(blob) < 6 or blob[:4] != MAGIC:
         raise ArtifactError(f"{source}: not a golf artifact (bad magic); re-export it from the run's job dir")
     version, name_len = struct.unpack("<BB", blob[4:6])
@@ -99,12 +114,16 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
     try:
         compressor = blob[6 : 6 + name_len].decode("ascii")
         if compressor == "pergroup":
+            from golf.artifact import packed, pergroup
+
             meta, tensors = pergroup.decode(payload)
-            return meta["arch"], packed.dequantize(meta, tensors)
+            return Contents(meta["arch"], packed.dequantize(meta, tensors), meta.get("step_state", {}))
         raw = decompress(payload, compressor)
-        if raw[:4] == packed.MAGIC:
+        if raw[:4] == PACKED_MAGIC:
+            from golf.artifact import packed
+
             meta, tensors = packed.deserialize(raw)
-            return meta["arch"], packed.dequantize(meta, tensors)
+            return Contents(meta["arch"], packed.dequantize(meta, tensors), meta.get("step_state", {}))
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except ArtifactError:
         raise
@@ -113,7 +132,7 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
                             f"damaged, rewrite the artifact from the run") from exc
     weights = obj["weights"]
     state = int8.dequantize_state_dict(weights) if obj["quant"] == "int8" else weights["state"]
-    return obj["arch"], state
+    return Contents(obj["arch"], state, obj.get("step_state", {}))
 
 
 def payload_sha256(blob: bytes) -> str:

@@ -16,7 +16,7 @@ import torch
 
 from golf.artifact.corrections import reconstruct
 
-MAGIC = b"GQNT"
+MAGIC = b"GQNT"  # golf.artifact.container.PACKED_MAGIC
 
 
 def _dtype(name: str) -> torch.dtype:

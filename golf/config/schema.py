@@ -71,10 +71,16 @@ class HotCompressor(Choice):
     brotli = "brotli"
 
 
+class CodeFormat(Choice):
+    plain = "plain"  # train_gpt.py with golf's modules verbatim
+    lzma = "lzma"  # a self-extracting wrapper around the minified script, lzma + base85 (what records ship)
+    brotli = "brotli"  # the same with brotli (needs the brotli package to run)
+
+
 class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
-    lora = "lora"  # score-first per-document LoRA adapters (PR #77)
+    lora = "lora"  # score-first per-document LoRA adapters, documents batched side by side (PR #77, #1530)
     prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
 
 
@@ -98,6 +104,11 @@ class SNRScale(Choice):
 class LoRAReset(Choice):
     document = "document"  # fresh adapters and optimizer state for every document
     stream = "stream"  # adapters carry across documents
+
+
+class DocQueue(Choice):
+    stream = "stream"  # documents in val order
+    length = "length"  # batches of similar length, longest batch first (PR #1530 onwards)
 
 
 class EvalMode(Choice):
@@ -289,6 +300,9 @@ class QuantConfig:
     calib_seqs: int = 64
     calib_seq_len: int = 0  # 0: train.seq_len
     calib_temperature: float = 0.8
+    # calib_source=train: seconds of the training cap kept for calibrating right after the last step, inside the
+    # training time (training data may only be read there); 0 calibrates after training (budget=unlimited only)
+    calib_reserve_s: float = 0.0
     save_prequant: bool = True  # keep the unquantized weights so `python -m golf.quant` can re-quantize
     qat_threshold: float = 0.0  # > 0: late QAT once lr_mul < this (e.g. 0.15); 0: off
     qat_soft_tau: float = 0.0  # > 0: soft-round backward with this temperature once lr_mul < qat_soft_below
@@ -320,6 +334,9 @@ class TTTConfig:
     lora_chunk: int = 256  # lora: tokens per score-then-step chunk inside a document
     lora_targets: str = r"attn\.(c_q|c_v)$"  # regex on module names that get adapters
     lora_reset: LoRAReset = LoRAReset.document
+    lora_head: bool = False  # lora: an adapter on the output head's logits as well
+    lora_batch_docs: int = 1  # lora: documents adapted side by side, each with its own adapters
+    lora_queue: DocQueue = DocQueue.stream  # lora: the order documents are taken in (recorded in the result)
     compile: bool = False
 
 
@@ -343,6 +360,7 @@ class DataConfig:
     tokenizer_path: str = "${.root}/tokenizer.model"
     vocab_size: int = 1024
     sha256: Optional[str] = None  # filled in for data=demo when the cache is built
+    disjoint_check_tokens: int = 1_000_000  # tokens of each train shard compared with the val documents
 
 
 @dataclass
@@ -350,9 +368,15 @@ class BudgetConfig:
     name: str = "record_8xh100"
     train_seconds: float = 600.0  # 0: no wall-clock cap
     eval_seconds: float = 600.0
+    devices: int = 8  # devices the time caps are for; eval time measured on fewer is extrapolated to these
     artifact_limit_bytes: int = 16_000_000
     enforce_artifact_limit: bool = True
     check_estimate: bool = True  # refuse before training when the estimated artifact exceeds the limit
+
+
+@dataclass
+class ExportConfig:
+    code: CodeFormat = CodeFormat.lzma  # how the run's train_gpt.py (its counted code) is written
 
 
 @dataclass
@@ -424,6 +448,7 @@ class GolfConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 def _typed(hint, value):

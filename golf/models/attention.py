@@ -8,11 +8,10 @@ from torch import nn
 
 from golf.models.layers import CastedLinear, Rotary, apply_rotary
 from golf.models.roles import ATTN_MATRIX, CONTROL
-from golf.models.sparse_attn_gate import SparseAttnGate
 
 
 def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """XSA (techniques.md 5.6): remove from each head's output its component along the token's own value.
+    """XSA (docs/techniques.md#xsa): remove from each head's output its component along the token's own value.
 
     y: [B, H, T, hd], v: [B, Hkv, T, hd]. Query head h reads KV head h // (H / Hkv), so viewing y as
     [B, Hkv, H / Hkv, T, hd] lines every head up with its own values without repeating them.
@@ -53,15 +52,18 @@ class CausalSelfAttention(nn.Module):
         self.xsa = xsa
         self.attn_gate = None
         if gate:
-            # Per-head sigmoid gate on the output (techniques.md 5.18): zero weight, bias 4 -> starts near open.
+            # Per-head sigmoid gate on the output (docs/techniques.md#attention-output-gate): zero weight,
+            # bias 4 -> starts near open.
             self.attn_gate = CastedLinear(dim, num_heads, bias=True)
             self.attn_gate.zero_init = True
             nn.init.constant_(self.attn_gate.bias, 4.0)
         self.sparse_gate = None
-        if sparse_gate_window:
+        if sparse_gate_window:  # imported only when configured, so a record's script embeds what it uses
+            from golf.models.sparse_attn_gate import SparseAttnGate
+
             self.sparse_gate = SparseAttnGate(num_heads, sparse_gate_window, sparse_gate_scale)
         self.ve_layer_scale = nn.Parameter(torch.ones(1, dtype=torch.float32)) if value_embed else None
-        # v = l0 * v0 + l1 * v, starting almost at the layer's own values (techniques.md 5.12).
+        # v = l0 * v0 + l1 * v, starting almost at the layer's own values (docs/techniques.md#value-residual).
         self.vrl_lambda = nn.Parameter(torch.tensor([0.01, 0.99])) if value_residual else None
 
     def forward(self, x: torch.Tensor, ve: torch.Tensor | None = None, v0: torch.Tensor | None = None,

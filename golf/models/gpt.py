@@ -7,7 +7,7 @@ embedding stream x0 into its input; tied output head with a tanh logit soft-cap.
 order matches the baseline, and options left at their defaults build nothing and draw no random
 numbers, so the same seed gives the baseline's initial weights bit for bit.
 
-Options (techniques.md section 5; each a small module of golf.models): MLP variant and width, partial
+Options (docs/techniques.md#architecture; each a small module of golf.models): MLP variant and width, partial
 RoPE (+ NTK or YaRN scaling), document-isolated attention, XSA, attention output gate, SparseAttnGate,
 value embeddings, value residual, BigramHash, SmearGate (static or content-gated), AsymLogit soft-cap,
 sigmoid-gated skips, LN scale, depth recurrence, parallel residuals (incl. the lane-mixing decoder), EBLS
@@ -21,21 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from golf.config.schema import ArchConfig
-from golf.models.asym_softcap import AsymmetricSoftcap
 from golf.models.attention import CausalSelfAttention
-from golf.models.bigram_hash import BigramHash
 from golf.models.block import Block
-from golf.models.document_mask import document_causal_mask
-from golf.models.ebls import EBLSLayer, shrinkage_penalty
-from golf.models.gated_smear import GatedSmear
-from golf.models.lane_mix import LaneMix
 from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
-from golf.models.orthogonal_init import orthogonal_init_
 from golf.models.recurrence import layer_order, virtual_depth
 from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
-from golf.models.smear_gate import SmearGate
-from golf.models.value_embedding import ValueEmbedding
 
 
 class GPT(nn.Module):
@@ -80,33 +71,64 @@ class GPT(nn.Module):
         self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
             self.lm_head.zero_init = True
+        # Optional components are imported only when configured, so a record's script embeds what it uses.
         self.bigram = None
         if cfg.bigram_buckets:
+            from golf.models.bigram_hash import BigramHash
+
             self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
                                      cfg.bigram_scale_init, cfg.bos_id)
-        self.smear = SmearGate(dim, cfg.bos_id) if cfg.smear else None
-        self.gated_smear = GatedSmear(cfg.gate_window, cfg.bos_id) if cfg.gated_smear else None
-        self.softcap = AsymmetricSoftcap(cfg.logit_softcap) if cfg.asym_softcap else None
-        self.bos_id, self.doc_attention = cfg.bos_id, cfg.doc_attention
-        kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
-        self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim) if cfg.value_embed_dim else None
+        self.smear = None
+        if cfg.smear:
+            from golf.models.smear_gate import SmearGate
+
+            self.smear = SmearGate(dim, cfg.bos_id)
+        self.gated_smear = None
+        if cfg.gated_smear:
+            from golf.models.gated_smear import GatedSmear
+
+            self.gated_smear = GatedSmear(cfg.gate_window, cfg.bos_id)
+        self.softcap = None
+        if cfg.asym_softcap:
+            from golf.models.asym_softcap import AsymmetricSoftcap
+
+            self.softcap = AsymmetricSoftcap(cfg.logit_softcap)
+        self.bos_id, self.document_mask = cfg.bos_id, None
+        if cfg.doc_attention:
+            from golf.models.document_mask import document_causal_mask
+
+            self.document_mask = document_causal_mask
+        self.value_embed = None
+        if cfg.value_embed_dim:
+            from golf.models.value_embedding import ValueEmbedding
+
+            kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
+            self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim)
         self.value_residual = cfg.value_residual
-        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init (techniques.md 5.3).
+        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init
+        # (docs/techniques.md#u-net-skips-and-skip-gates).
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
         self.parallel_residual, self.parallel_start = cfg.parallel_residual, cfg.parallel_start
         self.lane_merge = nn.Parameter(torch.tensor(0.5)) if cfg.parallel_residual == "two_lane" else None
-        self.lane_mix = LaneMix(num_blocks) if cfg.parallel_residual == "two_lane_mix" else None
+        self.lane_mix = None
+        if cfg.parallel_residual == "two_lane_mix":
+            from golf.models.lane_mix import LaneMix
+
+            self.lane_mix = LaneMix(num_blocks)
         self.virtual_layers = None
         if cfg.ebls_blocks:
-            self.virtual_layers = nn.ModuleList(EBLSLayer(dim, cfg.ebls_rank, cfg.ebls_gamma_init)
-                                                for _ in range(cfg.num_layers))
+            from golf.models.ebls import VirtualLayers
+
+            self.virtual_layers = VirtualLayers(dim, cfg.ebls_rank, cfg.ebls_gamma_init, cfg.num_layers)
         self.ebls_penalty = cfg.ebls_penalty
         self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
         self.recur_start_step, self.recur_start_fraction = cfg.recur_start_step, cfg.recur_start_fraction
-        # A rebuilt model (artifact, evaluation) runs the full virtual depth; training switches it per step.
+        # Training switches recurrence per step; a model rebuilt from an artifact takes the state it was trained to.
         self.recur_active = True
         self._init_weights()
         if cfg.ortho_init:
+            from golf.models.orthogonal_init import orthogonal_init_
+
             orthogonal_init_(self)
 
     def _init_weights(self) -> None:
@@ -125,6 +147,16 @@ class GPT(nn.Module):
                 self.recur_active = progress >= self.recur_start_fraction
             else:
                 self.recur_active = step >= self.recur_start_step
+
+    def step_state(self) -> dict:
+        """State that training steps set and weights do not carry, stored in the artifact and restored on load:
+        whether depth recurrence was on when training stopped, and the late-QAT grid of each layer (restored
+        only where a protocol asks for it, e.g. TTT with ttt.qat)."""
+        qat = {name: m.qat_bits for name, m in self.named_modules() if isinstance(m, CastedLinear) and m.qat_bits}
+        return {"recur_active": self.recur_active, "qat_bits": qat}
+
+    def load_step_state(self, state: dict) -> None:
+        self.recur_active = state.get("recur_active", True)
 
     def layer_order(self) -> list[int]:
         """The physical block index of each virtual layer, in execution order. EBLS: block-major, each
@@ -163,7 +195,7 @@ class GPT(nn.Module):
         x = self.embed(input_ids)
         x0 = x
         ve = self.value_embed(input_ids) if self.value_embed is not None else None
-        mask = document_causal_mask(input_ids, self.bos_id) if self.doc_attention else None
+        mask = self.document_mask(input_ids, self.bos_id) if self.document_mask is not None else None
         order = self.layer_order()
         num_encoder = len(order) // 2
         skips, lane1, v0 = [], None, None
@@ -201,9 +233,12 @@ class GPT(nn.Module):
             x = m * x + (1 - m) * lane1
         return self.final_norm(x)
 
-    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def logits(self, input_ids: torch.Tensor, head_delta=None) -> torch.Tensor:
+        """Soft-capped logits; `head_delta(hidden)` is added to the raw logits first (a LoRA on the head)."""
         x = self.hidden_states(input_ids)
         raw = F.linear(x, self.tok_emb.weight) if self.tie_embeddings else self.lm_head(x)
+        if head_delta is not None:
+            raw = raw + head_delta(x)
         if self.softcap is not None:
             return self.softcap(raw)
         return self.logit_softcap * torch.tanh(raw / self.logit_softcap)
@@ -215,5 +250,5 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target_ids.reshape(-1),
                                reduction=reduction)
         if self.virtual_layers is not None and self.training and reduction == "mean":
-            loss = loss + self.ebls_penalty * shrinkage_penalty(self.virtual_layers)
+            loss = loss + self.ebls_penalty * self.virtual_layers.penalty()
         return loss if reduction != "none" else loss.view_as(target_ids)

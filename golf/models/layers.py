@@ -6,7 +6,6 @@ from torch import nn
 
 from golf.models.fake_quant import fake_quant
 from golf.models.roles import parameter_roles
-from golf.models.yarn import yarn_inv_freq
 
 
 class RMSNorm(nn.Module):
@@ -44,18 +43,24 @@ def rotary_inv_freq(dim: int, base: float) -> torch.Tensor:
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding tables for `dim` rotated dims, cached per sequence length and device.
+    """Rotary position embedding tables for `dim` rotated dims, cached per sequence length, device and dtype
+    (the cast to the activation dtype happens once, not in every layer's every forward).
 
     With `ntk_train_len` > 0, sequences longer than it use the NTK-aware base
-    base * (T / ntk_train_len) ** (dim / (dim - 2)) (techniques.md 5.7); with `yarn_train_len` > 0 they use
-    YaRN (golf.models.yarn); 0 keeps the base fixed.
+    base * (T / ntk_train_len) ** (dim / (dim - 2)) (docs/techniques.md#partial-rope-and-ntk-scaling); with
+    `yarn_train_len` > 0 they use YaRN (golf.models.yarn); 0 keeps the base fixed.
     """
 
     def __init__(self, dim: int, base: float = 10000.0, ntk_train_len: int = 0, yarn_train_len: int = 0):
         super().__init__()
         self.dim, self.base, self.ntk_train_len, self.yarn_train_len = dim, base, ntk_train_len, yarn_train_len
         self.register_buffer("inv_freq", rotary_inv_freq(dim, base), persistent=False)
-        self._cache_key: tuple[int, torch.device] | None = None
+        self.yarn_inv_freq = None
+        if yarn_train_len:  # imported only when configured, so a record's script embeds what it uses
+            from golf.models.yarn import yarn_inv_freq
+
+            self.yarn_inv_freq = yarn_inv_freq
+        self._cache_key: tuple[int, torch.device, torch.dtype] | None = None
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
@@ -65,7 +70,7 @@ class Rotary(nn.Module):
             scale = (seq_len / self.ntk_train_len) ** (self.dim / (self.dim - 2))
             inv_freq = rotary_inv_freq(self.dim, self.base * scale)
         elif 0 < self.yarn_train_len < seq_len:
-            inv_freq, factor = yarn_inv_freq(inv_freq, self.yarn_train_len, seq_len)
+            inv_freq, factor = self.yarn_inv_freq(inv_freq, self.yarn_train_len, seq_len)
         t = torch.arange(seq_len, device=device, dtype=inv_freq.dtype)
         freqs = torch.outer(t, inv_freq.to(device))
         return factor * freqs.cos()[None, None, :, :], factor * freqs.sin()[None, None, :, :]
@@ -78,10 +83,11 @@ class Rotary(nn.Module):
             return cos.to(dtype=dtype), sin.to(dtype=dtype)
         # Tables built under inference_mode (validation) cannot be saved for backward: rebuild them.
         stale = self._cos is not None and self._cos.is_inference() and not torch.is_inference_mode_enabled()
-        if self._cache_key != (seq_len, device) or stale:
-            self._cos, self._sin = self.tables(seq_len, device)
-            self._cache_key = (seq_len, device)
-        return self._cos.to(dtype=dtype), self._sin.to(dtype=dtype)
+        if self._cache_key != (seq_len, device, dtype) or stale:
+            cos, sin = self.tables(seq_len, device)
+            self._cos, self._sin = cos.to(dtype=dtype), sin.to(dtype=dtype)
+            self._cache_key = (seq_len, device, dtype)
+        return self._cos, self._sin
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rope_dims: int = 0) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""SmearGate (techniques.md 5.5): a learned per-dimension blend of each position with the previous one,
+"""SmearGate (docs/techniques.md#smeargate): a learned per-dimension blend of each position with the previous one,
 x_t <- (1 - g) x_t + g x_{t-1}, g = sigmoid(gate) (init 0.5), x_{-1} = 0.
 
 Document boundary fix: a position holding BOS starts a new document, so it blends with 0 exactly like
