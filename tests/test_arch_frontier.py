@@ -43,7 +43,7 @@ def test_document_attention_isolates_documents_exactly():
     a[:, 6] = b[:, 6] = BOS
     with torch.no_grad():
         assert torch.equal(model.logits(a)[:, 6:], model.logits(b)[:, 6:])
-        model.doc_attention = False  # plain causal attention reads the previous document
+        model.document_mask = None  # plain causal attention reads the previous document
         assert not torch.allclose(model.logits(a)[:, 6:], model.logits(b)[:, 6:])
 
 

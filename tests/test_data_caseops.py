@@ -1,5 +1,5 @@
 """CaseOps data: the bijective case transform, `golf.data.build --transform caseops` with its per-token byte
-sidecar (round trip on the demo corpus), the sidecar reader, and val/train disjointness by document hash."""
+sidecar (round trip on the demo corpus), the sidecar reader, and val/train disjointness of a CaseOps build."""
 
 import json
 import subprocess
@@ -14,7 +14,7 @@ from golf.data.build import build_dataset
 from golf.data.byte_sidecar import check_sidecar_alignment, load_byte_sidecar
 from golf.data.caseops import ALLCAPS, CAPNEXT, ESC, TITLE, CaseOpsError, decode, encode, original_byte_weights
 from golf.data.demo import demo_corpus
-from golf.data.disjoint import check_disjoint
+from golf.data.disjoint import check_overlap
 from golf.data.loader import load_validation_tokens
 from golf.data.shards import find_shards, load_shard, write_shard
 from golf.errors import DataError
@@ -63,10 +63,8 @@ def demo_caseops(tmp_path_factory):
     val, train = documents[30:46], documents[46:160]
     assert documents[39] in train
     out = tmp_path_factory.mktemp("caseops")
-    leaky = build_dataset(val + train, out / "leaky", 512, len(val), name="demo", transform="caseops")
-    clean = build_dataset(val + train, out / "clean", 512, len(val), name="demo", transform="caseops",
-                          drop_val_duplicates=True)
-    return val, out, leaky, clean
+    clean = build_dataset(val + train, out / "clean", 512, len(val), name="demo", transform="caseops")
+    return val, out, clean
 
 
 def _documents(tokens: np.ndarray) -> list[slice]:
@@ -75,7 +73,7 @@ def _documents(tokens: np.ndarray) -> list[slice]:
 
 
 def test_demo_round_trip_and_byte_sidecar(demo_caseops):
-    val, out, _, clean = demo_caseops
+    val, out, clean = demo_caseops
     root = out / "clean"
     sp = spm.SentencePieceProcessor(model_file=str(root / "tokenizer.model"))
     ids = [sp.piece_to_id(op) for op in caseops.OPERATORS]
@@ -95,17 +93,22 @@ def test_demo_round_trip_and_byte_sidecar(demo_caseops):
     assert clean["transform"] == "caseops" and clean["spec"]["normalization_rule_name"] == "identity"
 
 
-def test_val_train_disjointness_by_document_hash(demo_caseops):
-    _, out, leaky, clean = demo_caseops
-    assert leaky["val_docs_in_train"] == 1 and clean["val_docs_in_train"] == 0
-    assert clean["num_docs"]["train"] == leaky["num_docs"]["train"] - 1
-    assert check_disjoint(str(out / "clean" / "demo_train_*.bin"), str(out / "clean" / "demo_val_[0-9]*.bin")) == 16
-    with pytest.raises(DataError, match="1 training documents .* are also val documents"):
-        check_disjoint(str(out / "leaky" / "demo_train_*.bin"), str(out / "leaky" / "demo_val_[0-9]*.bin"))
+def test_val_train_disjointness_by_document_hash(demo_caseops, tmp_path):
+    _, out, clean = demo_caseops
+    assert clean["dropped_train_duplicates_of_val"] == 1 and clean["num_docs"]["train"] == 113
+    val, train = str(out / "clean" / "demo_val_[0-9]*.bin"), str(out / "clean" / "demo_train_*.bin")
+    overlap = check_overlap(train, val, 1, 10**6)  # the byte sidecar is no val shard: the pattern skips it
+    assert overlap.disjoint and overlap.val_documents == 16
+    # A train shard carrying one val document (CaseOps tokens, operators included) is caught by its hash.
+    tokens = np.concatenate([load_shard(p) for p in find_shards(val)])
+    doc = tokens[_documents(tokens)[3]]
+    write_shard(tmp_path / "demo_train_000000.bin", np.concatenate([load_shard(find_shards(train)[0]), doc]))
+    leaky = check_overlap(str(tmp_path / "demo_train_*.bin"), val, 1, 10**7)
+    assert leaky.files_with_val_docs == {str((tmp_path / "demo_train_000000.bin").resolve()): 1}
 
 
 def test_sidecar_reader_aligns_with_the_validation_tokens(demo_caseops, tmp_path):
-    _, out, _, _ = demo_caseops
+    _, out, _ = demo_caseops
     val, side = str(out / "clean" / "demo_val_[0-9]*.bin"), str(out / "clean" / "demo_val_bytes_*.bin")
     tokens = load_validation_tokens(val, 256)
     nbytes = load_byte_sidecar(side, val, 256)
@@ -120,7 +123,7 @@ def test_sidecar_reader_aligns_with_the_validation_tokens(demo_caseops, tmp_path
         load_byte_sidecar(str(tmp_path / "x_val_bytes_*.bin"), str(tmp_path / "x_val_[0-9]*.bin"), 2)
 
 
-def test_build_and_disjoint_clis(tmp_path):
+def test_build_cli_with_caseops(tmp_path):
     corpus = tmp_path / "docs.jsonl"
     docs = [f"Doc {i}: The QUICK brown Fox, iPhone {i % 7}." for i in range(30)]
     docs.append(docs[0])
@@ -129,9 +132,6 @@ def test_build_and_disjoint_clis(tmp_path):
                             str(tmp_path / "ds"), "--vocab-size", "300", "--val-docs", "3", "--transform",
                             "caseops"], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
-    assert "1 training documents repeat a val document" in built.stderr
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["transform"] == "caseops" and manifest["dropped_train_duplicates_of_val"] == 1
     assert (tmp_path / "ds" / "data_val_bytes_000000.bin").is_file()
-    leak = subprocess.run([sys.executable, "-m", "golf.data.disjoint", "--train", str(tmp_path / "ds/data_train_*.bin"),
-                           "--val", str(tmp_path / "ds/data_val_[0-9]*.bin")], capture_output=True,
-                          text=True)
-    assert leak.returncode == 1 and "are also val documents" in leak.stderr

@@ -15,7 +15,7 @@ from golf.data.demo import demo_dir_name
 from golf.errors import ArtifactError, ConfigError
 from golf.models.registry import build_model, load_model
 from golf.models.roles import ATTN_GATE, CONTROL, MLP_MATRIX, parameter_roles
-from golf.quant import quantize as quantize_module
+from golf.quant import lowbit
 from golf.quant.awq_lite import group_saliency, select_groups
 from golf.quant.gptq import collect_hessians, gptq_quantizer
 from golf.quant.intn import ColumnGroup, qmax, quantize_state, round_matrix, sdclip_k, storage_bits
@@ -138,10 +138,10 @@ def test_pergroup_layout_round_trips_bit_for_bit(codec):
 def test_lrzip_missing_falls_back_or_fails_clearly(monkeypatch, caplog):
     monkeypatch.setattr(pergroup, "lrzip_available", lambda: False)
     with caplog.at_level(logging.INFO):
-        assert quantize_module.hot_codec(QuantConfig(hot_compressor="auto")) == "brotli"
+        assert lowbit.hot_codec(QuantConfig(hot_compressor="auto")) == "brotli"
     assert "apt-get install lrzip" in caplog.text
     with pytest.raises(ArtifactError, match="lrzip binary is not on PATH"):
-        quantize_module.hot_codec(QuantConfig(hot_compressor="lrzip"))
+        lowbit.hot_codec(QuantConfig(hot_compressor="lrzip"))
     header = '{"buckets":[{"name":"mlp","codec":"lrzip","bytes":0,"tensors":[]}],"remainder_bytes":0}'.encode()
     with pytest.raises(ArtifactError, match="install it"):
         pergroup.decode(pergroup.MAGIC + len(header).to_bytes(4, "little") + header)
@@ -157,7 +157,7 @@ def test_frontier_export_round_trip_is_exact(tmp_path, demo_cache):
     out = quantize(model, cfg, 16_000_000)
     assert len(out.info["lqer"]) == 3 and len(out.info["awq_promoted"]) == 1
     assert out.info["compressor"] == "pergroup-brotli-brotli11" and out.info["params_by_bits"]["8"] == 5 * 2 * 12
-    fields, state = container.unpack(out.blob)
+    state = container.unpack(out.blob).weights
     assert state.keys() == out.state.keys() and all(torch.equal(state[k], out.state[k]) for k in state)
     path = tmp_path / "model.golf"
     container.write(path, out.blob)

@@ -102,6 +102,42 @@ def test_a_baseline_record_carries_no_optional_component():
     assert "golf.ttt.lora" not in recipe and "golf.models.ebls" not in recipe
 
 
+FRONTIER_IMPORTS = """
+import sys, torch
+from golf.artifact import container
+from golf.config.compose import compose, typed
+from golf.models.registry import build_model
+from golf.quant.quantize import quantize
+from golf.record.closure import OPTIONAL, record_modules
+cfg = typed(compose(sys.argv[1:], hydra_runtime=True))
+torch.manual_seed(0)
+model = build_model(cfg.arch)
+model.on_train_step(10**6, 1.0)
+ids = torch.randint(2, cfg.arch.vocab_size, (2, 32))
+model(ids, ids).backward()
+container.unpack(quantize(model, cfg, 16_000_000).blob)
+print(sorted(m for m in OPTIONAL if m in sys.modules), sorted(set(OPTIONAL) & set(record_modules(cfg))))
+"""
+
+
+def test_a_frontier_record_embeds_every_optional_module_its_run_imports():
+    # Build, train a step, quantize and reload the pr2135 model in a fresh process: every optional module that
+    # imports must be one the record's closure embeds (else the record script dies on an ImportError).
+    overrides = ["+experiment=pr2135_cpu", "arch.num_layers=5", "arch.recur_layers=[1,2]", "arch.parallel_start=3",
+                 "arch.xsa_layers=[0,1,2,3,4]", "quant.calib_source=self_generated", "quant.calib_seqs=2",
+                 "quant.calib_seq_len=16", "quant.hot_compressor=brotli", "arch.rope_yarn_train_len=16",
+                 "paths.data_root=/tmp", "data.root=/tmp/demo"]
+    done = subprocess.run([sys.executable, "-c", FRONTIER_IMPORTS, *overrides], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported, embedded = (ast.literal_eval(part + "]") for part in done.stdout.strip()[:-1].split("] "))
+    assert set(imported) <= set(embedded), sorted(set(imported) - set(embedded))
+    for name in ("golf.models.sparse_attn_gate", "golf.models.gated_smear", "golf.models.asym_softcap",
+                 "golf.models.document_mask", "golf.models.lane_mix", "golf.models.yarn", "golf.quant.lqer",
+                 "golf.artifact.pergroup", "golf.quant.awq_lite"):
+        assert name in imported, name
+
+
 def test_counted_code_stays_inside_the_allow_list_and_every_lazy_import_is_declared():
     everything = static_closure([ENTRY, *OPTIONAL])
     assert set(everything) <= RECORD_MODULES, sorted(set(everything) - RECORD_MODULES)

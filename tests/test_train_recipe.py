@@ -295,12 +295,11 @@ def test_trainer_follows_the_batch_schedules_and_calls_the_model_hooks(tmp_path)
     assert logged == [(1, 0.25), (2, 0.25), (3, 0.25), (4, 0.25)]  # every log step (the first 10 are all logged)
     # Under a wall-clock cap the progress is the share of the cap used, measured before each step.
     capped = _cfg("train.iterations=3", "train.batch_tokens=64", "train.seq_len=16", "train.grad_accum_steps=1",
-                  "train.warmup_steps=0", "train.val_every=0", "train.checkpoint_every_minutes=0",
-                  "budget.train_seconds=3600")
+                  "train.warmup_steps=0", "train.val_every=0", "train.checkpoint_every_minutes=0")
     hook_steps.clear()
     Trainer(model, model, build_optimizers(model, capped.optimizer, True, False),
             lambda: DistributedTokenLoader(pattern, 0, 1), capped, rt, 1, lambda step, ms: None, sink,
-            Checkpointer(tmp_path / "capped", "c" * 64, rt)).run()
+            Checkpointer(tmp_path / "capped", "c" * 64, rt), cap_seconds=3600).run()
     progress = [p for _, p in hook_steps]
     assert [s for s, _ in hook_steps] == [0, 1, 2] and 0 < progress[1] < progress[2] < 0.01
 
