@@ -97,6 +97,9 @@ def _check_arch_options(a) -> list[str]:
         errors.append("arch.bigram_init_std=0 zeroes the BigramHash table and its projection starts at zero, so "
                       "neither ever gets a gradient; set arch.bigram_init_std=0.01, or arch.ortho_init=true with "
                       "arch.bigram_dim and arch.model_dim >= 64")
+    if a.bigram_mult <= 0 or (a.ortho_proj_scale and not a.ortho_init) or (a.smear_pre_norm and not a.smear):
+        errors.append(f"arch.bigram_mult={a.bigram_mult} must be positive, arch.ortho_proj_scale needs "
+                      f"arch.ortho_init=true and arch.smear_pre_norm needs arch.smear=true")
     errors += _check_depth_options(a)
     return errors
 
@@ -215,6 +218,8 @@ def _check_train_recipe(cfg: GolfConfig, world_size: int) -> list[str]:
     for key in ("muon_weight_decay", "embed_weight_decay", "scalar_weight_decay"):
         if getattr(o, key) < 0:
             errors.append(f"optimizer.{key}={getattr(o, key)} must be >= 0 (0: off)")
+    if o.muon_pe_safety <= 0:
+        errors.append(f"optimizer.muon_pe_safety={o.muon_pe_safety} must be positive (1.0: none, as PR #1550)")
     if o.decoder_lr_mult <= 0:
         errors.append(f"optimizer.decoder_lr_mult={o.decoder_lr_mult} must be positive (1: off; PR #462 uses 2)")
     if o.muon_coeffs.value == "polar_express" and not 1 <= o.muon_backend_steps <= len(POLAR_EXPRESS_COEFFS):

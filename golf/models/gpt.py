@@ -70,11 +70,13 @@ class GPT(nn.Module):
         self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
             self.lm_head.zero_init = True
+        bos_id = cfg.bos_id if cfg.bos_mask else None
         self.bigram = None
         if cfg.bigram_buckets:
             self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
-                                     cfg.bigram_scale_init, cfg.bos_id)
-        self.smear = SmearGate(dim, cfg.bos_id) if cfg.smear else None
+                                     cfg.bigram_scale_init, bos_id, cfg.bigram_mult)
+        self.smear = SmearGate(dim, bos_id, cfg.smear_init_logit) if cfg.smear else None
+        self.smear_pre_norm = cfg.smear_pre_norm
         kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
         self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim) if cfg.value_embed_dim else None
         self.value_residual = cfg.value_residual
@@ -93,7 +95,7 @@ class GPT(nn.Module):
         self.recur_active = True
         self._init_weights()
         if cfg.ortho_init:
-            orthogonal_init_(self)
+            orthogonal_init_(self, cfg.ortho_proj_scale)
 
     def _init_weights(self) -> None:
         if self.tie_embeddings:
@@ -129,6 +131,8 @@ class GPT(nn.Module):
         x = self.tok_emb(input_ids)
         if self.bigram is not None:
             x = x + self.bigram(input_ids)
+        if self.smear is not None and self.smear_pre_norm:
+            return F.rms_norm(self.smear(x, input_ids), (x.size(-1),))
         x = F.rms_norm(x, (x.size(-1),))
         return self.smear(x, input_ids) if self.smear is not None else x
 
