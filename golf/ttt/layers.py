@@ -83,11 +83,13 @@ def gradient_snr(grads: list[torch.Tensor], estimator: str) -> torch.Tensor:
     """Signal-to-noise ratio of one layer's flattened gradient, as a 0-d tensor on the gradients' device
     (read back only when logged, so a TTT step never waits on the host).
 
-    `eb`: |E[g]| / std(g), the estimator PR #484's text describes. `eb_abs`: mean(|g|) / std(g), what its
-    code computed; for zero-mean entries that sits near sqrt(2/pi) ~ 0.8 for every layer.
+    `eb`: |E[g]| / std(g), the estimator PR #484's text describes; over a whole layer the mean entry is ~0,
+    so it sits under any useful floor. `eb_abs`: mean(|g|) / std(g), what its code computed (sample std, as
+    there): sqrt(2/pi) ~ 0.8 for Gaussian entries, lower for a layer whose gradient is concentrated in a few
+    large entries (sparse rows, outliers), so the scales differ across layers.
     """
     g = torch.cat([t.detach().float().reshape(-1) for t in grads])
-    std = g.std(unbiased=False)
+    std = g.std(correction=1 if g.numel() > 1 else 0)
     signal = g.mean().abs() if estimator == "eb" else g.abs().mean()
     return signal / (std + SNR_EPS)
 

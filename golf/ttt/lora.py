@@ -3,9 +3,14 @@
 The val stream is cut at BOS into documents; document d owns positions [bos_d, bos_{d+1}) (its last
 position predicts the next document's BOS), so documents tile the stream. Inside a document, chunks of
 `lora_chunk` positions are scored under inference mode with up to seq_len tokens of context from the
-same document, then the adapters take `epochs` Adam steps on that chunk. Adapters and optimizer state
-are reset at every document (`lora_reset=document`) or carried on (`stream`). Ranks take contiguous
-shares of documents; documents are independent, so no gradient crosses ranks.
+same document, then the adapters take `epochs` steps on that chunk (`ttt.optimizer`: adamw = PR #77's
+Adam, betas (0.9, 0.95), eps 1e-10, decoupled decay ttt.weight_decay; sgd = SGD with ttt.momentum).
+Adapters and optimizer state are reset at every document (`lora_reset=document`) or carried on
+(`stream`). Ranks take contiguous shares of documents; documents are independent, so no gradient crosses
+ranks.
+
+An adapter belongs to a module, so a block that depth recurrence runs more than once (arch.recur_layers)
+uses the same adapter in every pass; PR #1530 gives each virtual slot its own.
 """
 
 import math
@@ -87,7 +92,9 @@ def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: i
     params = [p for a in adapters for p in a.parameters()]
 
     def make_opt():
-        return torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10)
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10, weight_decay=cfg.weight_decay)
 
     optimizer = make_opt()
     ledger = Ledger(n, rt.rank)

@@ -1,7 +1,11 @@
 """RESEARCH ONLY, never compliant: pre-quant TTT (PR #462 / #1550 / resouer #6).
 
 The unquantized trained model is fine-tuned for E epochs on every val position, then exported with the
-run's quant scheme, rebuilt from those bytes and scored on the same positions. Every val token feeds an
+run's quant scheme, rebuilt from those bytes and scored on the same positions. Epoch e runs at
+lr x (f + (1 - f) 0.5 (1 + cos(pi e / E))), f = ttt.lr_floor: PyTorch's CosineAnnealingLR(T_max=E,
+eta_min=f lr) stepped once per epoch, as PRs #462 and #1550 ran it (f = 0.1), so the last epoch still
+trains. Its forwards see fake-quantized weights exactly when `ttt.qat` says so, whatever late QAT left on
+the trained model, so the training job and `python -m golf.ttt` run the same protocol. Every val token feeds an
 update before it is scored (rules.md C3), which the ledger records, so the compliance checks fail by
 construction. It works on a copy: the run's own model and artifact are untouched.
 """
@@ -11,6 +15,7 @@ import copy
 from golf.artifact import container
 from golf.eval.bpb import BPBAccumulator, ByteTables
 from golf.eval.sliding import n_predictions, score_windows, shard, sliding_windows
+from golf.quant.qat import set_fake_quant
 from golf.quant.quantize import quantize
 from golf.ttt.ledger import Ledger
 from golf.ttt.training import (
@@ -27,6 +32,7 @@ def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, 
                      cfg, rt, max_seqs: int = 0, on_chunk=None) -> dict:
     t = cfg.ttt
     model = copy.deepcopy(float_model)
+    set_fake_quant(model, cfg.quant, t.qat)
     n = n_predictions(val_tokens, seq_len, max_seqs)
     groups = select_trainable(model, t)
     optimizer = build_optimizer(groups, t)
@@ -34,7 +40,7 @@ def run_prequant_ttt(float_model, val_tokens, tables: ByteTables, seq_len: int, 
     trainer = RangeTrainer(model, runner, groups, optimizer, t, t.seq_len or seq_len, rt)
     ledger = Ledger(n, rt.rank)
     for epoch in range(t.epochs):
-        lr = set_lr(optimizer, t.lr, cosine(epoch / max(t.epochs - 1, 1)))
+        lr = set_lr(optimizer, t.lr, cosine(epoch / t.epochs, t.lr_floor))
         loss = trainer.train_range(val_tokens, 0, n, 1)
         ledger.record("update", 0, n)
         ledger.tick()

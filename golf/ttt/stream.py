@@ -3,7 +3,8 @@
 The eval windows (sliding or non-overlapping, per eval.stride) are assigned to the chunk holding their
 first scored position. For each chunk: SCORE its windows under inference mode (ranks split them), then,
 except for the last chunk, TRAIN for E epochs on exactly the positions just scored, with the LR on a
-cosine across the whole pass. Every phase is entered in the ledger, which proves the order afterwards.
+cosine across the whole pass: chunk c of C trains at lr x cos(c / (C - 1)), as PR #549, so the last
+trained chunk (C - 2) still gets a small step. Every phase is entered in the ledger, which proves the order afterwards.
 """
 
 import time
@@ -45,7 +46,6 @@ def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len:
     trainer = RangeTrainer(model, runner, groups, optimizer, cfg, cfg.seq_len or seq_len, rt)
     ledger = Ledger(n, rt.rank)
     acc = BPBAccumulator(rt.device)
-    trained_chunks = max(len(chunks) - 1, 1)
     t0 = time.perf_counter()
     for index, windows in enumerate(chunks):
         score_windows(model, shard(windows, rt.rank, rt.world_size), val_tokens, tables, seq_len, score_batch_seqs,
@@ -54,7 +54,7 @@ def run_stream_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len:
         metrics = {"ttt/chunk": index, "ttt/scored_tokens": windows[-1].scored[1]}
         if index < len(chunks) - 1:
             a, b = windows[0].scored[0], windows[-1].scored[1]
-            metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(trained_chunks - 1, 1)))
+            metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(len(chunks) - 1, 1), cfg.lr_floor))
             metrics["ttt/train_loss"] = trainer.train_range(val_tokens, a, b, cfg.epochs)
             ledger.record("update", a, b)
             ledger.record("stat", a, b)

@@ -34,7 +34,7 @@ def select_trainable(model: torch.nn.Module, cfg) -> list[LayerGroup]:
     frozen_ids = {id(p) for g in groups if g.depths and min(g.depths) < cfg.freeze_blocks for p in g.params}
     roles = parameter_roles(model)
     for name, p in model.named_parameters():
-        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and roles[name].token_table)
+        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and roles[name].embedding)
                   or (pattern is not None and pattern.search(name) is not None))
         p.requires_grad_(not frozen)
     apply_lr_policy(groups, cfg.layer_lr.value, list(cfg.lr_multipliers), cfg.freeze_blocks)
@@ -51,9 +51,9 @@ def build_optimizer(groups: list[LayerGroup], cfg) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, fused=fused)
 
 
-def cosine(progress: float) -> float:
-    """0.5 (1 + cos(pi x)): 1 at the start of the pass, 0 at its end."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+def cosine(progress: float, floor: float = 0.0) -> float:
+    """floor + (1 - floor) 0.5 (1 + cos(pi x)): 1 at the start of the pass, `floor` at its end."""
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
@@ -119,14 +119,17 @@ class RangeTrainer:
         self.optimizer.step()
         return loss_sum
 
+    def _estimator(self) -> str:
+        """ttt.snr_scale, or PR #484's code estimator for the history logged when no scaling is applied."""
+        return "eb_abs" if self.cfg.snr_scale == "none" else str(self.cfg.snr_scale)
+
     def _snr(self) -> None:
         """Per-layer SNR scales of this step's (all-reduced) gradient; applied when ttt.snr_scale asks."""
-        estimator = self.cfg.snr_scale.value if self.cfg.snr_scale.value != "none" else "eb"
-        self.last_snr = snr_scales(self.groups, estimator, self.cfg.snr_min, self.cfg.snr_max)
+        self.last_snr = snr_scales(self.groups, self._estimator(), self.cfg.snr_min, self.cfg.snr_max)
         for key, value in self.last_snr.items():
             self.snr_sum[key] = self.snr_sum.get(key, 0.0) + value.double()
         self.snr_count += 1
-        if self.cfg.snr_scale.value != "none":
+        if self.cfg.snr_scale != "none":
             scale_gradients(self.groups, self.last_snr)
 
     def snr_values(self) -> dict[str, float]:
@@ -134,7 +137,6 @@ class RangeTrainer:
         return {k: float(v) for k, v in self.last_snr.items()}
 
     def snr_summary(self) -> dict:
-        estimator = self.cfg.snr_scale.value if self.cfg.snr_scale.value != "none" else "eb"
-        return {"estimator": estimator, "applied": self.cfg.snr_scale.value != "none", "steps": self.snr_count,
+        return {"estimator": self._estimator(), "applied": self.cfg.snr_scale != "none", "steps": self.snr_count,
                 "clip": [self.cfg.snr_min, self.cfg.snr_max], "final": self.snr_values(),
                 "mean": {k: float(v) / self.snr_count for k, v in self.snr_sum.items()} if self.snr_count else {}}
