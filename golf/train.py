@@ -26,7 +26,7 @@ from golf.config.validate import validate
 from golf.data.demo import ensure_demo
 from golf.data.loader import load_validation_tokens
 from golf.data.shards import find_shards, read_shard_header
-from golf.data.tokenizer import check_vocab, load_tokenizer
+from golf.data.tokenizer import check_bos, check_vocab, load_tokenizer
 from golf.errors import GolfError
 from golf.launcher import Placement, placement, torchrun_command
 from golf.logging.console import setup_logging
@@ -63,7 +63,9 @@ def check_data(cfg: GolfConfig) -> None:
     for pattern in (cfg.data.train_pattern, cfg.data.val_pattern):
         for shard in find_shards(pattern):
             read_shard_header(shard)
-    check_vocab(load_tokenizer(cfg.data.tokenizer_path), cfg.arch.vocab_size, cfg.data.tokenizer_path)
+    sp = load_tokenizer(cfg.data.tokenizer_path)
+    check_vocab(sp, cfg.arch.vocab_size, cfg.data.tokenizer_path)
+    check_bos(sp, cfg.arch.bos_id, cfg.arch.bos_mask, cfg.data.tokenizer_path)
     load_validation_tokens(cfg.data.val_pattern, cfg.eval.seq_len or cfg.train.seq_len)
 
 

@@ -99,7 +99,8 @@ class Job:
         self.stage = "build"
         seed_everything(self.cfg.seed)
         self.model = _prepare_model(build_model(self.cfg.arch), self.rt)
-        counts = {role: sum(p.numel() for _, p in named) for role, named in split_parameters(self.model).items()}
+        groups = split_parameters(self.model, self.cfg.optimizer)
+        counts = {role: sum(p.numel() for _, p in named) for role, named in groups.items()}
         n_params = sum(p.numel() for p in self.model.parameters())
         log.info(f"model: {self.cfg.arch.name} params {n_params:,} by group {counts}")
         self.record("model", n_params=n_params, n_params_by_group=counts)
@@ -299,7 +300,7 @@ class Job:
         self.stage = "finish"
         metrics = {"val_bpb": self.final["val_bpb"], "val_loss": self.final["val_loss"],
                    "val_bpb_postquant": self.final["val_bpb"], "val_tokens": self.final["tokens"],
-                   "val_bytes": self.final["bytes"]}
+                   "val_bytes": self.final["bytes"], "val_unk_targets": self.final["unk_targets"]}
         metrics.update(self.ttt_metrics())
         compliance = self.compliance()
         self.record(ranks=self.check_ranks_agree())

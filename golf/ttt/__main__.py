@@ -68,7 +68,7 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         base = sliding_eval(load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype), inputs)
         out = {"job_dir": str(job_dir), "ttt": cfg.ttt.name, "eval": cfg.eval.name.value, "overrides": overrides,
                "seed": cfg.seed, "stride": inputs.stride, "seq_len": seq_len,
-               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "seconds")}}
+               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "unk_targets", "seconds")}}
         if cfg.ttt.mode.value != "none":
             float_model = None
             if cfg.ttt.mode.value == "prequant":
