@@ -35,24 +35,22 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
+from golf.config.derived import eval_batch_seqs
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import EvalContext, autocast_context, eval_context
 from golf.eval.full import evaluate_full
-from golf.eval.sliding import (
-    autocast_context,
-    evaluate_sliding,
-    n_predictions,
-    sliding_windows,
-)
+from golf.eval.sliding import evaluate_sliding, sliding_windows
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model, load_model
-from golf.ttt.session import EvalInputs, test_time_train
+from golf.ttt.session import test_time_train
 from golf.ttt.stream import chunk_windows
 from golf.ttt.training import select_trainable
 from golf.utils.compile import compile_model
@@ -61,6 +59,15 @@ from golf.utils.runtime import seed_everything, setup_runtime
 OFFICIAL_VAL_PREDICTIONS = 62_021_632
 EVAL_BUDGET_S = 600.0
 GPUS = 8
+
+
+@dataclass
+class BenchInputs:
+    """golf's eval context, the run config, and the raw val tokens the plain loop indexes directly."""
+
+    ctx: EvalContext
+    cfg: object
+    val: torch.Tensor
 
 
 def make_model(cfg, rt, job: Path | None) -> torch.nn.Module:
@@ -106,7 +113,7 @@ def plain_optimizer(model, t) -> tuple[torch.optim.Optimizer, list]:
     """The configured optimizer over the parameters golf's TTT trains (its freezing options decide)."""
     select_trainable(model, t)
     params = [p for p in model.parameters() if p.requires_grad]
-    if t.optimizer.value == "sgd":
+    if t.optimizer == "sgd":
         return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay), params
     return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay, fused=params[0].is_cuda), params
 
@@ -127,27 +134,26 @@ def plain_train(model, runner, optimizer, params, val, a, b, seq_len, t, rt) -> 
             optimizer.zero_grad(set_to_none=True)
 
 
-def stream_chunks(inputs: EvalInputs, stride: int) -> list[list]:
-    n = n_predictions(inputs.val_tokens, inputs.seq_len, inputs.cfg.eval.max_seqs)
-    return chunk_windows(sliding_windows(n, inputs.seq_len, stride), inputs.cfg.ttt.chunk_tokens)
+def stream_chunks(inputs: BenchInputs, stride: int) -> list[list]:
+    ctx = inputs.ctx
+    return chunk_windows(sliding_windows(ctx.n_predictions, ctx.seq_len, stride), inputs.cfg.ttt.chunk_tokens)
 
 
-def run_plain(mode, model, inputs: EvalInputs, stride: int) -> tuple[float, list[float]]:
+def run_plain(mode, model, inputs: BenchInputs, stride: int) -> tuple[float, list[float]]:
     """Seconds of the whole pass and, for TTT, the seconds at the end of every chunk."""
-    c, rt, val, seq_len = inputs.cfg, inputs.rt, inputs.val_tokens, inputs.seq_len
+    c, rt, val, seq_len = inputs.cfg, inputs.ctx, inputs.val, inputs.ctx.seq_len
     stamps = []
     sync(rt.device)
     t0 = time.perf_counter()
     if mode in ("full", "sliding"):
-        windows = sliding_windows(n_predictions(val, seq_len, c.eval.max_seqs), seq_len,
-                                  seq_len if mode == "full" else stride)
-        plain_score(model, windows, val, inputs.tables, seq_len, inputs.batch_seqs, rt)
+        windows = sliding_windows(inputs.ctx.n_predictions, seq_len, seq_len if mode == "full" else stride)
+        plain_score(model, windows, val, inputs.ctx.tables, seq_len, inputs.ctx.batch_seqs, rt)
     else:
         optimizer, params = plain_optimizer(model, c.ttt)
         runner = compile_model(model) if c.ttt.compile else model
         chunks = stream_chunks(inputs, stride)
         for index, chunk in enumerate(chunks):
-            plain_score(model, chunk, val, inputs.tables, seq_len, inputs.batch_seqs, rt)
+            plain_score(model, chunk, val, inputs.ctx.tables, seq_len, inputs.ctx.batch_seqs, rt)
             if index < len(chunks) - 1:
                 plain_train(model, runner, optimizer, params, val, chunk[0].scored[0], chunk[-1].scored[1],
                             c.ttt.seq_len or seq_len, c.ttt, rt)
@@ -157,9 +163,9 @@ def run_plain(mode, model, inputs: EvalInputs, stride: int) -> tuple[float, list
     return time.perf_counter() - t0, stamps
 
 
-def run_golf(mode, model, inputs: EvalInputs, stride: int) -> tuple[float, list[float], dict]:
-    """Like run_plain, plus golf's result."""
-    c, rt = inputs.cfg, inputs.rt
+def run_golf(mode, model, inputs: BenchInputs, stride: int) -> tuple[float, list[float], dict]:
+    """Like run_plain, plus golf's result (a context with a ledger: golf's accounting is part of its cost)."""
+    c, rt, ctx = inputs.cfg, inputs.ctx, inputs.ctx.with_ledger()
     stamps = []
 
     def stamp(index, metrics):
@@ -169,16 +175,13 @@ def run_golf(mode, model, inputs: EvalInputs, stride: int) -> tuple[float, list[
     sync(rt.device)
     t0 = time.perf_counter()
     if mode == "full":
-        out = evaluate_full(model, inputs.val_tokens, inputs.tables, inputs.seq_len, inputs.batch_seqs, rt.rank,
-                            rt.world_size, rt.device, rt.autocast_dtype, c.eval.max_seqs)
+        out = evaluate_full(model, ctx)
     elif mode == "sliding":
-        out = evaluate_sliding(model, inputs.val_tokens, inputs.tables, inputs.seq_len, stride, inputs.batch_seqs,
-                               rt.rank, rt.world_size, rt.device, rt.autocast_dtype, c.eval.max_seqs)
+        out = evaluate_sliding(model, ctx, stride)
     else:
-        out = test_time_train(model, inputs, on_chunk=stamp)
+        out = test_time_train(model, inputs.ctx, c.ttt, stride, c.seed, on_chunk=stamp, diagnose=False)
     sync(rt.device)
-    # The memorization diagnostic (an extra sliding eval after the pass) is not part of the protocol's cost.
-    return time.perf_counter() - t0 - out.get("memorization", {}).get("seconds", 0.0), stamps, out
+    return time.perf_counter() - t0, stamps, out
 
 
 def steady_state(stamps: list[float], chunk_predictions: list[int]) -> tuple[float, float]:
@@ -190,9 +193,9 @@ def steady_state(stamps: list[float], chunk_predictions: list[int]) -> tuple[flo
     return steady_s, stamps[0] - chunk_predictions[0] / rate
 
 
-def one_pass(which: str, mode: str, inputs: EvalInputs, args, chunk_predictions: list[int]) -> tuple[tuple, dict]:
+def one_pass(which: str, mode: str, inputs: BenchInputs, args, chunk_predictions: list[int]) -> tuple[tuple, dict]:
     """((total s, steady s, one-time s), golf's result or None) of one pass from the initial weights."""
-    model = make_model(inputs.cfg, inputs.rt, args.job)
+    model = make_model(inputs.cfg, inputs.ctx, args.job)
     if which == "plain":
         (seconds, stamps), out = run_plain(mode, model, inputs, args.stride), None
     else:
@@ -200,12 +203,12 @@ def one_pass(which: str, mode: str, inputs: EvalInputs, args, chunk_predictions:
     return (seconds, *(steady_state(stamps, chunk_predictions) if mode == "ttt" else (seconds, 0.0))), out
 
 
-def time_mode(mode: str, inputs: EvalInputs, args) -> tuple[dict, float, dict, int]:
+def time_mode(mode: str, inputs: BenchInputs, args) -> tuple[dict, float, dict, int]:
     """Every repeat's timings per loop, golf's cold one-time seconds, its result, and the steady predictions."""
     t = inputs.cfg.ttt
     chunk_predictions = [sum(w.scored[1] - w.scored[0] for w in chunk) for chunk in stream_chunks(inputs, args.stride)]
-    if mode == "ttt" and t.mode.value != "stream":
-        raise SystemExit(f"ttt={t.name} is a {t.mode.value} protocol; the plain loop here mirrors the score-first "
+    if mode == "ttt" and t.mode != "stream":
+        raise SystemExit(f"ttt={t.name} is a {t.mode} protocol; the plain loop here mirrors the score-first "
                          f"stream protocols (ttt=sgd, adamw, eb_adaptive, ...)")
     if mode == "ttt" and len(chunk_predictions) < 3:
         raise SystemExit(f"stream TTT has {len(chunk_predictions)} chunks here; the steady rate needs at least 3: "
@@ -239,8 +242,10 @@ def main() -> None:
     rt = setup_runtime(cfg.train)
     sp = load_tokenizer(cfg.data.tokenizer_path)
     seq_len = cfg.eval.seq_len or cfg.train.seq_len
-    inputs = EvalInputs(load_validation_tokens(cfg.data.val_pattern, seq_len),
-                        build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device), seq_len, int(sp.bos_id()), cfg, rt)
+    val = load_validation_tokens(cfg.data.val_pattern, seq_len)
+    ctx = eval_context(val, build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device), seq_len, int(sp.bos_id()),
+                       eval_batch_seqs(cfg, rt.world_size), cfg.eval.max_seqs, rt)
+    inputs = BenchInputs(ctx, cfg, val)
     device = device_name(rt.device)
     for mode in args.modes.split(","):
         runs, cold_one_time_s, result, steady_predictions = time_mode(mode, inputs, args)

@@ -27,7 +27,7 @@ import torch
 
 from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
 from golf.checkpoint import Checkpointer
-from golf.config.validate import grad_accum_steps
+from golf.config.derived import grad_accum_steps
 from golf.data.train_loader import build_train_loader
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers

@@ -55,20 +55,6 @@ def _cpu(obj):
     return obj
 
 
-def rewind_metrics(path: Path, step: int) -> None:
-    """Drop the metrics.jsonl records a resumed run will write again: everything after the checkpoint.
-
-    At a checkpoint of step s the log holds the train record of step s but not yet its validation.
-    """
-    if not path.is_file():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
-            if line.strip() and ((r := json.loads(line))["step"] < step or (r["step"] == step and "train/loss" in r))]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def rng_state() -> dict:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():

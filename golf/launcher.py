@@ -14,7 +14,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from golf.errors import ConfigError
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (what `nproc` prints), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# `${nproc:}` in launcher presets (slurm_cpu asks SLURM for as many CPUs per task as the submitting machine
+# has); registered here because golf.train imports this module before Hydra composes the config.
+OmegaConf.register_new_resolver("nproc", usable_cpus, replace=True)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Ablation tables from finished jobs: `python -m golf.report <multirun dir | job dirs> [--baseline K=V]`.
 
 Jobs are grouped by what varies between them other than the seed (group choices and CLI
-overrides); each group gets n, mean ± std of val_bpb and val_loss (nats), bytes, times and
-compliance, and a one-sided Welch t-test of val_loss against the baseline group with the
-official bar for a new record (at least 0.005 nats better at p < 0.01). Failed jobs are listed
+overrides); each group gets n, mean ± std of the headline val_bpb and val_loss (nats) with the metric
+it is (the protocol's: `ttt`, `sliding` or `roundtrip`, as the leaderboard reports each), the round trip
+beside it, bytes, times and compliance, and a one-sided Welch t-test of val_loss against the baseline
+group with a record bar: `--bar readme` (the written rule: at least 0.005 nats better at p < 0.01) or
+`--bar frontier` (the final leaderboard's progression rule: p < 0.25 against the frontier row). Groups
+whose headline metrics differ are flagged: comparing them mixes the protocols' gains. Failed jobs are listed
 with their error. Writes report.md, groups.csv, jobs.csv, report.png and a W&B summary run with
 the same tables (offline unless --wandb-mode online). `--from-wandb ENTITY/PROJECT` reads the
 jobs from W&B runs instead (needs network and a key). `--rescored` adds, for every job, the protocols
@@ -18,32 +21,24 @@ import math
 import statistics
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 from omegaconf import OmegaConf
 
+from golf.ablation_chart import ablation_chart
 from golf.errors import GolfError
+from golf.jobdir import JobDir
 from golf.logging.results import RESULTS_FILE
+from golf.logging.settings import job_settings, label
 from golf.logging.sinks import DASHBOARD_KEYS
-from golf.quant.code_bytes import count_code_bytes
+from golf.record.script import train_script
 
-RECORD_BAR_NATS = 0.005
-RECORD_BAR_P = 0.01
-# Overrides that say where or how a job ran, not what it computed.
-NOT_SETTINGS = ("seed", "paths", "hydra", "logger", "sweep_name", "run_name", "sweep", "launcher")
-GROUP_COLUMNS = ["group", "n", "failed", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
-                 "delta_nats", "p_value", "p_paired", "record_bar", "bytes_total_mean", "bytes_total_max",
-                 "train_s_mean", "eval_s_mean", "ttt_s_mean", "compliant"]
-JOB_COLUMNS = ["job", "group", "seed", "status", "val_bpb", "val_loss", "bytes_total", "train_s", "eval_s",
-               "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
-
-
-def _setting_key(override: str) -> tuple[str, str] | None:
-    key, sep, value = override.partition("=")
-    key = key.lstrip("+~")
-    if not sep or key.split(".")[0].split("/")[0] in NOT_SETTINGS:
-        return None
-    return key, value
+# The record bars: (minimum improvement in nats, one-sided Welch p below which it counts)
+BARS = {"readme": (0.005, 0.01), "frontier": (0.0, 0.25)}
+GROUP_COLUMNS = ["group", "n", "failed", "metric", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
+                 "val_bpb_roundtrip_mean", "delta_nats", "p_value", "p_paired", "p_bar", "record_bar",
+                 "bytes_total_mean", "bytes_total_max", "train_s_mean", "eval_s_mean", "ttt_s_mean", "compliant"]
+JOB_COLUMNS = ["job", "group", "seed", "status", "metric", "val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total",
+               "train_s", "eval_s", "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
 
 
 def load_job(job_dir: Path) -> dict:
@@ -57,41 +52,46 @@ def load_job(job_dir: Path) -> dict:
     if choices is None and (hydra_dir / "hydra.yaml").exists():
         runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
         choices = {k: v for k, v in runtime.items() if not k.startswith("hydra/") and v is not None}
-    settings = {k: str(v) for k, v in (choices or {}).items() if k.split("/")[0] not in NOT_SETTINGS}
-    settings.update(kv for kv in map(_setting_key, overrides or []) if kv is not None)
+    settings = job_settings(choices, overrides)
     status = results.get("status")
     error = results.get("error") or {}
     if status == "running":  # killed without a chance to record it (OOM, scancel, node failure)
         error = {"type": "Unfinished", "message": "the job stopped while running (killed or crashed hard)"}
     m, a, t = results.get("metrics", {}), results.get("artifact", {}), results.get("timing", {})
+    ttt = results.get("ttt") or {}
     return {
         "job": str(job_dir), "seed": results.get("seed", _seed_from(overrides)), "settings": settings,
         "status": "completed" if status == "completed" else "failed",
         "error": f"{error.get('type', '')}: {error.get('message', '')}" if status != "completed" else "",
-        "val_bpb": m.get("val_bpb"), "val_loss": m.get("val_loss"), "bytes_total": a.get("bytes_total"),
+        "metric": m.get("headline"), "val_bpb": m.get("val_bpb"), "val_loss": m.get("val_loss"),
+        "val_bpb_roundtrip": m.get("val_bpb_roundtrip"), "bytes_total": a.get("bytes_total"),
         "train_s": t.get("train_s"), "eval_s": t.get("eval_s"), "ttt_s": t.get("ttt_s"),
         "compliant": (results.get("compliance") or {}).get("compliant"),
-        "sliding_adapted_bpb": ((results.get("ttt") or {}).get("memorization") or {}).get("sliding_adapted_bpb"),
-        "sweep": (results.get("sweep") or {}).get("name"),
+        "sliding_adapted_bpb": (ttt.get("memorization") or {}).get("sliding_adapted_bpb"),
+        "sweep": (results.get("sweep") or {}).get("name"), "wandb_group": (results.get("wandb") or {}).get("group"),
     }
 
 
-def _eval_code_bytes(ttt: str, evaluation: str) -> int:
-    return count_code_bytes(SimpleNamespace(ttt=SimpleNamespace(name=ttt), eval=SimpleNamespace(name=evaluation)))[0]
+def _protocol_code_bytes(job_dir: Path, overrides: list[str]) -> int:
+    """The size of the train_gpt.py the job would have counted with these ttt / eval overrides."""
+    from golf.ttt.__main__ import compose_config
+
+    return len(train_script(compose_config(JobDir(job_dir), overrides))[0])
 
 
 def load_rescored(job: dict, path: Path) -> dict:
     """A `golf.ttt` output on a job's artifact as a record of its own (same model, other protocol).
 
-    Its bytes_total is the job's plus the evaluation code the protocol adds to the scoring script (the
+    Its bytes_total is the job's model bytes plus the train_gpt.py that protocol's config would count (the
     TTT package, a sliding evaluator), so a TTT row pays for the code it needs."""
     out = json.loads(path.read_text(encoding="utf-8"))
     ttt = out.get("ttt_result")
     scored = ttt or out["base"]
-    trained = OmegaConf.load(Path(job["job"]) / "config.yaml")
-    extra = (_eval_code_bytes(out["ttt"], out["eval"])
-             - _eval_code_bytes(trained.ttt.name, trained.eval.name)) if job["bytes_total"] else 0
+    extra = (_protocol_code_bytes(Path(job["job"]), out.get("overrides", []))
+             - JobDir(job["job"]).train_script.stat().st_size) if job["bytes_total"] else 0
+    sliding = out.get("stride", 0) < out.get("seq_len", 0)
     record = {**job, "job": f"{job['job']}/ttt/{path.stem}", "settings": {**job["settings"], "ttt": path.stem},
+              "metric": "ttt" if ttt else ("sliding" if sliding else "roundtrip"),
               "bytes_total": job["bytes_total"] + extra if job["bytes_total"] else None,
               "val_bpb": scored["val_bpb"], "val_loss": scored["val_loss"],
               "eval_s": out["base"]["seconds"] if ttt is None else None, "ttt_s": ttt["seconds"] if ttt else None,
@@ -128,12 +128,17 @@ def find_jobs(paths: list[Path], rescored: bool = False) -> list[dict]:
     return jobs
 
 
-def assign_groups(jobs: list[dict]) -> list[str]:
-    """Label each job by the settings that vary across jobs (the seed never does); in order of appearance."""
+def varying_keys(jobs: list[dict]) -> list[str]:
+    """The settings whose value differs between jobs (the seed is never a setting), sorted."""
     keys = sorted({k for job in jobs for k in job["settings"]})
-    varying = [k for k in keys if len({job["settings"].get(k) for job in jobs}) > 1]
+    return [k for k in keys if len({job["settings"].get(k) for job in jobs}) > 1]
+
+
+def assign_groups(jobs: list[dict]) -> list[str]:
+    """Label each job by the settings that vary across jobs; the labels in order of appearance."""
+    varying = varying_keys(jobs)
     for job in jobs:
-        job["group"] = " ".join(f"{k}={job['settings'].get(k, '-')}" for k in varying) or "all"
+        job["group"] = label(job["settings"], varying) or "all"
     return list(dict.fromkeys(job["group"] for job in jobs))
 
 
@@ -177,7 +182,7 @@ def paired_p_less(sample: dict[int, float], baseline: dict[int, float]) -> float
     return None if math.isnan(p) else float(p)
 
 
-def summarize(jobs: list[dict], order: list[str], baseline: str) -> list[dict]:
+def summarize(jobs: list[dict], order: list[str], baseline: str, bar: str = "readme") -> list[dict]:
     done = {g: [j for j in jobs if j["group"] == g and j["status"] == "completed"] for g in order}
     base_losses = [j["val_loss"] for j in done[baseline]]
     rows = []
@@ -186,15 +191,21 @@ def summarize(jobs: list[dict], order: list[str], baseline: str) -> list[dict]:
         losses = [j["val_loss"] for j in ok]
         delta = _mean(losses) - _mean(base_losses) if losses and base_losses else None
         p = welch_p_less(losses, base_losses) if group != baseline else None
+        # The bar's own test: is the improvement at least bar_nats? (shift the group by the required margin)
+        p_bar = welch_p_less([x + BARS[bar][0] for x in losses], base_losses) if group != baseline else None
         by_seed = {j["seed"]: j["val_loss"] for j in ok}
         paired = (paired_p_less(by_seed, {j["seed"]: j["val_loss"] for j in done[baseline]})
                   if group != baseline else None)
+        bar_nats, bar_p = BARS[bar]
+        metrics = sorted({str(j.get("metric")) for j in ok})
         rows.append({
             "group": group, "n": len(ok), "failed": sum(j["group"] == group and j["status"] == "failed" for j in jobs),
+            "metric": "/".join(metrics),
+            "val_bpb_roundtrip_mean": _mean(j.get("val_bpb_roundtrip") for j in ok),
             "val_bpb_mean": _mean(j["val_bpb"] for j in ok), "val_bpb_std": _std([j["val_bpb"] for j in ok]),
             "val_loss_mean": _mean(losses), "val_loss_std": _std(losses),
-            "delta_nats": delta, "p_value": p, "p_paired": paired,
-            "record_bar": bool(delta is not None and p is not None and -delta >= RECORD_BAR_NATS and p < RECORD_BAR_P),
+            "delta_nats": delta, "p_value": p, "p_paired": paired, "p_bar": p_bar,
+            "record_bar": bool(p_bar is not None and p_bar < bar_p and -delta >= bar_nats),
             "bytes_total_mean": _mean(j["bytes_total"] for j in ok),
             "bytes_total_max": max((j["bytes_total"] for j in ok if j["bytes_total"] is not None), default=None),
             "train_s_mean": _mean(j["train_s"] for j in ok), "eval_s_mean": _mean(j["eval_s"] for j in ok),
@@ -224,28 +235,47 @@ def _job_name(job: str) -> str:
     return "/".join(parts[-3:]) if len(parts) >= 3 and parts[-2] == "ttt" else parts[-1]
 
 
-def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[str]) -> str:
+BAR_TEXT = {"readme": "the written rule: Δ ≤ -0.005 nats, shown by a one-sided Welch test of the margin at p < 0.01",
+            "frontier": "the final leaderboard's progression rule: lower val_loss at one-sided Welch p < 0.25"}
+
+
+def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[str], bar: str = "readme") -> str:
+    metrics = {r["metric"] for r in rows if r["n"]}
     lines = [f"# golf report: {len(jobs)} jobs, {len(rows)} groups", "",
-             f"Baseline group: `{baseline}`. Δnats = mean val_loss minus the baseline's; p = one-sided Welch "
-             f"t-test (lower val_loss), the test of the record bar: Δ ≤ -{RECORD_BAR_NATS} nats at p < {RECORD_BAR_P}. "
-             f"p paired = one-sided paired t-test over the seeds both groups ran (valid when a seed pairs the runs: "
-             f"same data order and init, or the same artifact scored by two protocols).", "",
-             "| group | n | val_bpb (mean ± std) | val_loss nats (mean ± std) | Δnats | p | p paired | record bar | "
-             "bytes_total (max) | train s | eval s | ttt s | compliant |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"Baseline group: `{baseline}`. val_bpb / val_loss are each run's headline, the metric the leaderboard "
+             f"reports for its protocol (column `metric`: `ttt`, `sliding` or `roundtrip`); `round trip` is the "
+             f"non-overlapping eval of the same artifact. Δnats = mean val_loss minus the baseline's; p = one-sided "
+             f"Welch t-test (lower val_loss); record bar ({bar}): {BAR_TEXT[bar]} (p bar). p paired = one-sided "
+             f"paired t-test over the seeds both groups ran (valid when a seed pairs the runs: same data order and "
+             f"init, or the same artifact scored by two protocols).", ""]
+    if len(metrics) > 1:
+        lines += [f"**The groups' headlines are different metrics ({', '.join(sorted(metrics))}): a Δ between them "
+                  f"mixes the protocols' gains (compare like with like, e.g. eval=sliding64 for every group).**", ""]
+    lines += ["| group | n | metric | val_bpb (mean ± std) | val_loss nats (mean ± std) | round trip | Δnats | p | "
+              "p paired | p bar | record bar | bytes_total (max) | train s | eval s | ttt s | compliant |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         n = f"{r['n']} (+{r['failed']} failed)" if r["failed"] else str(r["n"])
         lines.append(
-            f"| `{r['group']}` | {n} | "
+            f"| `{r['group']}` | {n} | {r['metric']} | "
             f"{_fmt(r['val_bpb_mean'])} ± {_fmt(r['val_bpb_std'])} | {_fmt(r['val_loss_mean'])} ± "
-            f"{_fmt(r['val_loss_std'])} | {_fmt(r['delta_nats'])} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_paired'])} | "
+            f"{_fmt(r['val_loss_std'])} | {_fmt(r['val_bpb_roundtrip_mean'])} | {_fmt(r['delta_nats'])} | "
+            f"{_fmt_p(r['p_value'])} | {_fmt_p(r['p_paired'])} | {_fmt_p(r['p_bar'])} | "
             f"{'**yes**' if r['record_bar'] else 'no'} | {_fmt(r['bytes_total_max'])} | {_fmt(r['train_s_mean'], 1)} | "
             f"{_fmt(r['eval_s_mean'], 1)} | {_fmt(r['ttt_s_mean'], 1)} | {r['compliant']} |")
-    lines += ["", "## Jobs", "", "| group | seed | status | val_bpb | val_loss | bytes_total | job |",
-              "|---|---|---|---|---|---|---|"]
+    base = next(r for r in rows if r["group"] == baseline)
+    if base["n"] and base["metric"] != "roundtrip" and base["val_bpb_roundtrip_mean"] is not None:
+        gain = base["val_bpb_mean"] - base["val_bpb_roundtrip_mean"]
+        lines += ["", f"Baseline `{baseline}`: {base['metric']} {_fmt(base['val_bpb_mean'], 6)} vs round trip "
+                      f"{_fmt(base['val_bpb_roundtrip_mean'], 6)} (Δ {gain:+.6f} BPB from the protocol alone, not from "
+                      f"the setting the groups vary)."]
+    lines += ["", "## Jobs", "",
+              "| group | seed | status | metric | val_bpb | val_loss | round trip | bytes_total | job |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for j in jobs:
-        lines.append(f"| `{j['group']}` | {j['seed']} | {j['status']} | {_fmt(j['val_bpb'], 6)} | "
-                     f"{_fmt(j['val_loss'], 6)} | {_fmt(j['bytes_total'])} | {_job_name(j['job'])} |")
+        lines.append(f"| `{j['group']}` | {j['seed']} | {j['status']} | {j.get('metric')} | {_fmt(j['val_bpb'], 6)} | "
+                     f"{_fmt(j['val_loss'], 6)} | {_fmt(j.get('val_bpb_roundtrip'), 6)} | {_fmt(j['bytes_total'])} | "
+                     f"{_job_name(j['job'])} |")
     failed = [j for j in jobs if j["status"] == "failed"]
     if failed:
         lines += ["", "## Failed jobs", ""]
@@ -261,36 +291,17 @@ def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def bar_chart(path: Path, rows: list[dict], baseline: str) -> None:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' "
-                        "(or pip install matplotlib)") from exc
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [r for r in rows if r["n"]]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(shown) + 2), 4))
-    ax.bar(range(len(shown)), [r["val_bpb_mean"] for r in shown], yerr=[r["val_bpb_std"] or 0 for r in shown],
-           capsize=6, color=["tab:gray" if r["group"] == baseline else "tab:blue" for r in shown])
-    ax.set_xticks(range(len(shown)), [r["group"].replace(" ", "\n") for r in shown], fontsize=8)
-    ax.set_ylabel("val_bpb (mean ± std over seeds)")
-    low = min(r["val_bpb_mean"] - (r["val_bpb_std"] or 0) for r in shown) if shown else 0
-    high = max(r["val_bpb_mean"] + (r["val_bpb_std"] or 0) for r in shown) if shown else 1
-    ax.set_ylim(low - 0.1 * (high - low + 1e-3), high + 0.1 * (high - low + 1e-3))
-    ax.set_title(f"golf: {sum(r['n'] for r in shown)} jobs (baseline in gray)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def chart_title(sweep: str, varied: list[str], n_jobs: int) -> str:
+    return f"{sweep}: {', '.join(varied) or 'seeds'} ({n_jobs} jobs)"
 
 
-def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: str, project: str, name: str) -> dict:
-    """A summary run (job_type=report) holding both tables and the chart; returns where it went."""
+def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: str, project: str, group: str,
+              name: str) -> dict:
+    """A summary run (job_type=report, in the jobs' W&B group when they share one) holding both tables and the
+    chart; returns where it went."""
     import wandb
 
-    run = wandb.init(project=project, group=name, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
+    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
                      reinit="create_new", config={"sweep": name, "baseline": rows[0]["group"] if rows else None},
                      settings=wandb.Settings(silent=True, console="off", save_code=False))
     def table(columns, records):  # W&B tables take plain scalars; anything else goes in as its text
@@ -305,11 +316,12 @@ def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: st
 
 
 def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
-    """The same job records from W&B runs (flat config keys arch/ttt/quant/seed, final/* summary)."""
+    """The same job records from W&B runs: settings from the flat choice keys and the `overrides` list (as
+    from job dirs, so override ablations stay apart), numbers from the final/* summary."""
     import wandb
 
     try:
-        filters = {"group": group, "jobType": "train"} if group else {"jobType": "train"}
+        filters = {"jobType": {"$ne": "report"}, **({"group": group} if group else {})}
         runs = list(wandb.Api().runs(project, filters=filters))
     except Exception as exc:  # no network, no key, unknown project: all surface here
         raise GolfError(f"cannot read W&B project {project} ({type(exc).__name__}: {exc}); check `wandb login` and "
@@ -318,13 +330,15 @@ def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
     for run in runs:
         s, c = run.summary, run.config
         finished = run.state == "finished" and "final/val_bpb" in s
+        choices = {k: c[k] for k in ("experiment", *DASHBOARD_KEYS) if c.get(k)}
         jobs.append({
-            "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"),
-            "settings": {k: str(c[k]) for k in ("experiment", *DASHBOARD_KEYS) if c.get(k)},
+            "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"), "wandb_group": run.group,
+            "settings": job_settings(choices, c.get("overrides", [])),
             "status": "completed" if finished else "failed",
-            "error": "" if finished else f"W&B state {run.state}", "val_bpb": s.get("final/val_bpb"),
-            "val_loss": s.get("final/val_loss"), "bytes_total": s.get("final/bytes_total"), "train_s": None,
-            "eval_s": None, "ttt_s": None, "compliant": s.get("final/compliant"),
+            "error": "" if finished else f"W&B state {run.state}",
+            "metric": s.get("final/headline"),
+            **{k: s.get(f"final/{k}") for k in ("val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total", "train_s",
+                                                "eval_s", "ttt_s", "compliant", "sliding_adapted_bpb")},
         })
     return jobs
 
@@ -341,17 +355,19 @@ def pick_baseline(order: list[str], jobs: list[dict], spec: str | None) -> str:
 
 
 def build_report(jobs: list[dict], out: Path, baseline_spec: str | None, sources: list[str], wandb_mode: str,
-                 project: str) -> dict:
+                 project: str, bar: str = "readme") -> dict:
     order = assign_groups(jobs)
     baseline = pick_baseline(order, jobs, baseline_spec)
-    rows = summarize(jobs, order, baseline)
+    rows = summarize(jobs, order, baseline, bar)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(markdown(rows, jobs, baseline, sources), encoding="utf-8")
+    (out / "report.md").write_text(markdown(rows, jobs, baseline, sources, bar), encoding="utf-8")
     write_csv(out / "groups.csv", GROUP_COLUMNS, rows)
     write_csv(out / "jobs.csv", JOB_COLUMNS, jobs)
-    bar_chart(out / "report.png", rows, baseline)
     name = next((j["sweep"] for j in jobs if j.get("sweep")), "adhoc")
-    wandb_info = (log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project, name)
+    ablation_chart(out / "report.png", rows, baseline, chart_title(name, varying_keys(jobs), len(jobs)))
+    groups = {j["wandb_group"] for j in jobs if j.get("wandb_group")}  # failed jobs may have made no run
+    wandb_info = (log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project,
+                            groups.pop() if len(groups) == 1 else name, name)
                   if wandb_mode != "disabled" else None)
     return {"baseline": baseline, "groups": rows, "wandb": wandb_info}
 
@@ -362,9 +378,12 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", help="the reference group as K=V[,K=V], e.g. ttt=none (default: the first group)")
     p.add_argument("--out", type=Path, help="output folder (default: <first path>/report)")
     p.add_argument("--from-wandb", metavar="ENTITY/PROJECT", help="read the jobs from W&B runs instead of job dirs")
-    p.add_argument("--group", help="with --from-wandb: only runs of this W&B group (sweep name)")
+    p.add_argument("--group", help="with --from-wandb: only runs of this W&B group (a launch: <date>_<sweep>_<hash>)")
     p.add_argument("--rescored", action="store_true",
                    help="also report the protocols `python -m golf.ttt` scored on each job (<job>/ttt/*.json)")
+    p.add_argument("--bar", default="readme", choices=tuple(BARS),
+                   help="record bar: readme = >= 0.005 nats at p < 0.01 (the written rule; default), frontier = "
+                        "p < 0.25 against the baseline row (the final leaderboard's progression rule)")
     p.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
     p.add_argument("--project", default="golf", help="W&B project of the summary run")
     args = p.parse_args(argv)
@@ -378,7 +397,7 @@ def main(argv=None) -> int:
         if not jobs:
             raise GolfError(f"no runs found in {sources[0]}; check the project name and --group")
         out = args.out or (Path("report") if args.from_wandb else args.paths[0] / "report")
-        report = build_report(jobs, out, args.baseline, sources, args.wandb_mode, args.project)
+        report = build_report(jobs, out, args.baseline, sources, args.wandb_mode, args.project, args.bar)
     except GolfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

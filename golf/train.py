@@ -24,15 +24,19 @@ from golf.config.compose import register_schemas
 from golf.config.schema import GolfConfig, LauncherName, ResumeMode
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
+from golf.data.disjoint import check_overlap
 from golf.data.loader import load_validation_tokens
 from golf.data.shards import find_shards, read_shard_header
 from golf.data.tokenizer import check_bos, check_vocab, load_tokenizer
 from golf.errors import GolfError
+from golf.jobdir import JobDir
 from golf.launcher import Placement, placement, torchrun_command
 from golf.logging.console import setup_logging
 from golf.logging.jsonio import write_json
-from golf.logging.results import Results
+from golf.logging.results import ArtifactInfo, Metrics, Results, Timing, section
+from golf.logging.sinks import check_wandb_credentials
 from golf.quant.estimate import check_fits
+from golf.record.script import SCRIPT_NAME, train_script
 from golf.resume import (
     JobLock,
     check_same_config,
@@ -41,6 +45,7 @@ from golf.resume import (
     remove_unused_dir,
 )
 from golf.utils.environment import environment_info
+from golf.workload import check_cpu_sized
 
 log = logging.getLogger(__name__)
 register_schemas()
@@ -58,8 +63,10 @@ def resolve_data(cfg: DictConfig) -> None:
         cfg.data.sha256 = OmegaConf.to_container(OmegaConf.load(root / "manifest.json"))["sha256"]
 
 
-def check_data(cfg: GolfConfig) -> None:
-    """Fail fast, before any process starts: shards exist with valid headers, tokenizer matches the model."""
+def check_data(cfg: GolfConfig) -> dict:
+    """Before any process starts: shards exist with valid headers, the tokenizer matches the model (fail fast);
+    then the train/val overlap scan, whose result the compliance block reads (an overlap is reported, not
+    refused: results.json says why the run is not compliant)."""
     for pattern in (cfg.data.train_pattern, cfg.data.val_pattern):
         for shard in find_shards(pattern):
             read_shard_header(shard)
@@ -67,6 +74,12 @@ def check_data(cfg: GolfConfig) -> None:
     check_vocab(sp, cfg.arch.vocab_size, cfg.data.tokenizer_path)
     check_bos(sp, cfg.arch.bos_id, cfg.arch.bos_mask, cfg.data.tokenizer_path)
     load_validation_tokens(cfg.data.val_pattern, cfg.eval.seq_len or cfg.train.seq_len)
+    overlap = check_overlap(cfg.data.train_pattern, cfg.data.val_pattern, int(sp.bos_id()),
+                            cfg.data.disjoint_check_tokens)
+    if not overlap.disjoint:
+        log.warning(f"data: train and val overlap ({len(overlap.shared_files)} shared shard(s), val documents in "
+                    f"{len(overlap.files_with_val_docs)} train shard(s)); the run will not be compliant")
+    return overlap.summary()
 
 
 def _multirun() -> bool:
@@ -97,12 +110,14 @@ def job_identity(cfg: DictConfig, resolved_yaml: str) -> dict:
     }
 
 
-def write_job_files(cfg: DictConfig, job_dir: Path) -> tuple[str, dict]:
+def write_job_files(cfg: DictConfig, job_dir: Path, script: bytes) -> tuple[str, dict]:
+    jd = JobDir(job_dir)
     resolved_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    (job_dir / "config.yaml").write_text(resolved_yaml, encoding="utf-8")
-    (job_dir / "overrides.txt").write_text("\n".join(HydraConfig.get().overrides.task) + "\n", encoding="utf-8")
+    jd.config.write_text(resolved_yaml, encoding="utf-8")
+    jd.overrides.write_text("\n".join(HydraConfig.get().overrides.task) + "\n", encoding="utf-8")
+    jd.train_script.write_bytes(script)
     env = environment_info()
-    write_json(job_dir / "env.json", env)
+    write_json(jd.env, env)
     return resolved_yaml, env
 
 
@@ -136,12 +151,21 @@ def launch(cfg: GolfConfig, job_dir: Path, where: Placement) -> None:
 
 
 def summary_line(results: dict) -> str:
-    m, a, t, c = results["metrics"], results["artifact"], results["timing"], results["compliance"]
+    m, a, t = section(Metrics, results, "metrics"), section(ArtifactInfo, results, "artifact"), section(
+        Timing, results, "timing")
+    c = results["compliance"]
     failed = ", ".join(name for name, check in c["checks"].items() if not check["pass"])
-    return (f"golf | val_bpb {m['val_bpb']:.8f} | val_loss {m['val_loss']:.6f} nats | "
-            f"bytes_total {a['bytes_total']:,} / {a['limit_bytes']:,} (headroom {a['headroom_bytes']:,}) | "
-            f"train {t['train_s']:.1f}s eval {t['eval_s']:.1f}s | "
+    return (f"golf | val_bpb {m.val_bpb:.8f} ({m.headline}) | val_loss {m.val_loss:.6f} nats | "
+            f"bytes_total {a.bytes_total:,} / {a.limit_bytes:,} (headroom {a.headroom_bytes:,}) | "
+            f"train {t.train_s:.1f}s eval {_eval_time(t)} | "
             f"compliant: {'yes' if c['compliant'] else 'NO (' + failed + ')'}")
+
+
+def _eval_time(t: Timing) -> str:
+    """The headline protocol's eval time, and its extrapolation when the budget is for more devices."""
+    if t.eval_s == t.eval_measured_s:
+        return f"{t.eval_s:.1f}s"
+    return f"{t.eval_measured_s:.1f}s ({t.eval_s:.1f}s on the budget's devices)"
 
 
 def _previous_job(cfg: DictConfig, identity: dict, hydra_dir: Path) -> Path | None:
@@ -174,6 +198,10 @@ def run_job(cfg: DictConfig) -> float:
     stage = "validate"
     try:
         validate(OmegaConf.to_object(cfg))
+        cpu_warning = check_cpu_sized(OmegaConf.to_object(cfg), HydraConfig.get().runtime.choices["arch"])
+        if cpu_warning:
+            log.warning(cpu_warning)
+        check_wandb_credentials(cfg.logger)
         where = placement(cfg.launcher)
         if where.node_rank > 0:  # node 0 owns the job dir and results.json; this node only adds its ranks
             launch(OmegaConf.to_object(cfg), hydra_dir, where)
@@ -182,9 +210,10 @@ def run_job(cfg: DictConfig) -> float:
         stage = "data"
         resolve_data(cfg)
         typed: GolfConfig = OmegaConf.to_object(cfg)
-        check_data(typed)
+        disjoint = check_data(typed)
         stage = "size"
-        check_fits(typed)
+        script, modules = train_script(typed)
+        check_fits(typed, len(script))
         stage = "launch"
         identity = job_identity(cfg, OmegaConf.to_yaml(cfg, resolve=True))
         previous = _previous_job(cfg, identity, hydra_dir)
@@ -201,10 +230,13 @@ def run_job(cfg: DictConfig) -> float:
         else:
             lock = JobLock(job_dir)
             lock.acquire()
-        setup_logging(job_dir, rank=0)
-        _, env = write_job_files(cfg, job_dir)
+        setup_logging(JobDir(job_dir).train_log, rank=0)
+        _, env = write_job_files(cfg, job_dir, script)
         Results(job_dir).start(run_id=job_dir.name, **identity, resume_command=resume_command(), git=env["git"],
-                               env={k: env[k] for k in ("python", "torch", "cuda", "gpus", "hostname")})
+                               env={k: env[k] for k in ("python", "torch", "cuda", "gpus", "hostname")},
+                               record={"script": SCRIPT_NAME, "bytes": len(script),
+                                       "format": str(typed.export.code), "modules": modules})
+        Results(job_dir).update("data", disjoint=disjoint)
         started = True
         log.info(f"job dir: {job_dir}")
         choices = " ".join(f"{k}={v}" for k, v in identity["choices"].items())

@@ -11,11 +11,14 @@
    the wall-clock cap (agreed across ranks over a CPU process group, so the GPU never waits on it).
    No host sync per step: the loss is read only at log steps. After the last step the averaged
    weights (EMA or SWA), when on, replace the model's before the final validation, so they are
-   what is evaluated, quantized and exported.
+   what is evaluated, quantized and exported; then `finish(model)` runs the end-of-training work that
+   reads training data (GPTQ calibration), counted in the training time: the loop's cap is the
+   budget minus the reserve kept for it.
 3. Model hooks: `base_model.on_train_step(step)`, if defined, runs before every step (e.g. depth
    recurrence switching on at a step); the model must derive its state from `step` alone. A
    resumed run first calls it with the last completed step. `base_model.gammas()`, if defined
-   (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps.
+   (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps. At log steps the per-layer
+   gradient SNR (golf.optim.gradient_snr) of the step's gradient, before clipping, is logged as `snr/*`.
 4. Checkpoints (`golf.checkpoint`): every `train.checkpoint_every_steps` steps, every
    `train.checkpoint_every_minutes` of training time, at the wall-clock cap, at the last step and
    on a preemption signal (then it stops with `Preempted`). Writing one is excluded from the
@@ -33,12 +36,11 @@ import torch
 import torch.distributed as dist
 
 from golf import preemption
-from golf.checkpoint import rewind_metrics
 from golf.guards import LossWatch, check_finite_weights
-from golf.logging.console import format_duration
-from golf.optim.averaging import make_averager
+from golf.logging.console import expected_training, format_duration
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR
 from golf.optim.schedule import fraction_lr_multiplier, lr_multiplier, muon_momentum, shape_stages, tokens_through
-from golf.quant.qat import LateQAT
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,13 @@ class TrainOutcome:
     resumed_from: int  # 0 for a fresh run, else the checkpoint step it continued from
     averaging: dict  # which weight averaging was loaded into the model, with its count of updates / snapshots
     last_step_start_s: float = 0.0  # training time when the last step began (the cap rule: none starts after it)
+    final_seq_len: int = 0  # sequence length of the last step (train.seq_len_schedule)
+    snr: dict | None = None  # per-layer gradient SNR at the log steps: last and mean (GradientSNR.summary)
 
 
 class Trainer:
     def __init__(self, base_model, model, optimizers: dict, make_loader, cfg, rt, grad_accum: int,
-                 validate, sink, checkpointer):
+                 validate, sink, checkpointer=None, cap_seconds: float = 0.0, finish=None):
         self.base_model = base_model  # the raw module (state dicts, clipping)
         self.model = model  # what runs forward: compiled and/or DDP-wrapped
         self.optimizers = optimizers
@@ -67,12 +71,17 @@ class Trainer:
         self.grad_accum = grad_accum
         self.validate = validate  # callable(step) -> None, runs periodic validation
         self.sink = sink
-        self.checkpointer = checkpointer
-        self.qat = LateQAT(base_model, cfg.quant) if cfg.quant.qat_threshold > 0 else None
-        t = cfg.budget.train_seconds
-        self.max_wallclock_ms = 1000.0 * t if t > 0 else None
+        self.checkpointer = checkpointer  # None: no checkpoints (a record's train_gpt.py)
+        self.finish = finish  # callable(model): end-of-training work counted as training time
+        self.qat = None
+        if cfg.quant.qat_threshold > 0:
+            from golf.quant.qat import LateQAT  # imported only when used, so a record embeds what it runs
+
+            self.qat = LateQAT(base_model, cfg.quant)
+        self.max_wallclock_ms = 1000.0 * cap_seconds if cap_seconds > 0 else None
         self.stages = shape_stages(cfg.train)
         self.averager = None  # built in run(), from the weights training starts with
+        self.snr = GradientSNR(layer_groups(base_model), cfg.ttt.snr_min, cfg.ttt.snr_max)
         # Stop flags travel over gloo on CPU tensors: an NCCL all-reduce read back would sync every step.
         self.flag_group = dist.new_group(backend="gloo") if rt.distributed else None
 
@@ -141,14 +150,20 @@ class Trainer:
         # Cycle through every batch shape x both model states the run will reach (before and after a
         # step-triggered switch such as depth recurrence), so each compiled graph exists before timing.
         model_states = (0, self.cfg.train.iterations)
+        step_seconds = []
         for i in range(steps):
+            started = time.perf_counter()
             self._on_train_step(model_states[(i // len(self.stages)) % 2])
             self._forward_backward(loader, *self.stages[i % len(self.stages)][1:])
             for opt in self.optimizers.values():
                 opt.step()
             self._zero_grad()
+            self._sync()
+            step_seconds.append(time.perf_counter() - started)
             if i + 1 == steps or (i + 1) % 10 == 0:
                 log.info(f"warmup_step {i + 1}/{steps}")
+        log.info(expected_training(step_seconds, self.cfg.train.iterations, 2 * len(self.stages),
+                                   (self.max_wallclock_ms or 0.0) / 1000))
         self.base_model.load_state_dict(initial_model, strict=True)
         for key, opt in self.optimizers.items():
             opt.load_state_dict(initial_opts[key])
@@ -169,6 +184,10 @@ class Trainer:
         return ((t.checkpoint_every_steps > 0 and step % t.checkpoint_every_steps == 0)
                 or (every_ms > 0 and training_ms - last_ckpt_ms >= every_ms))
 
+    def _logs(self, step: int) -> bool:
+        t = self.cfg.train
+        return t.log_every > 0 and (step <= 10 or step % t.log_every == 0 or step == t.iterations)
+
     def _log_step(self, step: int, loss: float, lr_mul: float, elapsed_ms: float, step_ms: float) -> None:
         t = self.cfg.train
         remaining_steps_ms = (t.iterations - step) * step_ms
@@ -183,13 +202,23 @@ class Trainer:
         gammas = getattr(self.base_model, "gammas", None)
         if gammas is not None:
             metrics.update({f"ebls/{name}": float(value) for name, value in gammas().items()})
-        self.sink.log(step, metrics)
+        self.sink.log(step, {**metrics, **self.snr.metrics("snr")})
 
     def _save(self, step: int, training_ms: float, train_loss: torch.Tensor, loader, watch: LossWatch) -> None:
         watch.check(train_loss)
         check_finite_weights(self.base_model, step, "before writing the checkpoint")
         self.checkpointer.save(step, training_ms, float(train_loss), self.base_model, self.optimizers, loader,
                                self.averager)
+
+    def _finish_training(self) -> float:
+        """Load the averaged weights, then run `finish`; returns the ms it took (training time)."""
+        t0 = time.perf_counter()
+        if self.averager is not None:
+            self.averager.apply()
+        if self.finish is not None:
+            self.finish(self.base_model)
+        self._sync()
+        return 1000.0 * (time.perf_counter() - t0)
 
     def run(self) -> TrainOutcome:
         t = self.cfg.train
@@ -199,16 +228,18 @@ class Trainer:
         step = 0
         last_step_start_ms = 0.0
         train_loss = torch.zeros((), device=self.rt.device)
-        self.averager = make_averager(self.base_model, t)
-        if self.checkpointer.exists():
+        if t.ema_decay > 0 or t.swa_every > 0:
+            from golf.optim.averaging import make_averager
+
+            self.averager = make_averager(self.base_model, t)
+        if self.checkpointer is not None and self.checkpointer.exists():
             state = self.checkpointer.load()
             self.checkpointer.restore(state, self.base_model, self.optimizers, loader, self.averager)
             step, training_ms = state["step"], state["training_ms"]
             if step > 0:
                 self._on_train_step(step - 1)
             train_loss = torch.tensor(state["train_loss"], device=self.rt.device)
-            if self.rt.is_main:
-                rewind_metrics(self.sink.path, step)
+            self.sink.rewind(step)
             if self.max_wallclock_ms is not None and training_ms >= self.max_wallclock_ms:
                 stop_after = step
         start_step, last_ckpt_ms = step, training_ms
@@ -221,8 +252,8 @@ class Trainer:
             if last_step or (t.val_every > 0 and step % t.val_every == 0):
                 self._sync()
                 training_ms += 1000.0 * (time.perf_counter() - t0)
-                if last_step and self.averager is not None:
-                    self.averager.apply()
+                if last_step:
+                    training_ms += self._finish_training()
                 self.validate(step, training_ms)
                 self._sync()
                 t0 = time.perf_counter()
@@ -236,12 +267,14 @@ class Trainer:
             self._on_train_step(step)
             train_loss = self._forward_backward(loader, *self._shape(step))
             watch.observe(step + 1, train_loss)
+            if self._logs(step + 1):
+                self.snr.measure()  # on the device; read with the loss when the step is logged
             self._step_optimizers(step, lr_mul)
             step += 1
             if self.averager is not None:
                 self.averager.update(step, lr_mul)
             elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
-            if t.log_every > 0 and (step <= 10 or step % t.log_every == 0 or step == t.iterations):
+            if self._logs(step):
                 watch.check(train_loss)
                 self._log_step(step, train_loss.item(), lr_mul, elapsed_ms, elapsed_ms / step)
             cap = self.max_wallclock_ms is not None and elapsed_ms >= self.max_wallclock_ms
@@ -249,8 +282,8 @@ class Trainer:
             if stop_after is None and cap:
                 stop_after = step
                 log.info(f"stopping early: wall-clock cap {self.max_wallclock_ms / 1000:.0f}s reached at step {step}")
-            if (preempt or step == stop_after or step == t.iterations
-                    or self._checkpoint_due(step, elapsed_ms, last_ckpt_ms)):
+            if self.checkpointer is not None and (preempt or step == stop_after or step == t.iterations
+                                                  or self._checkpoint_due(step, elapsed_ms, last_ckpt_ms)):
                 self._sync()
                 training_ms += 1000.0 * (time.perf_counter() - t0)
                 self._save(step, training_ms, train_loss, loader, watch)
@@ -262,4 +295,6 @@ class Trainer:
         return TrainOutcome(steps=step, train_seconds=training_ms / 1000.0, train_loss=float(train_loss),
                             tokens_seen=tokens_through(self.stages, step), hit_wallclock_cap=stop_after is not None,
                             resumed_from=start_step, last_step_start_s=last_step_start_ms / 1000.0,
-                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"})
+                            final_seq_len=self._shape(max(step - 1, 0))[1],
+                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"},
+                            snr=self.snr.summary())

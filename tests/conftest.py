@@ -2,11 +2,13 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from optional_assets import pytest_terminal_summary  # noqa: F401  (registers the hook: what skipped and why)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,6 +57,10 @@ def run_golf(args: list[str], out: Path, cache: Path, env: dict | None = None) -
                           cwd=out, env=full_env, capture_output=True, text=True, timeout=600)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 def job_dirs(out: Path) -> list[Path]:
     return sorted(p.parent for p in out.rglob("results.json"))
 
@@ -65,12 +71,12 @@ def read_results(job_dir: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory, demo_cache) -> Path:
-    """One real sweep through the submitit_local launcher preset, shared by the sweep, report and
-    export tests: two seeds that complete and two jobs that fail validation (num_kv_heads=3 does
-    not divide num_heads=2). Returns the sweep dir."""
+    """One real sweep through the submitit_local launcher preset, shared by the sweep, report, export and
+    dashboard tests: two seeds that complete and two jobs that fail validation (num_kv_heads=3 does
+    not divide num_heads=2), with offline W&B runs. Returns the sweep dir."""
     out = tmp_path_factory.mktemp("tiny_sweep")
-    proc = run_golf(["-m", *FAST_RUN, "seed=1,2", "arch.num_kv_heads=1,3", "hydra/launcher=golf_submitit_local"],
-                    out, demo_cache)
+    proc = run_golf(["-m", *FAST_RUN, "seed=1,2", "arch.num_kv_heads=1,3", "hydra/launcher=golf_submitit_local",
+                     "logger=wandb", "logger.mode=offline"], out, demo_cache, env={"WANDB_MODE": "offline"})
     assert proc.returncode != 0 and "must divide arch.num_heads" in proc.stderr, proc.stderr[-3000:]
     [sweep_dir] = (out / "multirun").iterdir()
     return sweep_dir

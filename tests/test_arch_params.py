@@ -3,7 +3,7 @@
 | preset | published | source |
 |---|---|---|
 | baseline | 17,059,912 | openai/parameter-golf 2026-03-17_NaiveBaseline |
-| swiglu_unet | ~33.4M (PR text); 33,425,496 | PR #462's model instantiated (techniques.md 7.12) |
+| swiglu_unet | ~33.4M (PR text); 33,425,496 | PR #462's model instantiated (docs/techniques.md#swiglu_unet-and-pr462) |
 | ebls | 29,566,018 | PR #484 first commit, train_seed42.log `model_params` |
 | xsa_bigram with BigramHash 2048x128 | 26,993,756 | resouer/parameter-golf PR #6 (its file's bigram size) |
 | xsa_bigram (3072x112, PR #1019's size) | none; ours 27,067,484 | |

@@ -86,7 +86,8 @@ def test_preset_artifact_round_trip_gives_equal_logits(name):
     model.eval()
     ids = torch.randint(0, arch.vocab_size, (2, 16), generator=torch.Generator().manual_seed(1))
     blob = pack_official(model, arch, QuantConfig(scheme=QuantScheme.none, compressor=Compressor.zlib))
-    fields, state = container.unpack(blob)
+    contents = container.unpack(blob)
+    fields, state = contents.arch, contents.weights
     rebuilt = build_model(from_dict(ArchConfig, fields))
     rebuilt.load_state_dict(state, strict=True)
     with torch.no_grad():
@@ -98,7 +99,8 @@ def test_quantized_artifact_rebuilds_a_preset_from_its_json_header():
     model, arch = preset_model("recur_parallel")
     quant = QuantConfig(scheme=QuantScheme.intn, keep_float_max_numel=1024)
     meta, tensors, _ = quantize_state(model.state_dict(), quant, parameter_roles(model))
-    fields, state = container.unpack(container.pack_quantized(meta, tensors, arch, "zlib", 9))
+    contents = container.unpack(container.pack_quantized(meta, tensors, arch, "zlib", 9))
+    fields, state = contents.arch, contents.weights
     assert fields["recur_layers"] == [3, 4, 5] and fields["parallel_residual"] == "two_lane"
     rebuilt = build_model(from_dict(ArchConfig, fields))
     rebuilt.load_state_dict(state, strict=True)
@@ -112,7 +114,8 @@ def test_quantized_artifact_rebuilds_a_preset_from_its_json_header():
 def test_int8_artifact_rebuilds_the_ebls_preset():
     model, arch = preset_model("ebls")
     blob = pack_official(model, arch, QuantConfig(keep_float_max_numel=1024))
-    fields, state = container.unpack(blob)
+    contents = container.unpack(blob)
+    fields, state = contents.arch, contents.weights
     rebuilt = build_model(from_dict(ArchConfig, fields))
     rebuilt.load_state_dict(state, strict=True)
     assert fields["ebls_blocks"] == 3 and len(rebuilt.virtual_layers) == 9 and len(rebuilt.blocks) == 3

@@ -1,4 +1,6 @@
-"""Bits-per-byte accounting (golf.eval.bpb) and the non-overlapping evaluator (golf.eval.full).
+"""Bits-per-byte accounting (golf.eval.bpb) and the non-overlapping evaluator (golf.eval.full) on the official
+FineWeb tokenizers. They are not in a fresh clone, so these tests skip there; the same checks on a tokenizer golf
+trains itself always run (tests/test_bpb_trained_tokenizer.py).
 
 The headline check scores a fixed model on a fixed FineWeb-sp1024 token stream with golf and
 compares it with a computation written here from scratch: float64 NLL from the raw logits, and a
@@ -8,18 +10,19 @@ byte count taken from the text SentencePiece decodes, not from golf's lookup tab
 import itertools
 import math
 import random
-from pathlib import Path
 
 import pytest
 import sentencepiece as spm
 import torch
+from optional_assets import official_tokenizer
 
 from golf.config.schema import ArchConfig
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
+from golf.eval.val_stream import ValStream
 from golf.models.registry import build_model
 
-TOKENIZERS = Path(__file__).resolve().parents[2] / "shared" / "tokenizers"
 BOS = 1
 VOCAB = 1024
 SEQ_LEN = 64
@@ -73,10 +76,7 @@ def _generated_documents(count: int, seed: int, ascii_only: bool = False) -> lis
 
 
 def _tokenizer(vocab: int) -> spm.SentencePieceProcessor:
-    path = TOKENIZERS / f"fineweb_{vocab}_bpe.model"
-    if not path.is_file():
-        pytest.skip(f"official tokenizer {path} not present")
-    return spm.SentencePieceProcessor(model_file=str(path))
+    return spm.SentencePieceProcessor(model_file=str(official_tokenizer(vocab)))
 
 
 def _decoded_bytes(sp, ids: list[int]) -> list[int]:
@@ -147,9 +147,9 @@ def model():
 
 
 def _evaluate(model, val_tokens, tables, **kw):
-    args = dict(seq_len=SEQ_LEN, batch_seqs=16, rank=0, world_size=1, device=CPU, autocast_dtype=None)
+    args = dict(seq_len=SEQ_LEN, bos_id=BOS, batch_seqs=16, rank=0, world_size=1, device=CPU, autocast_dtype=None)
     args.update(kw)
-    return evaluate_full(model, val_tokens, tables, **args)
+    return evaluate_full(model, EvalContext(ValStream(val_tokens, bos_id=BOS), tables, **args))
 
 
 def test_stream_exercises_every_byte_rule(sp1024, scored_stream):
@@ -210,7 +210,7 @@ def _lut_total(tables, ids: list[int]) -> int:
 
 @pytest.mark.parametrize("vocab", [1024, 2048, 4096, 8192])
 def test_canonical_check_lut_total_equals_decoded_length(vocab):
-    # rules.md §4.3: for a document, the LUT byte sum equals len(sp.decode(doc).encode("utf-8")).
+    # docs/rules.md#byte-lookup-table: for a document, the LUT byte sum equals len(sp.decode(doc).encode("utf-8")).
     sp = _tokenizer(vocab)
     tables = build_byte_tables(sp, vocab)
     checked = 0

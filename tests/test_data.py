@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from optional_assets import needs_cuda
 
 from golf.data.loader import DistributedTokenLoader, TokenStream, load_validation_tokens
 from golf.data.shards import (
@@ -200,7 +201,7 @@ def test_validation_tokens_concatenate_and_truncate(tmp_path):
         load_validation_tokens(pattern, seq_len=25)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@needs_cuda
 def test_loader_cuda_batches_match_cpu(two_shards):
     cpu = DistributedTokenLoader(two_shards, rank=1, world_size=2)
     gpu = DistributedTokenLoader(two_shards, rank=1, world_size=2, device="cuda")

@@ -1,21 +1,16 @@
 """Tokenizer loading, vocab checks, and the canonical spec against the official models."""
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sentencepiece as spm
+from optional_assets import official_tokenizer
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 from golf.data.build import train_tokenizer
 from golf.data.tokenizer import CANONICAL_SPM_SPEC, check_tokens_in_vocab, check_vocab, load_tokenizer
 from golf.errors import DataError
-
-OFFICIAL_TOKENIZERS = Path(__file__).resolve().parents[1].parent / "shared" / "tokenizers"
-needs_official = pytest.mark.skipif(
-    not (OFFICIAL_TOKENIZERS / "fineweb_1024_bpe.model").is_file(), reason="official tokenizers not present"
-)
 
 # Fields that legitimately differ per build: where it was written and how big it is.
 PER_BUILD_TRAINER_FIELDS = {"model_prefix", "vocab_size", "input"}
@@ -75,9 +70,8 @@ def test_check_vocab_mismatch_message(tmp_path, small_trained_model):
     )
 
 
-@needs_official
 def test_check_vocab_on_official_model():
-    path = OFFICIAL_TOKENIZERS / "fineweb_1024_bpe.model"
+    path = official_tokenizer(1024)
     sp = load_tokenizer(path)
     check_vocab(sp, 1024, path)
     with pytest.raises(
@@ -105,10 +99,10 @@ def test_trained_model_has_canonical_special_ids_and_byte_fallback(small_trained
     assert sp.encode("12")[:2] == [sp.piece_to_id("1"), sp.piece_to_id("2")]  # split_digits
 
 
-@needs_official
 def test_canonical_spec_matches_official_sp8192_field_by_field(small_trained_model):
     ours = _proto(small_trained_model)
-    official = _proto((OFFICIAL_TOKENIZERS / "fineweb_8192_bpe.model").read_bytes())
+    official_path = official_tokenizer(8192)
+    official = _proto(official_path.read_bytes())
     assert (
         _field_differences(
             ours.trainer_spec,
@@ -129,16 +123,15 @@ def test_canonical_spec_matches_official_sp8192_field_by_field(small_trained_mod
     )
     assert ours.normalizer_spec.name == "nmt_nfkc" and not ours.normalizer_spec.add_dummy_prefix
     ours_sp = spm.SentencePieceProcessor(model_proto=small_trained_model)
-    official_sp = spm.SentencePieceProcessor(model_file=str(OFFICIAL_TOKENIZERS / "fineweb_8192_bpe.model"))
+    official_sp = spm.SentencePieceProcessor(model_file=str(official_path))
     sample = "  ﬁne\u00a0ＡＢＣ ①½ x\t\ty\r\nz  Ⅳ café ‘quote’ … "
     assert ours_sp.normalize(sample) == official_sp.normalize(sample)
 
 
-@needs_official
 @pytest.mark.parametrize("vocab", [1024, 2048, 4096])
 def test_older_official_models_differ_only_in_byte_fallback(small_trained_model, vocab):
     ours = _proto(small_trained_model)
-    official = _proto((OFFICIAL_TOKENIZERS / f"fineweb_{vocab}_bpe.model").read_bytes())
+    official = _proto(official_tokenizer(vocab).read_bytes())
     differences = _field_differences(
         ours.trainer_spec, official.trainer_spec, model_pb2.TrainerSpec.DESCRIPTOR, PER_BUILD_TRAINER_FIELDS
     )

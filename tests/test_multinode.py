@@ -3,22 +3,15 @@ one c10d rendezvous. Two "nodes" on this machine (two golf.train processes, one 
 one world of 2 and produce one job whose ranks agree."""
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
-from conftest import FAST_RUN, read_results
+from conftest import FAST_RUN, free_port, read_results
 
 from golf.config.schema import LauncherConfig, LauncherName
 from golf.errors import ConfigError
 from golf.launcher import Placement, placement, torchrun_command
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_torchrun_command_single_and_multi_node(monkeypatch, tmp_path):
@@ -46,7 +39,7 @@ def test_multi_node_outside_slurm_without_placement_is_a_clear_error(monkeypatch
 
 def test_two_nodes_form_one_world_and_one_job(tmp_path, demo_cache):
     job_dir = tmp_path / "job"
-    port = _free_port()
+    port = free_port()
     args = [*FAST_RUN, "launcher=torchrun", "launcher.nproc=1", "launcher.nnodes=2", f"launcher.rdzv_port={port}",
             f"hydra.run.dir={job_dir}", f"paths.out_root={tmp_path}"]
     nodes = []

@@ -18,7 +18,8 @@ from golf.config.schema import (
     QuantScheme,
 )
 from golf.config.validate import validate
-from golf.errors import ArtifactError, ConfigError, DataError
+from golf.data import access
+from golf.errors import ArtifactError, ConfigError
 from golf.models.registry import build_model, load_model
 from golf.models.roles import parameter_roles
 from golf.quant.calibration import self_generated_tokens, train_tokens
@@ -105,7 +106,7 @@ def test_every_scheme_reloads_bit_exactly(tmp_path, quant):
     exported = quantize(model, _cfg(**quant), 16_000_000)
     path = tmp_path / "model.golf"
     container.write(path, exported.blob)
-    _, state = container.unpack(path.read_bytes())
+    state = container.unpack(path.read_bytes()).weights
     assert set(state) == set(exported.state)
     for name, t in state.items():
         assert t.dtype == exported.state[name].dtype and torch.equal(t, exported.state[name]), name
@@ -141,14 +142,14 @@ def test_hessians_cover_every_linear_and_fall_back_without_one():
     assert torch.equal(q, round_matrix("tok_emb.weight", w, 8, quant)[0])
 
 
-def test_calibration_reads_train_never_val(tmp_path):
+def test_calibration_reads_the_train_stream_and_logs_the_files_it_read(tmp_path):
     tokens = np.arange(5000) % 1024
     _write_shard(tmp_path / "fineweb_train_000000.bin", tokens)
     _write_shard(tmp_path / "fineweb_val_000000.bin", tokens[::-1])
-    x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), str(tmp_path / "fineweb_val_*.bin"), 4, 32)
+    access.LOG.clear()
+    x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), 4, 32)
     assert x.shape == (4, 32) and torch.equal(x[0], torch.arange(32)) and source.startswith("train:")
-    with pytest.raises(DataError, match="never see val"):
-        train_tokens(str(tmp_path / "fineweb_*.bin"), str(tmp_path / "fineweb_val_*.bin"), 4, 32)
+    assert access.LOG.files("calibration") == [str((tmp_path / "fineweb_train_000000.bin").resolve())]
 
 
 def test_self_generated_calibration_is_seeded():

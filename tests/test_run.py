@@ -12,9 +12,10 @@ from conftest import FAST_RUN, job_dirs, read_results, run_golf
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
-from golf.quant import artifact
-from golf.quant.code_bytes import evaluation_script
+from golf.eval.val_stream import ValStream
+from golf.models.registry import load_model
 
 
 def _completed_job(proc, out):
@@ -36,14 +37,14 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     for name in ("config.yaml", "overrides.txt", "env.json", "train.log", "metrics.jsonl", ".hydra/config.yaml"):
         assert (job / name).is_file(), name
     assert "golf | val_bpb" in proc.stdout
-    assert "tok/s" in proc.stdout and "ETA" in proc.stdout
+    assert "tok/s" in proc.stdout and "ETA" in proc.stdout and "expected training time: 6 steps x" in proc.stdout
 
     art = results["artifact"]
     path = job / art["path"]
     assert art["bytes_model"] == path.stat().st_size
     assert art["bytes_total"] == art["bytes_model"] + art["bytes_code"]
-    script, embedded = evaluation_script()  # ttt=none, eval=full: the base scoring script
-    assert art["bytes_code"] == len(script) and art["code_files"] == embedded
+    assert art["bytes_code"] == (job / "train_gpt.py").stat().st_size  # the run's record script
+    assert results["record"]["bytes"] == art["bytes_code"] and "golf.pipeline" in results["record"]["modules"]
     assert art["headroom_bytes"] == 16_000_000 - art["bytes_total"]
     assert results["choices"]["arch"] == "tiny" and results["seed"] == 1337
     assert results["metrics"]["steps"] == 6 and math.isfinite(results["metrics"]["val_bpb_prequant"])
@@ -53,9 +54,9 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     root = cfg["root"]
     sp = load_tokenizer(f"{root}/tokenizer.model")
     val = load_validation_tokens(f"{root}/demo_val_*.bin", 64)
-    model = artifact.load_model(path, torch.device("cpu"))
-    again = evaluate_full(model, val, build_byte_tables(sp, 1024), 64, 8192 // 64, 0, 1, torch.device("cpu"),
-                          None, max_seqs=48)
+    model = load_model(path, torch.device("cpu"))
+    ctx = EvalContext(ValStream(val), build_byte_tables(sp, 1024), 64, 1, 8192 // 64, max_seqs=48)
+    again = evaluate_full(model, ctx)
     assert again["val_bpb"] == results["metrics"]["val_bpb"]
     assert again["tokens"] == 48 * 64
     assert results["compliance"]["checks"]["full_validation_split"]["pass"] is False  # eval.max_seqs=48
@@ -95,7 +96,8 @@ def test_wandb_offline_run_reads_back_equal_to_results(tmp_path, demo_cache):
     summary = json.loads(inspected.stdout)["summary"]
     assert summary["final/val_bpb"] == results["metrics"]["val_bpb"]
     assert summary["final/bytes_total"] == results["artifact"]["bytes_total"]
-    assert summary["val/bpb"] == results["metrics"]["val_bpb"]
+    assert summary["val/bpb"] == results["metrics"]["val_bpb_prequant"]  # val/* is the periodic validation
+    assert summary["eval/bpb_roundtrip"] == results["metrics"]["val_bpb"]
 
 
 def test_multirun_three_seeds(tmp_path, demo_cache):

@@ -16,8 +16,8 @@ from test_arch_presets import compose_config
 
 from golf.models.registry import build_model
 from golf.optim.param_groups import split_parameters
-from golf.quant.code_bytes import count_code_bytes
 from golf.quant.estimate import check_fits, estimate
+from golf.record.script import train_script
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SEED_DOCS = ["pr462", "pr484_ebttt", "pr1550", "resouer_dttt"]
@@ -34,8 +34,9 @@ def test_a_bare_arch_preset_fits_the_limit_with_the_quantizer_it_selects(preset)
     16,000,000 B, so the size check lets it train (the card's `arch=swiglu_unet ttt=adamw` included)."""
     cfg = compose_config(f"arch={preset}", "ttt=adamw")
     est = estimate(cfg.arch, cfg.quant)
-    assert est.model_bytes + count_code_bytes(cfg)[0] <= cfg.budget.artifact_limit_bytes, (cfg.quant.name, est)
-    check_fits(cfg)
+    code_bytes = len(train_script(cfg)[0])  # the run's own train_gpt.py
+    assert est.model_bytes + code_bytes <= cfg.budget.artifact_limit_bytes, (cfg.quant.name, est)
+    check_fits(cfg, code_bytes)
     assert est.params > 500_000  # full size: the preset as published, not a CPU width
 
 

@@ -6,10 +6,12 @@ import torch
 
 from golf.config.schema import ArchConfig
 from golf.eval.bpb import BPBAccumulator, ByteTables, build_byte_tables
+from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
+from golf.eval.ledger import Ledger
 from golf.eval.sliding import evaluate_sliding, shard, sliding_windows
+from golf.eval.val_stream import ValStream
 from golf.models.gpt import GPT
-from golf.ttt.ledger import Ledger
 
 VOCAB = 64
 
@@ -22,6 +24,14 @@ def _tables() -> ByteTables:
     boundary[:2] = True
     base[:2] = 0
     return ByteTables(base, space, boundary, torch.zeros(VOCAB, dtype=torch.bool))
+
+
+def _ctx(tokens: torch.Tensor, seq_len: int = 64, batch_seqs: int = 8, rank: int = 0, world_size: int = 1,
+         ledger: bool = False, bos_id: int = 1) -> EvalContext:
+    """A CPU fp32 eval context over `tokens` (with a fresh ledger when asked)."""
+    ctx = EvalContext(ValStream(tokens, bos_id=bos_id), _tables(), seq_len, bos_id, batch_seqs, rank=rank,
+                      world_size=world_size)
+    return ctx.with_ledger() if ledger else ctx
 
 
 def _model() -> GPT:
@@ -55,29 +65,41 @@ def test_ledger_agrees_and_ranks_partition_the_windows():
     for rank in range(3):
         for w in shard(windows, rank, 3):
             ledger.record("score", *w.scored)
-    assert ledger.checks()["each_token_scored_once"]["pass"]
+    assert ledger.checks(1000)["each_token_scored_once"]["pass"]
+    assert not ledger.checks(999)["each_token_scored_once"]["pass"]  # the accumulator must agree too
     assert sum(len(shard(windows, r, 3)) for r in range(3)) == len(windows)
 
 
+@pytest.mark.parametrize("stride", [64, 16])
+def test_the_scorer_enters_exactly_the_positions_it_summed(single_thread, stride):
+    tokens = torch.randint(0, VOCAB, (5 * 64 + 1,), generator=torch.Generator().manual_seed(4))
+    ctx = _ctx(tokens, ledger=True)
+    result = evaluate_sliding(_model(), ctx, stride)
+    checks = ctx.ledger.checks(result["tokens"])
+    assert checks["each_token_scored_once"]["pass"], checks
+    assert result["tokens"] == 320 and [(e.start, e.end) for e in ctx.ledger.events] == [(0, 320)]
+    full_ctx = _ctx(tokens, ledger=True)
+    assert evaluate_full(_model(), full_ctx)["tokens"] == 320
+    assert full_ctx.ledger.checks(320)["each_token_scored_once"]["pass"]
+
+
 def test_stride_equal_to_seq_len_is_the_full_eval(single_thread):
-    model, tables = _model(), _tables()
+    model = _model()
     tokens = torch.randint(0, VOCAB, (8 * 64 + 1,), generator=torch.Generator().manual_seed(1))
-    cpu = torch.device("cpu")
-    full = evaluate_full(model, tokens, tables, 64, 3, 0, 1, cpu, None)
-    slid = evaluate_sliding(model, tokens, tables, 64, 64, 3, 0, 1, cpu, None)
+    full = evaluate_full(model, _ctx(tokens, batch_seqs=3))
+    slid = evaluate_sliding(model, _ctx(tokens, batch_seqs=3), 64)
     assert slid["tokens"] == full["tokens"] == 512 and slid["bytes"] == full["bytes"]
     assert slid["val_bpb"] == pytest.approx(full["val_bpb"], abs=1e-9)
-    shorter = evaluate_sliding(model, tokens, tables, 64, 16, 5, 0, 1, cpu, None)
+    shorter = evaluate_sliding(model, _ctx(tokens, batch_seqs=5), 16)
     assert shorter["tokens"] == 512 and shorter["bytes"] == full["bytes"]
     assert shorter["val_bpb"] != pytest.approx(full["val_bpb"], abs=1e-6)  # more context changes the score
 
 
 def test_ranks_shares_sum_to_the_single_process_result(single_thread):
-    model, tables = _model(), _tables()
+    model = _model()
     tokens = torch.randint(0, VOCAB, (300,), generator=torch.Generator().manual_seed(2))
-    cpu = torch.device("cpu")
-    whole = evaluate_sliding(model, tokens, tables, 64, 16, 4, 0, 1, cpu, None)
-    parts = [evaluate_sliding(model, tokens, tables, 64, 16, 4, r, 2, cpu, None) for r in range(2)]
+    whole = evaluate_sliding(model, _ctx(tokens, batch_seqs=4), 16)
+    parts = [evaluate_sliding(model, _ctx(tokens, batch_seqs=4, rank=r, world_size=2), 16) for r in range(2)]
     assert sum(p["tokens"] for p in parts) == whole["tokens"] == 299
     loss = sum(p["val_loss"] * p["tokens"] for p in parts) / whole["tokens"]
     assert loss == pytest.approx(whole["val_loss"], rel=1e-12)

@@ -323,7 +323,7 @@ def test_wallclock_cap_stops_at_the_first_step_ending_past_it(tmp_path):
     pattern = _shards(tmp_path)
     trainer = Trainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
                       lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1, lambda step, ms: None, _Sink(),
-                      Checkpointer(tmp_path, "s" * 64, rt))
+                      Checkpointer(tmp_path, "s" * 64, rt), cap_seconds=cfg.budget.train_seconds)
     outcome = trainer.run()
     assert outcome.hit_wallclock_cap and 1 < outcome.steps < 100000
     assert outcome.last_step_start_s < 0.3 <= outcome.train_seconds

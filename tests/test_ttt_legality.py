@@ -1,71 +1,198 @@
-"""The legality ledger: the legal score-first loop passes, illegal orders are caught and named."""
+"""Score-first legality of every test-time-training protocol, proven two independent ways:
+
+- a causal probe that knows nothing of golf's ledger: it records the full predicted distribution of every
+  position the BPB sums take, in two runs whose val tokens differ from token t on; every scored position
+  whose inputs all come before t must get the bit-identical distribution in both runs (condition C1: the
+  distribution at p depends only on the tokens before it). Training on a chunk before scoring it, or
+  reading one token past the scored range, breaks it;
+- the legality ledger, computed from what the scorer summed and what the val stream handed out.
+Each injected illegal order is caught by both.
+"""
 
 import pytest
 import torch
-from test_sliding_eval import VOCAB, _model, _tables
+from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import SNRScale, TTTConfig, TTTMode
+from golf.config.schema import LayerLR, LoRAReset, SNRScale, TTTConfig, TTTMode, TTTOptimizer
 from golf.eval.bpb import BPBAccumulator
+from golf.eval.ledger import Ledger
 from golf.eval.sliding import score_windows, sliding_windows
-from golf.ttt.ledger import Ledger
-from golf.ttt.stream import chunk_windows, run_stream_ttt
+from golf.eval.val_stream import ValStream
+from golf.ttt import session
+from golf.ttt.stream import chunk_windows
 from golf.ttt.training import RangeTrainer, build_optimizer, select_trainable
-from golf.utils.runtime import Runtime
 
-CPU = torch.device("cpu")
-RT = Runtime(rank=0, local_rank=0, world_size=1, device=CPU, autocast_dtype=None, compile=False)
+pytestmark = pytest.mark.usefixtures("single_thread")
+BOS = 1
 
 
 def _cfg(**kw) -> TTTConfig:
-    return TTTConfig(**{"name": "sgd", "mode": TTTMode.stream, "chunk_tokens": 128, "epochs": 2, "lr": 0.01,
+    return TTTConfig(**{"name": "sgd", "mode": TTTMode.stream, "chunk_tokens": 128, "epochs": 2, "lr": 0.05,
                         "batch_seqs": 4, **kw})
 
 
-def _tokens(n: int = 4 * 128 + 1) -> torch.Tensor:
-    return torch.randint(2, VOCAB, (n,), generator=torch.Generator().manual_seed(3))
+def _tokens(n: int = 4 * 128 + 1, docs: int = 0) -> torch.Tensor:
+    """Random tokens starting with BOS, cut into `docs` documents by BOS at fixed places when asked."""
+    tokens = torch.randint(2, VOCAB, (n,), generator=torch.Generator().manual_seed(3))
+    for start in range(0, n - 1, max((n - 1) // docs, 1) if docs else n):
+        tokens[start] = BOS
+    return tokens
 
 
-def test_legal_stream_loop_passes_every_check(single_thread):
-    out = run_stream_ttt(_model(), _tokens(), _tables(), 64, 32, 8, _cfg(snr_scale=SNRScale.eb_abs), RT)
-    checks = out["ledger"].checks()
-    assert all(c["pass"] for c in checks.values()), checks
-    assert out["tokens"] == 512 and out["chunks"] == 4
-    assert checks["score_before_update"]["value"]["uses"] == 6  # update + stat for each of the 3 trained chunks
-    assert set(out["snr"]["mean"]) == {"layer_00", "layer_01", "tok_emb", "skip_weights"}
+PROTOCOLS = {
+    "stream_sgd": _cfg(),
+    "stream_adamw": _cfg(optimizer=TTTOptimizer.adamw, lr=0.01),
+    "discriminative": _cfg(layer_lr=LayerLR.discriminative),
+    "eb_adaptive": _cfg(snr_scale=SNRScale.eb_abs, freeze_embeddings=True),
+    "lora": _cfg(mode=TTTMode.lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=1, lora_targets=r"attn\.(c_q|c_v)$"),
+    "lora_stream_reset": _cfg(mode=TTTMode.lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=1,
+                              lora_reset=LoRAReset.stream),
+}
 
 
-def test_ttt_changes_the_score_only_through_scored_tokens(single_thread):
+def _run(cfg: TTTConfig, tokens: torch.Tensor) -> dict:
+    return session.test_time_train(_model(), _ctx(tokens, seq_len=64, batch_seqs=8), cfg, 32, seed=5, diagnose=False)
+
+
+def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tuple[torch.Tensor, ...]]:
+    """(inputs, logits, scored mask) of every scoring forward `protocol(model, tokens)` makes: the logits the
+    scoring forward computed (the full distribution, not just the realized target's NLL) and which of its
+    columns the BPB sums took (read from `BPBAccumulator.add`, whose columns are a slice of the window's)."""
+    forwards, masks = [], []
+    add = BPBAccumulator.add
+    model = _model()
+    logits = model.logits
+
+    def record_logits(ids):
+        out = logits(ids)
+        if torch.is_inference_mode_enabled():
+            forwards.append((ids.clone(), out.detach().clone()))
+        return out
+
+    def record_add(self, nll, inputs, targets, tables, scored=None):
+        masks.append((inputs.clone(), torch.ones_like(targets, dtype=torch.bool) if scored is None else scored.clone()))
+        return add(self, nll, inputs, targets, tables, scored)
+
+    model.logits = record_logits
+    with monkeypatch.context() as patch:
+        patch.setattr(BPBAccumulator, "add", record_add)
+        protocol(model, tokens)
+    assert len(forwards) == len(masks)
+    calls = []
+    for (ids, out), (sliced, scored) in zip(forwards, masks):
+        width = sliced.size(1)
+        lo = next(o for o in range(ids.size(1) - width + 1) if torch.equal(ids[:, o : o + width], sliced))
+        full = torch.zeros_like(ids, dtype=torch.bool)
+        full[:, lo : lo + width] = scored
+        calls.append((ids, out, full))
+    return calls
+
+
+def causal_violations(protocol, tokens: torch.Tensor, t: int, monkeypatch) -> int:
+    """Scored positions whose predicted distribution changed although none of their inputs changed, when the
+    tokens from index t on are replaced (never by BOS): condition C1 of docs/rules.md, checked on the scores
+    the BPB actually summed."""
+    other = tokens.clone()
+    other[t:] = (tokens[t:] - 2 + 7) % (VOCAB - 2) + 2
+    a, b = scored_distributions(protocol, tokens, monkeypatch), scored_distributions(protocol, other, monkeypatch)
+    assert len(a) == len(b) and a, "the two runs must make the same scoring calls"
+    bad = 0
+    for (xa, la, ma), (xb, lb, _) in zip(a, b):
+        differs = xa != xb
+        first = torch.where(differs.any(dim=1), differs.int().argmax(dim=1), torch.full_like(differs[:, 0], 10**6))
+        for row in range(xa.size(0)):
+            k = int(first[row])
+            changed = (la[row, :k] != lb[row, :k]).any(dim=-1)
+            bad += int((changed & ma[row, :k]).sum())
+    return bad
+
+
+def _protocol(cfg: TTTConfig):
+    def run(model, tokens):
+        return session.test_time_train(model, _ctx(tokens, seq_len=64, batch_seqs=8), cfg, 32, 5, diagnose=False)
+
+    return run
+
+
+@pytest.mark.parametrize("name", list(PROTOCOLS))
+def test_every_protocol_passes_the_causal_probe_and_its_ledger(name, monkeypatch):
+    cfg = PROTOCOLS[name]
+    tokens = _tokens(docs=4 if cfg.mode == "lora" else 0)
+    out = _run(cfg, tokens)
+    assert all(c["pass"] for c in out["checks"].values()), out["checks"]
+    assert out["tokens"] == 512
+    for t in (129, 200, 257, 384):  # chunk starts, a chunk's middle, the last chunk
+        assert causal_violations(_protocol(cfg), tokens, t, monkeypatch) == 0, t
+
+
+def test_the_legal_stream_loop_reads_exactly_the_scored_chunks():
+    out = _run(_cfg(snr_scale=SNRScale.eb_abs), _tokens())
+    checks = out["checks"]
+    # 3 trained chunks x 2 epochs x 2 sequences of 64 inputs + 1 target; the stream's leading BOS is public
+    assert checks["score_before_update"]["value"]["tokens_read"] == 3 * 2 * 2 * 65 - 2
+    assert set(out["snr"]["mean"]) == {"eb", "eb_abs", "eb_clipped", "eb_abs_clipped"}
+    assert set(out["snr"]["mean"]["eb_abs"]) == {"layer_00", "layer_01", "tok_emb", "skip_weights"}
+
+
+def test_first_chunk_scores_like_the_plain_eval():
     """The first chunk is scored before any update, so it matches the plain eval exactly."""
-    tokens, tables = _tokens(), _tables()
+    tokens = _tokens()
     first = chunk_windows(sliding_windows(512, 64, 32), 128)[0]
-    plain = BPBAccumulator(CPU)
-    score_windows(_model(), first, tokens, tables, 64, 8, plain, CPU, None)
-    cfg = _cfg()
-    adapted = run_stream_ttt(_model(), tokens[:129], tables, 64, 32, 8, cfg, RT)
+    plain = BPBAccumulator(torch.device("cpu"))
+    score_windows(_model(), first, _ctx(tokens), plain)
+    adapted = _run(_cfg(), tokens[:129])
     assert adapted["val_loss"] == pytest.approx(plain.result()["val_loss"], rel=1e-12)
 
 
-def _illegal_update_then_score(model, tokens, tables, cfg) -> Ledger:
+def _train_then_score(model, tokens, cfg=_cfg()) -> dict:
     """A deliberately illegal protocol: each chunk trains on its tokens, then scores them."""
+    ctx = _ctx(tokens, ledger=True)
     groups = select_trainable(model, cfg)
-    trainer = RangeTrainer(model, model, groups, build_optimizer(groups, cfg), cfg, 64, RT)
-    ledger, acc = Ledger(512), BPBAccumulator(CPU)
+    trainer = RangeTrainer(model, model, groups, build_optimizer(groups, cfg), cfg, 64, ctx)
+    acc = BPBAccumulator(torch.device("cpu"))
     for windows in chunk_windows(sliding_windows(512, 64, 32), cfg.chunk_tokens):
-        a, b = windows[0].scored[0], windows[-1].scored[1]
-        trainer.train_range(tokens, a, b, cfg.epochs)
-        ledger.record("update", a, b)
-        ledger.tick()
-        score_windows(model, windows, tokens, tables, 64, 8, acc, CPU, None, ledger)
-        ledger.tick()
-    return ledger
+        trainer.train_range(ctx.val, windows[0].scored[0], windows[-1].scored[1], cfg.epochs)
+        ctx.ledger.tick()
+        score_windows(model, windows, ctx, acc)
+        ctx.ledger.tick()
+    return ctx.ledger.checks(acc.result()["tokens"])
 
 
-def test_update_before_score_is_caught(single_thread):
-    checks = _illegal_update_then_score(_model(), _tokens(), _tables(), _cfg()).checks()
+def test_training_before_scoring_is_caught_by_the_probe_and_the_ledger(monkeypatch):
+    checks = _train_then_score(_model(), _tokens())
     assert not checks["score_before_update"]["pass"]
-    assert checks["score_before_update"]["value"]["violations"] == 4
-    assert checks["score_before_update"]["value"]["first_violation"]["positions"] == [0, 128]
+    # every read: 4 chunks x 2 epochs x 2 sequences, the first of tokens 1..64 (token 0, BOS, is public)
+    assert checks["score_before_update"]["value"]["violations"] == 16
+    assert checks["score_before_update"]["value"]["first_violation"]["tokens"] == [1, 65]
     assert checks["each_token_scored_once"]["pass"]  # the other checks do not hide the violation
+    assert causal_violations(_train_then_score, _tokens(), 200, monkeypatch) > 0
+
+
+@pytest.mark.parametrize("name", ["stream_sgd", "lora"])
+def test_reading_one_token_past_the_scored_range_is_caught(monkeypatch, name):
+    """An adaptation that takes one more target than was scored (train_range(a, b + 1), val[s:e + 2])."""
+    cfg = PROTOCOLS[name]
+    tokens = _tokens(docs=4 if cfg.mode == "lora" else 0)
+    honest = ValStream.read
+
+    def one_more(self, start, end, purpose="update"):
+        return honest(self, start, end + 1, purpose)
+
+    monkeypatch.setattr(ValStream, "read", one_more)
+    out = _run(cfg, tokens)
+    assert not out["checks"]["score_before_update"]["pass"]
+    t = 129 if cfg.mode == "stream" else 33  # the first token after the first trained range
+    assert causal_violations(_protocol(cfg), tokens, t, monkeypatch) > 0
+
+
+def test_a_protocol_cannot_hide_its_reads(monkeypatch):
+    """Stream TTT records what RangeTrainer read, not what the loop says it trains on."""
+    import golf.ttt.training as training
+
+    honest = training._sequences
+    monkeypatch.setattr(training, "_sequences", lambda a, b, seq_len: honest(a, b + 64, seq_len))
+    out = _run(_cfg(), _tokens())
+    assert not out["checks"]["score_before_update"]["pass"]
 
 
 def test_multi_epoch_rescoring_is_caught():
@@ -75,15 +202,36 @@ def test_multi_epoch_rescoring_is_caught():
         for a in range(0, 256, 128):
             ledger.record("score", a, a + 128)
             ledger.tick()
-            ledger.record("update", a, a + 128)
+            ledger.record("update", a, a + 129)
             ledger.tick()
-    checks = ledger.checks()
-    assert not checks["score_before_update"]["pass"]  # the second scores come after updates on those tokens
+    checks = ledger.checks(512)
+    assert not checks["score_before_update"]["pass"]  # the second pass scores tokens the first pass trained on
     assert not checks["each_token_scored_once"]["pass"]
     assert checks["each_token_scored_once"]["value"]["rescored"] == 256
     assert not checks["single_pass"]["pass"]
     assert checks["single_pass"]["value"]["backward_steps"] == 1
     assert checks["single_pass"]["value"]["late_updates"] == 1
+
+
+def test_an_update_in_the_same_phase_as_its_score_is_a_violation():
+    """Reading a token in the phase that scores it is not score-first (the clock must have moved on)."""
+    ledger = Ledger(128)
+    ledger.record("score", 0, 128)
+    ledger.record("update", 0, 129)
+    assert not ledger.checks(128)["score_before_update"]["pass"]
+    ledger.tick()
+    ledger.record("update", 0, 129)
+    assert ledger.checks(128)["score_before_update"]["value"]["violations"] == 1  # only the same-phase read
+
+
+def test_token_zero_is_public_and_one_token_past_is_not():
+    ledger = Ledger(100)
+    ledger.record("score", 0, 50)
+    ledger.tick()
+    ledger.record("update", 0, 51)  # tokens 0..50: token 50 is the target of the scored position 49
+    assert ledger.checks(50)["score_before_update"]["pass"]
+    ledger.record("update", 0, 52)  # token 51 is the target of position 50, not scored yet
+    assert not ledger.checks(50)["score_before_update"]["pass"]
 
 
 def test_late_update_and_calibration_and_gaps_are_caught():
@@ -92,40 +240,41 @@ def test_late_update_and_calibration_and_gaps_are_caught():
     ledger.tick()
     ledger.record("score", 100, 200)
     ledger.tick()
-    ledger.record("update", 0, 100)  # after a later range was scored: not a single pass
+    ledger.record("update", 0, 101)  # after a later range was scored: not a single pass
     ledger.record("calibration", 200, 250)
-    checks = ledger.checks()
-    assert checks["score_before_update"]["pass"]
+    checks = ledger.checks(200)
     assert checks["single_pass"]["value"] == {"backward_steps": 0, "late_updates": 1}
     assert checks["no_val_in_calibration"] == {"pass": False, "value": 50}
+    assert not checks["score_before_update"]["pass"]  # the calibration read unscored tokens
     assert checks["each_token_scored_once"]["value"]["unscored"] == 100
 
 
 def test_per_rank_streams_are_single_pass_each():
-    """Document-parallel protocols: each rank moves left to right on its own documents."""
+    """Document-parallel protocols: each rank moves left to right on its own documents (a document's first
+    token is its BOS, public, so its reads start after it)."""
     events = []
     for rank, (lo, hi) in enumerate([(0, 100), (100, 200)]):
         ledger = Ledger(200, rank)
         for a in range(lo, hi, 50):
             ledger.record("score", a, a + 50)
             ledger.tick()
-            ledger.record("update", a, a + 50)
+            ledger.record("update", a + (a == lo), a + 51)
             ledger.tick()
         events += ledger.events
-    checks = Ledger(200, 0, events).checks()
+    checks = Ledger(200, 0, events).checks(200)
     assert all(c["pass"] for c in checks.values()), checks
 
 
-def test_compiled_ttt_traces_one_graph_and_matches_eager(single_thread, monkeypatch):
+def test_compiled_ttt_traces_one_graph_and_matches_eager(monkeypatch):
     """ttt.compile: fullgraph tracing of the training forward after inference-mode scoring (no inference
     tensors may leak into the graph); the compiled loop gives the eager loop's numbers."""
     import golf.utils.compile as compilation
 
     monkeypatch.setattr(compilation, "BACKEND", "aot_eager")
-    tokens, tables = _tokens(), _tables()
-    eager = run_stream_ttt(_model(), tokens, tables, 64, 32, 8, _cfg(), RT)
-    compiled = run_stream_ttt(_model(), tokens, tables, 64, 32, 8, _cfg(compile=True), RT)
+    tokens = _tokens()
+    eager = _run(_cfg(), tokens)
+    compiled = _run(_cfg(compile=True), tokens)
     assert compiled["val_loss"] == pytest.approx(eager["val_loss"], rel=1e-5)
-    frozen = run_stream_ttt(_model(), tokens, tables, 64, 32, 8, _cfg(lr=0.0), RT)
+    frozen = _run(_cfg(lr=0.0), tokens)
     assert compiled["val_loss"] != pytest.approx(frozen["val_loss"], rel=1e-6)  # the compiled updates did act
-    assert all(c["pass"] for c in compiled["ledger"].checks().values())
+    assert all(c["pass"] for c in compiled["checks"].values())

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 import torch
 from test_arch_presets import compose_config
-from test_sliding_eval import VOCAB, _model, _tables
-from test_ttt_legality import RT, _tokens
+from test_sliding_eval import VOCAB, _ctx, _model
+from test_ttt_legality import _tokens
 
 from golf.config.schema import (
     ArchConfig,
@@ -38,12 +38,12 @@ def _eb_adaptive(**kw) -> TTTConfig:
 def test_eb_adaptive_scales_each_layer_by_its_own_mean_abs_snr():
     """A4: the preset uses mean|g|/std(g), so the per-layer scales differ (and clear the 0.3 floor); the
     |E[g]|/std(g) of PR #484's text puts every layer at the floor, a uniform 0.3x SGD."""
-    code = run_stream_ttt(_model(), _tokens(), _tables(), 64, 32, 8, _eb_adaptive(), RT)["snr"]
+    code = run_stream_ttt(_model(), _ctx(_tokens(), ledger=True), _eb_adaptive(), 32)["snr"]
     assert code["estimator"] == "eb_abs" and code["applied"]
-    scales = list(code["mean"].values())
-    assert len(scales) == 3 and min(scales) > 0.45 and max(scales) - min(scales) > 0.05, code["mean"]
-    text = run_stream_ttt(_model(), _tokens(), _tables(), 64, 32, 8, _eb_adaptive(snr_scale=SNRScale.eb), RT)["snr"]
-    assert list(text["mean"].values()) == pytest.approx([0.3] * 3)
+    scales = list(code["mean"]["eb_abs_clipped"].values())
+    assert len(scales) == 3 and min(scales) > 0.45 and max(scales) - min(scales) > 0.05, code["mean"]["eb_abs_clipped"]
+    text = run_stream_ttt(_model(), _ctx(_tokens(), ledger=True), _eb_adaptive(snr_scale=SNRScale.eb), 32)["snr"]
+    assert list(text["mean"]["eb_clipped"].values()) == pytest.approx([0.3] * 3)
 
 
 def test_freeze_embeddings_is_pr484s_list_tok_emb_bigram_lm_head():
@@ -74,7 +74,7 @@ def _prequant(model, cfg: GolfConfig, lrs: list | None = None) -> float:
             lrs.append(metrics["ttt/lr"])
 
     tokens = _tokens(2 * 64 + 1)
-    return run_prequant_ttt(model, tokens, _tables(), 64, 64, 8, cfg, RT, on_chunk=log)["val_bpb"]
+    return run_prequant_ttt(model, _ctx(tokens, ledger=True), cfg, 64, on_chunk=log)["val_bpb"]
 
 
 def test_prequant_cosine_is_cosine_annealing_per_epoch_down_to_a_tenth():
@@ -112,7 +112,7 @@ def test_legal_ttt_cosine_reaches_zero_only_after_the_last_chunk():
     """C3: PR #549 trains chunk c of C at lr 0.5 (1 + cos(pi c / (C - 1))); the last chunk is never trained."""
     lrs = []
     cfg = replace(_eb_adaptive(), snr_scale=SNRScale.none, lr=0.01)
-    out = run_stream_ttt(_model(), _tokens(), _tables(), 64, 32, 8, cfg, RT,
+    out = run_stream_ttt(_model(), _ctx(_tokens(), ledger=True), cfg, 32,
                          on_chunk=lambda i, m: lrs.append(m.get("ttt/lr")))
     chunks = out["chunks"]
     assert chunks == 4 and lrs[-1] is None
@@ -124,6 +124,6 @@ def test_lora_honours_the_optimizer_key():
     def score(optimizer: TTTOptimizer) -> float:
         cfg = TTTConfig(name="lora", mode=TTTMode.lora, optimizer=optimizer, lr=0.05, epochs=1, lora_rank=2,
                         lora_chunk=32, lora_targets=r"attn\.c_q$")
-        return run_lora_ttt(_model(), _tokens(), _tables(), 64, 8, cfg, RT, bos_id=1, seed=0)["val_bpb"]
+        return run_lora_ttt(_model(), _ctx(_tokens(), ledger=True), cfg, seed=0)["val_bpb"]
 
     assert score(TTTOptimizer.adamw) != score(TTTOptimizer.sgd)

@@ -4,9 +4,11 @@ Layout (all counted against the byte limit):
 
     b"GOLF" | version u8 | len(compressor) u8 | compressor (ascii) | sha256(payload) 32 B | payload
 
-payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ...})) for the int8
-and none schemes (the official layout; golf.artifact.int8 holds the int8 weights' layout),
-compress(golf.artifact.packed container) for intn / gptq. The sha256 is checked on every load, so a
+payload = compress(torch.save({"arch": arch fields, "quant": scheme, "weights": ..., "step_state": ...})) for
+the int8 and none schemes (the official layout; golf.artifact.int8 holds the int8 weights' layout),
+compress(golf.artifact.packed container) for intn / gptq. `step_state` is the model state training steps
+set (depth recurrence on or off, the late-QAT grid, steps, sequence length): a rebuilt model is the one
+that was trained, not its full-depth variant. The sha256 is checked on every load, so a
 truncated or altered file is a clear error, never a silent wrong score. Bytes only: the quantizers
 live in golf.quant, rebuilding a model in golf.models.registry.
 """
@@ -15,17 +17,18 @@ import hashlib
 import io
 import os
 import struct
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from enum import Enum
 from pathlib import Path
 
 import torch
 
-from golf.artifact import int8, packed
+from golf.artifact import int8
 from golf.artifact.compressors import compress, decompress
 from golf.errors import ArtifactError
 
 MAGIC = b"GOLF"
+PACKED_MAGIC = b"GQNT"  # golf.artifact.packed's layout (imported only for such artifacts)
 VERSION = 1
 
 
@@ -40,17 +43,28 @@ def raw_weights(state: dict[str, torch.Tensor]) -> dict:
     return {"format": "raw", "state": {k: v.detach().cpu().contiguous() for k, v in state.items()}}
 
 
-def pack(weights: dict, arch, scheme: str, compressor: str, level: int) -> bytes:
+@dataclass
+class Contents:
+    arch: dict  # the arch fields the model is rebuilt from
+    weights: dict[str, torch.Tensor]  # dequantized state dict
+    step_state: dict  # golf.models.gpt.GPT.step_state() and the run's step count / sequence length at the end
+
+
+def pack(weights: dict, arch, scheme: str, compressor: str, level: int, step_state: dict | None = None) -> bytes:
     """Artifact bytes of the official layout: `weights` from golf.artifact.int8.quantize_state_dict or
-    `raw_weights`, serialized with the arch fields and compressed."""
+    `raw_weights`, serialized with the arch fields and the step state, and compressed."""
     buf = io.BytesIO()
-    torch.save({"arch": _plain(arch), "quant": str(scheme), "weights": weights}, buf)
+    torch.save({"arch": _plain(arch), "quant": str(scheme), "weights": weights, "step_state": step_state or {}}, buf)
     return frame(buf.getvalue(), compressor, level)
 
 
-def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int) -> bytes:
-    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.quant.packed reads them)."""
-    return frame(packed.serialize({**meta, "arch": _plain(arch)}, tensors), compressor, level)
+def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int,
+                   step_state: dict | None = None) -> bytes:
+    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.artifact.packed reads them)."""
+    from golf.artifact import packed
+
+    return frame(packed.serialize({**meta, "arch": _plain(arch), "step_state": step_state or {}}, tensors),
+                 compressor, level)
 
 
 def frame(raw: bytes, compressor: str, level: int) -> bytes:
@@ -72,8 +86,8 @@ def write(path: Path, blob: bytes) -> None:
     os.replace(tmp, path)
 
 
-def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch.Tensor]]:
-    """Verify and decode artifact bytes into (arch fields, dequantized state dict)."""
+def unpack(blob: bytes, source: str = "artifact") -> Contents:
+    """Verify and decode artifact bytes."""
     if len(blob) < 6 or blob[:4] != MAGIC:
         raise ArtifactError(f"{source}: not a golf artifact (bad magic); re-export it from the run's job dir")
     version, name_len = struct.unpack("<BB", blob[4:6])
@@ -90,16 +104,18 @@ def unpack(blob: bytes, source: str = "artifact") -> tuple[dict, dict[str, torch
     try:
         compressor = blob[6 : 6 + name_len].decode("ascii")
         raw = decompress(payload, compressor)
-        if raw[:4] == packed.MAGIC:
+        if raw[:4] == PACKED_MAGIC:
+            from golf.artifact import packed
+
             meta, tensors = packed.deserialize(raw)
-            return meta["arch"], packed.dequantize(meta, tensors)
+            return Contents(meta["arch"], packed.dequantize(meta, tensors), meta.get("step_state", {}))
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # the header's compressor name is outside the checksum
         raise ArtifactError(f"{source}: cannot decode the payload ({type(exc).__name__}: {exc}); the header is "
                             f"damaged, rewrite the artifact from the run") from exc
     weights = obj["weights"]
     state = int8.dequantize_state_dict(weights) if obj["quant"] == "int8" else weights["state"]
-    return obj["arch"], state
+    return Contents(obj["arch"], state, obj.get("step_state", {}))
 
 
 def payload_sha256(blob: bytes) -> str:

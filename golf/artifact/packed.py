@@ -14,7 +14,7 @@ import struct
 import numpy as np
 import torch
 
-MAGIC = b"GQNT"
+MAGIC = b"GQNT"  # golf.artifact.container.PACKED_MAGIC
 
 
 def _dtype(name: str) -> torch.dtype:

@@ -86,6 +86,12 @@ class Compressor(Choice):
     none = "none"
 
 
+class CodeFormat(Choice):
+    plain = "plain"  # train_gpt.py with golf's modules verbatim
+    lzma = "lzma"  # a self-extracting wrapper around the minified script, lzma + base85 (what records ship)
+    brotli = "brotli"  # the same with brotli (needs the brotli package to run)
+
+
 class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
@@ -294,6 +300,9 @@ class QuantConfig:
     calib_seqs: int = 64
     calib_seq_len: int = 0  # 0: train.seq_len
     calib_temperature: float = 0.8
+    # calib_source=train: seconds of the training cap kept for calibrating right after the last step, inside the
+    # training time (training data may only be read there); 0 calibrates after training (budget=unlimited only)
+    calib_reserve_s: float = 0.0
     save_prequant: bool = True  # keep the unquantized weights so `python -m golf.quant` can re-quantize
     qat_threshold: float = 0.0  # > 0: late QAT once lr_mul < this (e.g. 0.15); 0: off
     qat_soft_tau: float = 0.0  # > 0: soft-round backward with this temperature once lr_mul < qat_soft_below
@@ -348,6 +357,7 @@ class DataConfig:
     tokenizer_path: str = "${.root}/tokenizer.model"
     vocab_size: int = 1024
     sha256: Optional[str] = None  # filled in for data=demo when the cache is built
+    disjoint_check_tokens: int = 1_000_000  # tokens of each train shard compared with the val documents
 
 
 @dataclass
@@ -355,9 +365,15 @@ class BudgetConfig:
     name: str = "record_8xh100"
     train_seconds: float = 600.0  # 0: no wall-clock cap
     eval_seconds: float = 600.0
+    devices: int = 8  # devices the time caps are for; eval time measured on fewer is extrapolated to these
     artifact_limit_bytes: int = 16_000_000
     enforce_artifact_limit: bool = True
     check_estimate: bool = True  # refuse before training when the estimated artifact exceeds the limit
+
+
+@dataclass
+class ExportConfig:
+    code: CodeFormat = CodeFormat.lzma  # how the run's train_gpt.py (its counted code) is written
 
 
 @dataclass
@@ -429,6 +445,7 @@ class GolfConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 def _typed(hint, value):

@@ -202,6 +202,12 @@ def build_dataset(
     if out_dir.exists() and any(out_dir.iterdir()):
         raise DataError(f"{out_dir} already exists and is not empty; delete it or choose another --out")
 
+    # A training document identical to a validation document would put val text into training (the demo
+    # corpus has such duplicates: tiny identical stdlib files); drop it, and say how many went.
+    val_texts = set(documents[:val_docs])
+    train_docs = [doc for doc in documents[val_docs:] if doc not in val_texts]
+    dropped = len(documents) - val_docs - len(train_docs)
+    documents = documents[:val_docs] + train_docs
     model_proto = train_tokenizer(documents, vocab_size)
     sp = spm.SentencePieceProcessor(model_proto=model_proto)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +223,8 @@ def build_dataset(
         manifest = {
             "name": name,
             "vocab_size": vocab_size,
-            "num_docs": {"train": len(documents) - val_docs, "val": val_docs},
+            "num_docs": {"train": len(train_docs), "val": val_docs},
+            "dropped_train_duplicates_of_val": dropped,
             "num_tokens": {"train": train.num_tokens, "val": val.num_tokens},
             "files": file_hashes,
             "sha256": dataset_sha256(file_hashes),

@@ -1,6 +1,7 @@
 """Download the official cached FineWeb export from the Hugging Face Hub, driven by its manifest.
 
     python -m golf.data.fineweb --variant sp1024|sp8192 [--train-shards N] [--out DIR] [--repo-id ID]
+    python -m golf.data.fineweb --tokenizers-only [--variant V] [--out DIR]   # OUT/tokenizers/ only
 
 The export (openai/parameter-golf `data/cached_challenge_fineweb.py` lineage) is a Hugging Face
 *dataset* repo laid out as
@@ -15,7 +16,9 @@ where manifest.json lists
 Everything below `datasets/` is mirrored into --out, the same layout as the official `data/`
 directory: OUT/manifest.json, OUT/datasets/fineweb10B_sp1024/*.bin, OUT/tokenizers/*.model.
 sp1024 lives in willdepueoai/parameter-golf, sp8192 in kevclark/parameter-golf; --repo-id or
-$MATCHED_FINEWEB_REPO_ID overrides either.
+$MATCHED_FINEWEB_REPO_ID overrides either. --tokenizers-only fetches every SentencePiece tokenizer the
+manifests of both repos (or of --variant's) list, and no shards: the official tokenizers some tests check
+golf's byte accounting and tokenizer spec against.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +38,7 @@ from golf.errors import DataError
 
 REPO_ID_ENV = "MATCHED_FINEWEB_REPO_ID"
 REMOTE_ROOT = "datasets"
+DEFAULT_OUT = "data"
 VARIANTS = {
     "sp1024": {"dataset": "fineweb10B_sp1024", "repo_id": "willdepueoai/parameter-golf"},
     "sp8192": {"dataset": "fineweb10B_sp8192", "repo_id": "kevclark/parameter-golf"},
@@ -115,10 +120,66 @@ def _fetch(fetch: Fetch, repo_id: str, relative: str, out_dir: Path) -> Path:
     return local_path
 
 
+def _load_manifest(fetch: Fetch, repo_id: str, directory: Path) -> dict:
+    manifest_path = _fetch(fetch, repo_id, "manifest.json", directory)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"{manifest_path} from {repo_id} is not valid JSON ({exc}); rerun the download"
+        ) from exc
+    if not isinstance(manifest, dict):
+        raise DataError(f"{manifest_path} from {repo_id} is not a dataset manifest; use a correct --repo-id")
+    return manifest
+
+
+def _tokenizer_files(tokenizer: dict, repo_id: str) -> list[str]:
+    return [_repo_relative(tokenizer[key], repo_id) for key in ("model_path", "vocab_path") if tokenizer.get(key)]
+
+
+def _fetch_missing(fetch: Fetch, repo_id: str, relative: str, out_dir: Path, downloaded: list, skipped: list) -> None:
+    """Fetch `relative` unless a complete copy is there; shards are checked as they arrive."""
+    if _is_complete(out_dir / relative):
+        skipped.append(relative)
+        return
+    print(f"downloading {relative} from {repo_id}", flush=True)
+    local_path = _fetch(fetch, repo_id, relative, out_dir)
+    if relative.endswith(".bin"):
+        read_shard_header(local_path)
+    downloaded.append(relative)
+
+
+def download_tokenizers(
+    out_dir: str | Path = DEFAULT_OUT,
+    variants: tuple[str, ...] = tuple(VARIANTS),
+    repo_id: str | None = None,
+    fetch: Fetch = hub_fetch,
+) -> dict:
+    """Fetch every SentencePiece tokenizer (entries with a model_path) that the manifests of the repos of
+    `variants` list into `out_dir`, skipping files already complete; no shards. Returns a summary."""
+    out_dir = Path(out_dir)
+    downloaded, skipped, models = [], [], []
+    for repo in dict.fromkeys(resolve_repo_id(variant, repo_id) for variant in variants):
+        with tempfile.TemporaryDirectory() as scratch:  # OUT/manifest.json stays the dataset download's
+            manifest = _load_manifest(fetch, repo, Path(scratch))
+        for tokenizer in manifest.get("tokenizers", []):
+            if not tokenizer.get("model_path"):
+                continue
+            files = _tokenizer_files(tokenizer, repo)
+            for relative in files:
+                _fetch_missing(fetch, repo, relative, out_dir, downloaded, skipped)
+            load_tokenizer(out_dir / files[0])
+            models.append(str(out_dir / files[0]))
+    if not models:
+        raise DataError(f"the manifests of {', '.join(variants)} list no SentencePiece tokenizer; use a complete "
+                        f"--repo-id or ${REPO_ID_ENV}")
+    return {"tokenizers": models, "downloaded": downloaded, "skipped": skipped}
+
+
 def download_fineweb(
     variant: str,
     train_shards: int,
-    out_dir: str | Path = "data",
+    out_dir: str | Path = DEFAULT_OUT,
     repo_id: str | None = None,
     fetch: Fetch = hub_fetch,
 ) -> dict:
@@ -133,15 +194,7 @@ def download_fineweb(
     dataset_name = VARIANTS[variant]["dataset"]
 
     # Always refetched: it is small, and a stale copy could hide newly published shards.
-    manifest_path = _fetch(fetch, repo_id, "manifest.json", out_dir)
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(
-            f"{manifest_path} from {repo_id} is not valid JSON ({exc}); rerun the download"
-        ) from exc
-    if not isinstance(manifest, dict):
-        raise DataError(f"{manifest_path} from {repo_id} is not a dataset manifest; use a correct --repo-id")
+    manifest = _load_manifest(fetch, repo_id, out_dir)
     dataset = _manifest_entry(manifest, "datasets", dataset_name, repo_id)
     tokenizer = _manifest_entry(manifest, "tokenizers", dataset.get("tokenizer_name"), repo_id)
     stats = dataset.get("stats") or {}
@@ -161,21 +214,12 @@ def download_fineweb(
             f"use a complete --repo-id"
         )
 
-    tokenizer_files = [
-        _repo_relative(tokenizer[key], repo_id) for key in ("model_path", "vocab_path") if tokenizer.get(key)
-    ]
+    tokenizer_files = _tokenizer_files(tokenizer, repo_id)
     val_files = [f"datasets/{dataset_name}/fineweb_val_{i:06d}.bin" for i in range(int(stats["files_val"]))]
     train_files = [f"datasets/{dataset_name}/fineweb_train_{i:06d}.bin" for i in range(train_shards)]
     downloaded, skipped = [], []
     for relative in tokenizer_files + val_files + train_files:
-        if _is_complete(out_dir / relative):
-            skipped.append(relative)
-            continue
-        print(f"downloading {relative} from {repo_id}", flush=True)
-        local_path = _fetch(fetch, repo_id, relative, out_dir)
-        if relative.endswith(".bin"):
-            read_shard_header(local_path)
-        downloaded.append(relative)
+        _fetch_missing(fetch, repo_id, relative, out_dir, downloaded, skipped)
     tokenizer_path = out_dir / tokenizer_files[0]
     load_tokenizer(tokenizer_path)
 
@@ -196,20 +240,33 @@ def download_fineweb(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m golf.data.fineweb", description=__doc__.split("\n")[0])
-    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help="required unless --tokenizers-only")
     parser.add_argument(
         "--train-shards", type=int, default=80, help="train shards of 1e8 tokens (default 80)"
     )
-    parser.add_argument("--out", default="data", help="output directory (default ./data)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
     parser.add_argument(
         "--repo-id", help=f"Hugging Face dataset repo (default per variant, or ${REPO_ID_ENV})"
     )
+    parser.add_argument("--tokenizers-only", action="store_true",
+                        help="only the tokenizers of every variant (or of --variant), into OUT/tokenizers/")
     args = parser.parse_args(argv)
+    if args.variant is None and not args.tokenizers_only:
+        parser.error("--variant is required (or pass --tokenizers-only)")
     try:
-        summary = download_fineweb(args.variant, args.train_shards, args.out, args.repo_id)
+        if args.tokenizers_only:
+            variants = (args.variant,) if args.variant else tuple(VARIANTS)
+            summary = download_tokenizers(args.out, variants, args.repo_id)
+        else:
+            summary = download_fineweb(args.variant, args.train_shards, args.out, args.repo_id)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.tokenizers_only:
+        print(f"tokenizers: {len(summary['downloaded'])} files downloaded, {len(summary['skipped'])} already present")
+        for path in summary["tokenizers"]:
+            print(f"  {path}")
+        return 0
     print(
         f"{summary['variant']} from {summary['repo_id']}: {len(summary['downloaded'])} files downloaded, "
         f"{len(summary['skipped'])} already present"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from golf.data import access
 from golf.errors import DataError
 
 SHARD_MAGIC = 20240520
@@ -92,8 +93,9 @@ def read_shard_header(path: str | Path) -> int:
 
 
 def load_shard(path: str | Path) -> np.ndarray:
-    """Return a read-only memmap over the shard's tokens (no copy)."""
+    """Return a read-only memmap over the shard's tokens (no copy); the read enters the access log."""
     num_tokens = read_shard_header(path)
+    access.LOG.record(path)
     if num_tokens == 0:
         # np.memmap refuses zero-length maps; an empty array behaves the same for readers.
         return np.empty(0, dtype="<u2")

@@ -1,4 +1,4 @@
-"""Sliding-window evaluation, exact ("v2" in docs/rules.md §4.1): every target is scored exactly once.
+"""Sliding-window evaluation, exact ("v2" in docs/rules.md#sliding-windows): every target is scored exactly once.
 
 Windows of length L start every S (the stride) positions. Window 0 scores all of its positions; every
 later window scores only its last S positions (fewer for the final window), so each of those targets
@@ -7,13 +7,13 @@ published version let truncated tail windows re-score the same trailing targets,
 With S = L the windows are the non-overlapping sequences of the official eval.
 """
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 
 from golf.data.loader import to_device
-from golf.eval.bpb import BPBAccumulator, ByteTables
+from golf.eval.bpb import BPBAccumulator
+from golf.eval.context import EvalContext, autocast_context
 
 
 @dataclass(frozen=True)
@@ -45,57 +45,53 @@ def shard(items: list, rank: int, world_size: int) -> list:
     return items[n * rank // world_size : n * (rank + 1) // world_size]
 
 
-def n_predictions(val_tokens: torch.Tensor, seq_len: int, max_seqs: int) -> int:
-    """Predictions to score: the whole stream, or the first max_seqs x seq_len for a capped smoke eval."""
-    n = val_tokens.numel() - 1
-    return min(n, max_seqs * seq_len) if max_seqs > 0 else n
-
-
-def autocast_context(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def score_windows(model, windows: list[Window], val_tokens: torch.Tensor, tables: ByteTables, seq_len: int,
-                  batch_seqs: int, acc: BPBAccumulator, device: torch.device, autocast_dtype: torch.dtype | None,
-                  ledger=None) -> None:
-    """Add the scored positions of `windows` to `acc` under inference mode (weights cannot change).
+def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumulator) -> None:
+    """Add the scored positions of `windows` to `acc` under inference mode (weights cannot change), and enter
+    the positions the sums actually took (read back from the mask) in the context's ledger.
 
     Short windows are right-padded to seq_len so every batch has one shape; attention is causal, so
     padding never reaches a scored position.
     """
+    seq_len = ctx.seq_len
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        for first in range(0, len(windows), batch_seqs):
-            batch = windows[first : first + batch_seqs]
+        for first in range(0, len(windows), ctx.batch_seqs):
+            batch = windows[first : first + ctx.batch_seqs]
             x = torch.zeros(len(batch), seq_len, dtype=torch.int64)
             y = torch.zeros(len(batch), seq_len, dtype=torch.int64)
             scored = torch.zeros(len(batch), seq_len, dtype=torch.bool)
             for row, w in enumerate(batch):
-                chunk = val_tokens[w.start : w.start + w.length + 1].to(torch.int64)
+                chunk = ctx.val.window(w.start, w.start + w.length + 1)
                 x[row, : w.length] = chunk[:-1]
                 y[row, : w.length] = chunk[1:]
                 scored[row, w.score_from : w.length] = True
-            x, y, scored = to_device(x, device), to_device(y, device), to_device(scored, device)
-            with autocast_context(device, autocast_dtype):
+            if ctx.ledger is not None:
+                _record_scored(ctx.ledger, batch, scored)
+            x, y, mask = to_device(x, ctx.device), to_device(y, ctx.device), to_device(scored, ctx.device)
+            with autocast_context(ctx.device, ctx.autocast_dtype):
                 nll = model(x, y, reduction="none")
             # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU,
             # over the columns some window of the batch scores (the last `stride` ones after the first batch).
             lo, hi = min(w.score_from for w in batch), max(w.length for w in batch)
-            acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], tables, scored[:, lo:hi])
-            if ledger is not None:
-                for w in batch:
-                    ledger.record("score", *w.scored)
+            acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], ctx.tables, mask[:, lo:hi])
     model.train(was_training)
 
 
-def evaluate_sliding(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, stride: int,
-                     batch_seqs: int, rank: int, world_size: int, device: torch.device,
-                     autocast_dtype: torch.dtype | None, max_seqs: int = 0, ledger=None) -> dict:
+def _record_scored(ledger, batch: list[Window], scored: torch.Tensor) -> None:
+    """Ledger `score` ranges from the summation mask: row r sums positions start + its set columns, which are
+    one contiguous run (the first set column and the count say where). The mask is built on the host before
+    it is copied to the device, so reading it here never waits for the device."""
+    rows = scored.numpy()
+    for w, f, c in zip(batch, rows.argmax(axis=1).tolist(), rows.sum(axis=1).tolist()):
+        if c:
+            ledger.record("score", w.start + f, w.start + f + c)
+
+
+def evaluate_sliding(model, ctx: EvalContext, stride: int) -> dict:
     """Return {val_loss, val_bpb, tokens, bytes}; ranks score contiguous, disjoint sets of windows."""
-    windows = sliding_windows(n_predictions(val_tokens, seq_len, max_seqs), seq_len, stride)
-    acc = BPBAccumulator(device)
-    score_windows(model, shard(windows, rank, world_size), val_tokens, tables, seq_len, batch_seqs, acc, device,
-                  autocast_dtype, ledger)
+    windows = sliding_windows(ctx.n_predictions, ctx.seq_len, stride)
+    acc = BPBAccumulator(ctx.device)
+    score_windows(model, shard(windows, ctx.rank, ctx.world_size), ctx, acc)
     acc.all_reduce()
     return acc.result()

@@ -1,4 +1,5 @@
-"""Atomic JSON files: write to a temp file, fsync, rename. A crash never leaves half a file."""
+"""Atomic, strict JSON files: write to a temp file, fsync, rename, so a crash never leaves half a file; a
+NaN or inf is refused (it would not be valid JSON)."""
 
 import json
 import os
@@ -10,7 +11,7 @@ def write_json(path: Path, obj) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=str)
+            json.dump(obj, f, indent=2, default=str, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

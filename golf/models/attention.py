@@ -10,7 +10,7 @@ from golf.models.roles import ATTN_MATRIX, CONTROL
 
 
 def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """XSA (techniques.md 5.6): remove from each head's output its component along the token's own value.
+    """XSA (docs/techniques.md#xsa): remove from each head's output its component along the token's own value.
 
     y: [B, H, T, hd], v: [B, Hkv, T, hd]. Query head h reads KV head h // (H / Hkv), so viewing y as
     [B, Hkv, H / Hkv, T, hd] lines every head up with its own values without repeating them.
@@ -49,12 +49,13 @@ class CausalSelfAttention(nn.Module):
         self.xsa = xsa
         self.attn_gate = None
         if gate:
-            # Per-head sigmoid gate on the output (techniques.md 5.18): zero weight, bias 4 -> starts near open.
+            # Per-head sigmoid gate on the output (docs/techniques.md#attention-output-gate): zero weight,
+            # bias 4 -> starts near open.
             self.attn_gate = CastedLinear(dim, num_heads, bias=True)
             self.attn_gate.zero_init = True
             nn.init.constant_(self.attn_gate.bias, 4.0)
         self.ve_layer_scale = nn.Parameter(torch.ones(1, dtype=torch.float32)) if value_embed else None
-        # v = l0 * v0 + l1 * v, starting almost at the layer's own values (techniques.md 5.12).
+        # v = l0 * v0 + l1 * v, starting almost at the layer's own values (docs/techniques.md#value-residual).
         self.vrl_lambda = nn.Parameter(torch.tensor([0.01, 0.99])) if value_residual else None
 
     def forward(self, x: torch.Tensor, ve: torch.Tensor | None = None,

@@ -1,4 +1,4 @@
-"""BigramHash (techniques.md 5.4): a hashed embedding of (previous token, current token) added to the token
+"""BigramHash (docs/techniques.md#bigramhash): a hashed embedding of (previous token, current token) added to the token
 embedding, table [K, dim] projected to the model width.
 
 Hashes: "mult" = (prev * mult + cur) mod K (PR #462: mult 1009; PR #484's EBLS: 104729); "xor" =

@@ -2,9 +2,9 @@
 
 Per-channel vectors as in the baseline: resid_mix (row 0 weighs the running stream, row 1 the
 embedding stream x0; starts as pure residual), attn_scale and mlp_scale (init 1). `ln_factor` is the
-LN scale 1/sqrt(layer + 1) of techniques.md 5.8 (None: off), fixed by the block's physical index so a
+LN scale 1/sqrt(layer + 1) of docs/techniques.md#ln-scale (None: off), fixed by the block's physical index so a
 reused block keeps its factor. Three residual forms share the sublayers: sequential (the baseline),
-GPT-J parallel (both read the same input) and the two-lane form of PR #1550 (techniques.md 5.15).
+GPT-J parallel (both read the same input) and the two-lane form of PR #1550 (docs/techniques.md#parallel-residuals).
 With residual_params=False (EBLS shared blocks) the per-layer vectors live in each virtual layer instead.
 """
 

@@ -1,4 +1,4 @@
-"""EBLS, Empirical Bayes Layer Sharing (PR #484; techniques.md 5.13).
+"""EBLS, Empirical Bayes Layer Sharing (PR #484; docs/techniques.md#ebls).
 
 A few shared blocks each serve several consecutive virtual layers (block-major: 3 blocks x 3 = 9 layers,
 order 0,0,0,1,1,1,2,2,2). Each virtual layer owns its residual vectors and two rank-r bypasses,
@@ -9,7 +9,7 @@ order 0,0,0,1,1,1,2,2,2). Each virtual layer owns its residual vectors and two r
 with g = sigmoid(logit), logits init -2 (g ~ 0.12), down ~ N(0, 1/r^2), up = 0. Training adds the
 shrinkage penalty lambda * sum(g) to the loss, pulling every layer toward the shared weights unless its
 deviation pays for itself. Every per-virtual-layer tensor is a parameter of its own EBLSLayer, so
-per-layer freezing or LR touches exactly that layer (golf.ttt.layers.layer_groups).
+per-layer freezing or LR touches exactly that layer (golf.models.layer_groups).
 """
 
 import torch
@@ -66,6 +66,12 @@ class EBLSLayer(nn.Module):
         return x, v
 
 
-def shrinkage_penalty(layers: nn.ModuleList) -> torch.Tensor:
-    """sum over virtual layers of g_attn + g_mlp (multiplied by arch.ebls_penalty in the loss)."""
-    return sum(g_attn + g_mlp for g_attn, g_mlp in (layer.gammas() for layer in layers))
+class VirtualLayers(nn.ModuleList):
+    """One EBLSLayer per virtual depth."""
+
+    def __init__(self, dim: int, rank: int, gamma_init: float, depth: int):
+        super().__init__(EBLSLayer(dim, rank, gamma_init) for _ in range(depth))
+
+    def penalty(self) -> torch.Tensor:
+        """The shrinkage penalty: sum over virtual layers of g_attn + g_mlp (times arch.ebls_penalty in the loss)."""
+        return sum(g_attn + g_mlp for g_attn, g_mlp in (layer.gammas() for layer in self))

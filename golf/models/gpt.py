@@ -7,7 +7,7 @@ embedding stream x0 into its input; tied output head with a tanh logit soft-cap.
 order matches the baseline, and options left at their defaults build nothing and draw no random
 numbers, so the same seed gives the baseline's initial weights bit for bit.
 
-Options (techniques.md section 5; each a small module of golf.models): MLP variant and width, partial
+Options (docs/techniques.md#architecture; each a small module of golf.models): MLP variant and width, partial
 RoPE (+ NTK scaling), XSA, attention output gate, value embeddings, value residual, BigramHash,
 SmearGate, sigmoid-gated skips, LN scale, depth recurrence, parallel residuals, EBLS layer sharing,
 orthogonal init. Layer lists (xsa_layers, value_embed_layers) index physical blocks.
@@ -21,16 +21,11 @@ from torch import nn
 
 from golf.config.schema import ArchConfig
 from golf.models.attention import CausalSelfAttention
-from golf.models.bigram_hash import BigramHash
 from golf.models.block import Block
-from golf.models.ebls import EBLSLayer, shrinkage_penalty
 from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
-from golf.models.orthogonal_init import orthogonal_init_
 from golf.models.recurrence import layer_order
 from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
-from golf.models.smear_gate import SmearGate
-from golf.models.value_embedding import ValueEmbedding
 
 
 class GPT(nn.Module):
@@ -70,31 +65,46 @@ class GPT(nn.Module):
         self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
             self.lm_head.zero_init = True
+        # Optional components are imported only when configured, so a record's script embeds what it uses.
         bos_id = cfg.bos_id if cfg.bos_mask else None
         self.bigram = None
         if cfg.bigram_buckets:
+            from golf.models.bigram_hash import BigramHash
+
             self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
                                      cfg.bigram_scale_init, bos_id, cfg.bigram_mult)
-        self.smear = SmearGate(dim, bos_id, cfg.smear_init_logit) if cfg.smear else None
+        self.smear = None
+        if cfg.smear:
+            from golf.models.smear_gate import SmearGate
+
+            self.smear = SmearGate(dim, bos_id, cfg.smear_init_logit)
         self.smear_pre_norm = cfg.smear_pre_norm
-        kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
-        self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim) if cfg.value_embed_dim else None
+        self.value_embed = None
+        if cfg.value_embed_dim:
+            from golf.models.value_embedding import ValueEmbedding
+
+            kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
+            self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim)
         self.value_residual = cfg.value_residual
-        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init (techniques.md 5.3).
+        # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init
+        # (docs/techniques.md#u-net-skips-and-skip-gates).
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
         self.parallel_residual, self.parallel_start = cfg.parallel_residual, cfg.parallel_start
         self.lane_merge = nn.Parameter(torch.tensor(0.5)) if cfg.parallel_residual == "two_lane" else None
         self.virtual_layers = None
         if cfg.ebls_blocks:
-            self.virtual_layers = nn.ModuleList(EBLSLayer(dim, cfg.ebls_rank, cfg.ebls_gamma_init)
-                                                for _ in range(cfg.num_layers))
+            from golf.models.ebls import VirtualLayers
+
+            self.virtual_layers = VirtualLayers(dim, cfg.ebls_rank, cfg.ebls_gamma_init, cfg.num_layers)
         self.ebls_penalty = cfg.ebls_penalty
         self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
         self.recur_start_step = cfg.recur_start_step
-        # A rebuilt model (artifact, evaluation) runs the full virtual depth; training switches it per step.
+        # Training switches recurrence per step; a model rebuilt from an artifact takes the state it was trained to.
         self.recur_active = True
         self._init_weights()
         if cfg.ortho_init:
+            from golf.models.orthogonal_init import orthogonal_init_
+
             orthogonal_init_(self, cfg.ortho_proj_scale)
 
     def _init_weights(self) -> None:
@@ -109,6 +119,16 @@ class GPT(nn.Module):
         The flag is a plain attribute, so torch.compile guards on it and recompiles when it flips."""
         if self.recur_layers:
             self.recur_active = step >= self.recur_start_step
+
+    def step_state(self) -> dict:
+        """State that training steps set and weights do not carry, stored in the artifact and restored on load:
+        whether depth recurrence was on when training stopped, and the late-QAT grid of each layer (restored
+        only where a protocol asks for it, e.g. TTT with ttt.qat)."""
+        qat = {name: m.qat_bits for name, m in self.named_modules() if isinstance(m, CastedLinear) and m.qat_bits}
+        return {"recur_active": self.recur_active, "qat_bits": qat}
+
+    def load_step_state(self, state: dict) -> None:
+        self.recur_active = state.get("recur_active", True)
 
     def layer_order(self) -> list[int]:
         """The physical block index of each virtual layer, in execution order. EBLS: block-major, each
@@ -188,5 +208,5 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target_ids.reshape(-1),
                                reduction=reduction)
         if self.virtual_layers is not None and self.training and reduction == "mean":
-            loss = loss + self.ebls_penalty * shrinkage_penalty(self.virtual_layers)
+            loss = loss + self.ebls_penalty * self.virtual_layers.penalty()
         return loss if reduction != "none" else loss.view_as(target_ids)

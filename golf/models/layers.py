@@ -47,7 +47,8 @@ class Rotary(nn.Module):
     """Rotary position embedding tables for `dim` rotated dims, cached per sequence length and device.
 
     With `ntk_train_len` > 0, sequences longer than it use the NTK-aware base
-    base * (T / ntk_train_len) ** (dim / (dim - 2)) (techniques.md 5.7); 0 keeps the base fixed.
+    base * (T / ntk_train_len) ** (dim / (dim - 2)) (docs/techniques.md#partial-rope-and-ntk-scaling); 0 keeps
+    the base fixed.
     """
 
     def __init__(self, dim: int, base: float = 10000.0, ntk_train_len: int = 0):

@@ -10,7 +10,8 @@ from golf.models.roles import MLP_MATRIX, MLP_VECTOR
 
 
 class ReluSquaredMLP(nn.Module):
-    """proj(relu(fc(x))^2), the baseline MLP; negative_slope > 0 gives LeakyReLU(slope)^2 (techniques.md 5.2)."""
+    """proj(relu(fc(x))^2), the baseline MLP; negative_slope > 0 gives LeakyReLU(slope)^2
+    (docs/techniques.md#mlp-variants)."""
 
     PARAM_ROLES = {"fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX}
 
@@ -47,7 +48,7 @@ class StarReluMLP(nn.Module):
 
 
 class SwiGLUMLP(nn.Module):
-    """proj(silu(gate(x)) * fc(x)): the true gated SwiGLU (techniques.md 5.2, PR #484's variant)."""
+    """proj(silu(gate(x)) * fc(x)): the true gated SwiGLU (docs/techniques.md#mlp-variants, PR #484's variant)."""
 
     PARAM_ROLES = {"gate.weight": MLP_MATRIX, "fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX}
 

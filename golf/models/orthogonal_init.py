@@ -1,4 +1,4 @@
-"""The orthogonal init pass of the 03-20 record lineage (techniques.md 5.16), run after construction.
+"""The orthogonal init pass of the 03-20 record lineage (docs/techniques.md#orthogonal-init), run after construction.
 
 Every linear flagged zero_init stays zero; every other linear with both dims >= 64 gets orthogonal_(gain=1).
 This also overwrites the constructor zeros of the BigramHash / value-embedding projections, as it does in

@@ -1,4 +1,4 @@
-"""Depth recurrence (techniques.md 5.14): re-run a contiguous range of physical blocks, same weights,
+"""Depth recurrence (docs/techniques.md#depth-recurrence): re-run a contiguous range of physical blocks, same weights,
 for more virtual depth at no byte cost. The virtual order lists the physical block of each virtual layer:
 11 blocks, recur_layers [3, 4, 5], one loop -> [0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8, 9, 10] (PR #1550).
 """

@@ -36,12 +36,13 @@ def build_model(arch: ArchConfig) -> nn.Module:
 
 
 def load_model(path: Path, device: torch.device, autocast_dtype: torch.dtype | None = None) -> nn.Module:
-    """Rebuild the model from the artifact file alone (the official round trip), ready to score: on `device`,
-    with the baseline's bf16 storage dtypes when it will run under bf16 autocast. Fields an older artifact
-    lacks take their defaults."""
-    fields, state = unpack(Path(path).read_bytes(), source=str(path))
-    model = build_model(from_dict(ArchConfig, fields))
-    model.load_state_dict(state, strict=True)
+    """Rebuild the model from the artifact file alone (the official round trip) in the state training left it
+    (golf.artifact.container step_state), ready to score: on `device`, with the baseline's bf16 storage
+    dtypes when it will run under bf16 autocast. Fields an older artifact lacks take their defaults."""
+    contents = unpack(Path(path).read_bytes(), source=str(path))
+    model = build_model(from_dict(ArchConfig, contents.arch))
+    model.load_state_dict(contents.weights, strict=True)
+    model.load_step_state(contents.step_state)
     if autocast_dtype == torch.bfloat16:
         apply_baseline_precision(model)
     return model.to(device)

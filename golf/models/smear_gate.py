@@ -1,4 +1,4 @@
-"""SmearGate (techniques.md 5.5): a learned per-dimension blend of each position with the previous one,
+"""SmearGate (docs/techniques.md#smeargate): a learned per-dimension blend of each position with the previous one,
 x_t <- (1 - g) x_t + g x_{t-1}, g = sigmoid(gate), x_{-1} = 0.
 
 The gate starts at `init_logit` (0: g = 0.5, the merged-record lineage; PR #484's EBLS keeps 95% of the

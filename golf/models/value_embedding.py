@@ -1,5 +1,5 @@
-"""Value embeddings "VE" (techniques.md 5.11): a second, narrow token table projected to the KV width and
-added to the attention values of chosen layers, each with its own gain (`attn.ve_layer_scale`).
+"""Value embeddings "VE" (docs/techniques.md#value-embeddings): a second, narrow token table projected to
+the KV width and added to the attention values of chosen layers, each with its own gain (`attn.ve_layer_scale`).
 
 Computed once per forward: scale * proj(table[ids]); table N(0, 0.01^2), scale 0.1. The projection is
 zeroed but not flagged zero_init, so the orthogonal init pass overwrites it when both dims are >= 64.

@@ -1,29 +1,37 @@
-"""Calibration tokens for GPTQ: training tokens or text the trained model writes itself.
+"""Calibration for GPTQ: Hessians of every quantized linear's inputs on training tokens or on text the
+trained model writes itself. Never validation tokens: Hessians fitted on the val split would tune the
+weights to the text they are scored on.
 
-Never validation tokens: Hessians fitted on the val split would tune the weights to the text they
-are scored on. The train source reads only data.train_pattern and refuses to run when any of its
-files is also a val shard; the returned source string goes into results.json.
+Training tokens may be read only inside the training time: with `quant.calib_source=train` the run keeps
+`quant.calib_reserve_s` of the training cap for this and calibrates right after the last step, in the
+training phase (golf.trainer `finish`). The shard reads enter the data access log as reader
+`calibration`, so the compliance checks see which files were read and in which phase.
 """
+
+import time
+from dataclasses import dataclass
 
 import torch
 
+from golf.data import access
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import find_shards
-from golf.errors import DataError
+from golf.quant.gptq import collect_hessians
+
+CALIB_BATCH_SEQS = 8
 
 
-def check_disjoint_from_val(train_pattern: str, val_pattern: str) -> None:
-    shared = {p.resolve() for p in find_shards(train_pattern)} & {p.resolve() for p in find_shards(val_pattern)}
-    if shared:
-        raise DataError(f"GPTQ calibration would read {len(shared)} val shard(s) ({min(shared).name}, ...) "
-                        f"through data.train_pattern={train_pattern}; calibration must never see val tokens, "
-                        f"fix data.train_pattern or use quant.calib_source=self_generated")
+@dataclass
+class Calibration:
+    hessians: dict[str, torch.Tensor]
+    source: str  # goes into results.json quant.calibration
+    tokens: int
+    seconds: float
 
 
-def train_tokens(train_pattern: str, val_pattern: str, seqs: int, seq_len: int) -> tuple[torch.Tensor, str]:
+def train_tokens(train_pattern: str, seqs: int, seq_len: int) -> tuple[torch.Tensor, str]:
     """The first `seqs` sequences of the training stream (the order rank 0 of one process reads)."""
-    check_disjoint_from_val(train_pattern, val_pattern)
-    x, _ = DistributedTokenLoader(train_pattern, 0, 1, "cpu").next_batch(seqs * seq_len, seq_len, 1)
+    with access.reading_as("calibration"):
+        x, _ = DistributedTokenLoader(train_pattern, 0, 1, "cpu").next_batch(seqs * seq_len, seq_len, 1)
     return x, f"train:{train_pattern}"
 
 
@@ -42,3 +50,17 @@ def self_generated_tokens(model, vocab_size: int, seqs: int, seq_len: int, tempe
         ids = torch.cat([ids, torch.multinomial(probs, 1, generator=gen).to(device)], dim=1)
     model.train(was_training)
     return ids.cpu(), f"self_generated:seqs={seqs},len={seq_len},temperature={temperature},seed={seed}"
+
+
+def calibrate(model, cfg, autocast_dtype) -> Calibration:
+    """The Hessians GPTQ needs, from cfg.quant.calib_source."""
+    t0 = time.perf_counter()
+    q = cfg.quant
+    seq_len = q.calib_seq_len or cfg.train.seq_len
+    if q.calib_source == "train":
+        tokens, source = train_tokens(cfg.data.train_pattern, q.calib_seqs, seq_len)
+    else:
+        tokens, source = self_generated_tokens(model, cfg.arch.vocab_size, q.calib_seqs, seq_len,
+                                               q.calib_temperature, cfg.seed)
+    hessians = collect_hessians(model, tokens, CALIB_BATCH_SEQS, autocast_dtype)
+    return Calibration(hessians, source, tokens.numel(), time.perf_counter() - t0)

@@ -41,3 +41,19 @@ def quant_errors(q) -> list[str]:
         errors.append(f"quant.fit_budget / quant.prune_fraction need an intn or gptq scheme, not "
                       f"quant.scheme={q.scheme.value}; use quant=int6_zstd or quant=gptq_int6")
     return errors
+
+
+def calibration_errors(cfg) -> list[str]:
+    """Training tokens may be read only inside the training time: GPTQ calibration on them needs a reserve."""
+    q, b = cfg.quant, cfg.budget
+    if not (q.scheme == "gptq" and q.calib_source == "train"):
+        return []
+    if q.calib_reserve_s < 0 or (b.train_seconds > 0 and q.calib_reserve_s >= b.train_seconds):
+        return [f"quant.calib_reserve_s={q.calib_reserve_s} must be >= 0 and below budget.train_seconds="
+                f"{b.train_seconds}"]
+    if q.calib_reserve_s == 0 and b.name != "unlimited":
+        return [f"quant.calib_source=train with quant.calib_reserve_s=0 reads training data after training ends, "
+                f"which the rules forbid (budget={b.name}); set quant.calib_reserve_s=12 (seconds of the training "
+                f"cap kept for calibration) or quant.calib_source=self_generated (budget=unlimited runs it, never "
+                f"compliant)"]
+    return []

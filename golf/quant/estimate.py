@@ -29,7 +29,6 @@ import torch
 from golf.errors import ArtifactError
 from golf.models.registry import build_model
 from golf.models.roles import Role, parameter_roles
-from golf.quant.code_bytes import count_code_bytes
 from golf.quant.intn import FLOAT_BITS, bits_by_category, clip_for, storage_bits
 
 log = logging.getLogger(__name__)
@@ -97,10 +96,10 @@ def estimate(arch, quant) -> SizeEstimate:
     return SizeEstimate(sum(by_group.values()), by_group, by_bits, int(raw), int(model_bytes), per_code)
 
 
-def check_fits(cfg) -> SizeEstimate:
-    """Log the parameter counts and the size estimate; refuse a run whose estimate exceeds the budget."""
+def check_fits(cfg, code_bytes: int) -> SizeEstimate:
+    """Log the parameter counts and the size estimate (model plus the run's `code_bytes`, the size of its
+    train_gpt.py); refuse a run whose estimate exceeds the budget."""
     est = estimate(cfg.arch, cfg.quant)
-    code_bytes, _ = count_code_bytes(cfg)
     total, limit = est.model_bytes + code_bytes, cfg.budget.artifact_limit_bytes
     groups = ", ".join(f"{k} {v:,}" for k, v in est.params_by_group.items())
     log.info(f"size: {est.params:,} params ({groups}); estimated artifact {total:,} B under quant={cfg.quant.name} "

@@ -17,18 +17,20 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from golf.artifact import container
+from golf.config.derived import eval_batch_seqs, eval_seq_len
 from golf.config.schema import GolfConfig
-from golf.config.validate import eval_seq_len, grad_accum_steps, validate
+from golf.config.validate import validate
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.errors import ArtifactError, ConfigError, GolfError
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import eval_context
 from golf.eval.full import evaluate_full
 from golf.logging.jsonio import write_json
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model, load_model
-from golf.quant.code_bytes import count_code_bytes
 from golf.quant.quantize import quantize
+from golf.record.script import train_script
 from golf.utils.runtime import setup_runtime
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,8 @@ def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
         merged = OmegaConf.merge(OmegaConf.structured(GolfConfig), resolved, OmegaConf.from_dotlist(dotlist))
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see golf/conf/quant/*.yaml for the keys") from exc
+        raise ConfigError(f"invalid override: {str(exc).splitlines()[0]}; see golf/conf/quant/*.yaml for the "
+                          "keys") from exc
     validate(cfg)
     return cfg
 
@@ -69,9 +72,17 @@ def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True), path.name
     if job_cfg.quant.scheme == "none":
-        return container.unpack((job_dir / "artifact" / "model.golf").read_bytes())[1], "artifact/model.golf"
+        return job_artifact(job_dir).weights, "artifact/model.golf"
     raise ArtifactError(f"{job_dir} has no prequant.pt and its artifact is quantized "
                         f"(quant={job_cfg.quant.name}); re-run training with quant.save_prequant=true or quant=none")
+
+
+def job_artifact(job_dir: Path) -> container.Contents:
+    path = job_dir / "artifact" / "model.golf"
+    if not path.is_file():
+        raise ArtifactError(f"{job_dir} has no artifact/model.golf (the run did not finish its export); re-run it "
+                            "with resume=auto")
+    return container.unpack(path.read_bytes())
 
 
 class Requant:
@@ -83,9 +94,11 @@ class Requant:
         self.overrides = overrides
         self.rt = setup_runtime(self.cfg.train)
         d = self.cfg.data
-        self.seq_len = eval_seq_len(self.cfg)
-        self.tables = build_byte_tables(load_tokenizer(d.tokenizer_path), self.cfg.arch.vocab_size).to(self.rt.device)
-        self.val_tokens = load_validation_tokens(d.val_pattern, self.seq_len)
+        seq_len = eval_seq_len(self.cfg)
+        sp = load_tokenizer(d.tokenizer_path)
+        tables = build_byte_tables(sp, self.cfg.arch.vocab_size).to(self.rt.device)
+        self.ctx = eval_context(load_validation_tokens(d.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
+                                eval_batch_seqs(self.cfg, 1), self.cfg.eval.max_seqs, self.rt)
 
     def model_from(self, state: dict[str, torch.Tensor]) -> torch.nn.Module:
         model = build_model(self.cfg.arch)
@@ -98,9 +111,7 @@ class Requant:
         return model.to(self.rt.device)
 
     def evaluate(self, model) -> dict:
-        batch_seqs = self.cfg.eval.batch_tokens // grad_accum_steps(self.cfg, 1) // self.seq_len
-        return evaluate_full(model, self.val_tokens, self.tables, self.seq_len, batch_seqs, 0, 1, self.rt.device,
-                             self.rt.autocast_dtype, self.cfg.eval.max_seqs)
+        return evaluate_full(model, self.ctx)
 
     def out_dir(self) -> Path:
         quant = OmegaConf.to_yaml(OmegaConf.structured(self.cfg.quant))
@@ -113,8 +124,11 @@ class Requant:
         model = self.model_from(state)
         prequant = self.evaluate(model)
         b = self.cfg.budget
-        bytes_code, _ = count_code_bytes(self.cfg)
-        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        bytes_code = len(train_script(self.cfg)[0])  # the record script of the new quant config
+        # the run's step state (recurrence on, QAT bits, steps) travels with the weights into the new artifact
+        step_state = job_artifact(self.job_dir).step_state
+        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype,
+                            step_state=step_state)
         in_memory = self.evaluate(self.model_from(exported.state))
         out = self.out_dir()
         path = out / "model.golf"

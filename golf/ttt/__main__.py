@@ -14,79 +14,84 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from golf.config.compose import register_schemas
+from golf.config.compose import compose, typed
+from golf.config.derived import eval_batch_seqs, eval_seq_len
 from golf.config.schema import GolfConfig
-from golf.config.validate import eval_seq_len, validate
+from golf.config.validate import validate
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.errors import ArtifactError, ConfigError, GolfError
+from golf.eval import scoring
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import eval_context
+from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
+from golf.logging.snr_plot import plot_snr
 from golf.models.registry import load_model
-from golf.ttt.plot import plot_snr_scales
-from golf.ttt.session import EvalInputs, sliding_eval, test_time_train
+from golf.ttt import session
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("ttt", "eval")
 
 
-def compose_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
+def compose_config(jd: JobDir, overrides: list[str]) -> GolfConfig:
     """The job's config with the given `ttt=`/`eval=` options and `ttt.*`/`eval.*` keys applied."""
     bad = [o for o in overrides if o.split("=")[0].split(".")[0] not in GROUPS or "=" not in o]
     if bad:
         raise ConfigError(f"cannot override {bad} here; only ttt=NAME, eval=NAME, ttt.KEY=VALUE and eval.KEY=VALUE "
                           f"apply to a finished job")
-    job = OmegaConf.load(job_dir / "config.yaml")
-    register_schemas()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        group_choices = [o for o in overrides if o.split("=")[0] in GROUPS]
-        composed = compose("config", overrides=group_choices)
+    job = OmegaConf.create(jd.resolved_config())
+    composed = compose([o for o in overrides if o.split("=")[0] in GROUPS])
     for group in GROUPS:
         if any(o.startswith(f"{group}=") for o in overrides):
             job[group] = OmegaConf.to_container(composed[group], resolve=True)
     job.launcher = {"name": "inproc", "nproc": 1}
-    job = OmegaConf.merge(job, OmegaConf.from_dotlist([o for o in overrides if "." in o.split("=")[0]]))
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GolfConfig), job))
+    cfg = typed(OmegaConf.merge(job, OmegaConf.from_dotlist([o for o in overrides if "." in o.split("=")[0]])))
     validate(cfg)
     return cfg
 
 
 def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
-    cfg = compose_config(job_dir, overrides)
+    jd = JobDir(job_dir)
+    cfg = compose_config(jd, overrides)
     rt = setup_runtime(cfg.train)
     try:
         seed_everything(cfg.seed)
         sp = load_tokenizer(cfg.data.tokenizer_path)
         seq_len = eval_seq_len(cfg)
         tables = build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device)
-        inputs = EvalInputs(load_validation_tokens(cfg.data.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
-                            cfg, rt)
-        base = sliding_eval(load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype), inputs)
-        out = {"job_dir": str(job_dir), "ttt": cfg.ttt.name, "eval": cfg.eval.name.value, "overrides": overrides,
-               "seed": cfg.seed, "stride": inputs.stride, "seq_len": seq_len,
+        ctx = eval_context(load_validation_tokens(cfg.data.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
+                           eval_batch_seqs(cfg, rt.world_size), cfg.eval.max_seqs, rt)
+        stride = cfg.eval.stride or seq_len
+
+        def artifact_model():
+            return load_model(jd.artifact, rt.device, rt.autocast_dtype)
+
+        base = scoring.sliding_eval(artifact_model(), ctx, stride)
+        out = {"job_dir": str(jd.path), "ttt": cfg.ttt.name, "eval": str(cfg.eval.name), "overrides": overrides,
+               "seed": cfg.seed, "stride": stride, "seq_len": seq_len,
                "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "unk_targets", "seconds")}}
-        if cfg.ttt.mode.value != "none":
-            float_model = None
-            if cfg.ttt.mode.value == "prequant":
-                prequant = job_dir / "prequant.pt"
-                if not prequant.exists():
-                    raise ArtifactError(f"{prequant} is missing; ttt=prequant_* needs the unquantized weights "
-                                        f"(rerun the job with quant.save_prequant=true)")
-                float_model = load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype)
-                float_model.load_state_dict(torch.load(prequant, map_location=rt.device, weights_only=True))
+        if cfg.ttt.mode != "none":
             t0 = time.perf_counter()
-            ttt = test_time_train(load_model(job_dir / "artifact" / "model.golf", rt.device, rt.autocast_dtype), inputs, float_model)
+            if cfg.ttt.mode == "prequant":
+                if not jd.prequant.exists():
+                    raise ArtifactError(f"{jd.prequant} is missing; ttt=prequant_* needs the unquantized weights "
+                                        f"(rerun the job with quant.save_prequant=true)")
+                float_model = artifact_model()
+                float_model.load_state_dict(torch.load(jd.prequant, map_location=rt.device, weights_only=True))
+                ttt = session.prequant_ttt(float_model, ctx, cfg, stride)
+            else:
+                ttt = session.test_time_train(artifact_model(), ctx, cfg.ttt, stride, cfg.seed)
             out["ttt_result"] = {**ttt, "wall_s": time.perf_counter() - t0}
         name = tag or cfg.ttt.name
         if rt.is_main:
-            target = job_dir / "ttt" / f"{name}.json"
-            snr = out.get("ttt_result", {}).get("snr")
-            if snr and snr["steps"]:
-                out["snr_plot"] = str(plot_snr_scales(snr, job_dir / "ttt" / f"{name}_snr.png", f"ttt={name}"))
+            target = jd.ttt_dir / f"{name}.json"
+            snr = {"ttt": out.get("ttt_result", {}).get("snr")}
+            plot = plot_snr(snr, jd.ttt_dir / f"{name}_snr.png", f"ttt={name}")
+            if plot is not None:
+                out["snr_plot"] = str(plot)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_json(target, out)
             out["path"] = str(target)

@@ -7,7 +7,8 @@ same document, then the adapters take `epochs` steps on that chunk (`ttt.optimiz
 Adam, betas (0.9, 0.95), eps 1e-10, decoupled decay ttt.weight_decay; sgd = SGD with ttt.momentum).
 Adapters and optimizer state are reset at every document (`lora_reset=document`) or carried on
 (`stream`). Ranks take contiguous shares of documents; documents are independent, so no gradient crosses
-ranks.
+ranks. The adapters' per-layer gradient SNR is measured at every step, as in stream TTT, and logged once
+per document.
 
 An adapter belongs to a module, so a block that depth recurrence runs more than once (arch.recur_layers)
 uses the same adapter in every pass; PR #1530 gives each virtual slot its own.
@@ -22,15 +23,11 @@ from torch.nn.utils import parametrize
 
 from golf.data.loader import to_device
 from golf.errors import ConfigError
-from golf.eval.bpb import BPBAccumulator, ByteTables
-from golf.eval.sliding import (
-    Window,
-    autocast_context,
-    n_predictions,
-    score_windows,
-    shard,
-)
-from golf.ttt.ledger import Ledger
+from golf.eval.bpb import BPBAccumulator
+from golf.eval.context import EvalContext, autocast_context
+from golf.eval.sliding import Window, score_windows, shard
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR
 from golf.ttt.training import forget_inference_caches
 
 
@@ -51,9 +48,10 @@ class LoRADelta(nn.Module):
         return weight + (self.b @ self.a).to(weight.dtype)
 
 
-def documents(val_tokens: torch.Tensor, n: int, bos_id: int) -> list[tuple[int, int]]:
+def documents(ctx: EvalContext) -> list[tuple[int, int]]:
     """Position ranges [start, end) of the documents, tiling [0, n)."""
-    starts = torch.nonzero(val_tokens[:n] == bos_id).flatten().tolist()
+    n = ctx.n_predictions
+    starts = ctx.val.bos_positions(n, ctx.bos_id)
     if not starts or starts[0] != 0:
         starts = [0, *starts]
     return [(s, e) for s, e in zip(starts, [*starts[1:], n]) if e > s]
@@ -77,12 +75,11 @@ def detach_adapters(model: nn.Module) -> None:
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
 
 
-def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, score_batch_seqs: int, cfg, rt,
-                 bos_id: int, seed: int, max_seqs: int = 0, on_chunk=None) -> dict:
-    n = n_predictions(val_tokens, seq_len, max_seqs)
-    all_docs = documents(val_tokens, n, bos_id)
-    first_doc = len(all_docs) * rt.rank // rt.world_size
-    docs = shard(all_docs, rt.rank, rt.world_size)
+def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict:
+    """Score-first per-document LoRA TTT (`cfg`: the ttt config section); `ctx` carries the ledger."""
+    all_docs = documents(ctx)
+    first_doc = len(all_docs) * ctx.rank // ctx.world_size
+    docs = shard(all_docs, ctx.rank, ctx.world_size)
     for p in model.parameters():
         p.requires_grad_(False)
     adapters = attach_adapters(model, cfg.lora_targets, cfg.lora_rank)
@@ -90,6 +87,7 @@ def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: i
         raise ConfigError(f"ttt.lora_targets={cfg.lora_targets!r} matched no module with a weight; use a regex on "
                           f"module names such as 'attn\\.(c_q|c_v)$'")
     params = [p for a in adapters for p in a.parameters()]
+    snr = GradientSNR(layer_groups(model), cfg.snr_min, cfg.snr_max)  # adapters sit in their layer's group
 
     def make_opt():
         if cfg.optimizer == "sgd":
@@ -97,45 +95,42 @@ def run_lora_ttt(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: i
         return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10, weight_decay=cfg.weight_decay)
 
     optimizer = make_opt()
-    ledger = Ledger(n, rt.rank)
-    acc = BPBAccumulator(rt.device)
+    acc = BPBAccumulator(ctx.device)
     try:
         for d, (start, end) in enumerate(docs, start=first_doc):
-            if cfg.lora_reset.value == "document" or d == first_doc:
+            if cfg.lora_reset == "document" or d == first_doc:
                 torch.manual_seed(seed + d)  # a document's adapters do not depend on which rank runs it
                 for a in adapters:
                     a.reset()
                 optimizer = make_opt()
             for cs in range(start, end, cfg.lora_chunk):
                 ce = min(cs + cfg.lora_chunk, end)
-                ws = max(start, ce - seq_len)
+                ws = max(start, ce - ctx.seq_len)
                 window = Window(ws, ce - ws, cs - ws)
-                score_windows(model, [window], val_tokens, tables, seq_len, score_batch_seqs, acc, rt.device,
-                              rt.autocast_dtype, ledger)
-                ledger.tick()
-                if ce < end or cfg.lora_reset.value == "stream":
-                    _adapt(model, optimizer, val_tokens, window, cfg.epochs, rt)
-                    ledger.record("update", cs, ce)
-                ledger.tick()
+                score_windows(model, [window], ctx, acc)
+                ctx.ledger.tick()
+                if ce < end or cfg.lora_reset == "stream":
+                    _adapt(model, optimizer, ctx, window, cfg.epochs, snr)
+                ctx.ledger.tick()
             if on_chunk is not None:
-                on_chunk(d, {"ttt/document": d, "ttt/doc_tokens": end - start})
+                on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": end - start, **snr.metrics("ttt/snr")})
     finally:
         detach_adapters(model)
         for p in model.parameters():
             p.requires_grad_(True)
     acc.all_reduce()
-    return {**acc.result(), "documents": len(docs), "ledger": ledger, "snr": None}
+    return {**acc.result(), "documents": len(docs), "snr": {**snr.summary(), "applied": False, "estimator": None}}
 
 
-def _adapt(model, optimizer, val_tokens: torch.Tensor, window: Window, epochs: int, rt) -> None:
+def _adapt(model, optimizer, ctx: EvalContext, window: Window, epochs: int, snr: GradientSNR) -> None:
     """Adam steps on the mean loss of the window's scored positions (their context is not a target)."""
     forget_inference_caches(model)
     model.train()
-    chunk = torch.as_tensor(val_tokens[window.start : window.start + window.length + 1], dtype=torch.int64)
-    chunk = to_device(chunk, rt.device)[None]
+    chunk = to_device(ctx.val.read(window.start, window.start + window.length + 1), ctx.device)[None]
     for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
-        with autocast_context(rt.device, rt.autocast_dtype):
+        with autocast_context(ctx.device, ctx.autocast_dtype):
             nll = model(chunk[:, :-1], chunk[:, 1:], reduction="none")
         nll[:, window.score_from :].mean().backward()
+        snr.measure()
         optimizer.step()

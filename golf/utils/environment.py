@@ -10,9 +10,12 @@ from pathlib import Path
 
 import torch
 
-# Environment variables worth recording; nothing matching SECRET_MARKERS is ever written.
+# Environment variables worth recording; nothing matching SECRET_MARKERS is ever written. A SLURM array
+# task is <array job id>_<task id>: its SLURM_JOB_ID alone can equal the array's id, which scancel reads
+# as every task. SLURM_RESTART_COUNT says how often the job was requeued (preemptions, time limits).
 RECORDED_ENV_PREFIXES = ("GOLF_", "WANDB_MODE", "WANDB_PROJECT", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
-                         "SLURM_JOB_ID", "SLURM_NNODES")
+                         "SLURM_JOB_ID", "SLURM_NNODES", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
+                         "SLURM_RESTART_COUNT")
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
 

@@ -42,7 +42,7 @@ def setup_runtime(train_cfg) -> Runtime:
     rank = int(os.environ.get("RANK", 0))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
-    device = _pick_device(train_cfg.device.value, local_rank)
+    device = _pick_device(train_cfg.device, local_rank)
     if device.type == "cpu":
         local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
         threads = train_cfg.threads or max((os.cpu_count() or 1) // local_procs, 1)
@@ -50,13 +50,13 @@ def setup_runtime(train_cfg) -> Runtime:
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", device_id=device
                                 if device.type == "cuda" else None)
-    precision = train_cfg.precision.value
+    precision = train_cfg.precision
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    compile_choice = train_cfg.compile.value
+    compile_choice = train_cfg.compile
     use_compile = compile_choice == "on" or (compile_choice == "auto" and device.type == "cuda")
     if train_cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

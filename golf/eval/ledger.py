@@ -1,10 +1,15 @@
-"""The legality ledger: which val positions were scored, and when, and when they first fed anything.
+"""The legality ledger: what evaluation observed — which val positions were scored, and which val tokens
+anything else read — with a clock, and the score-first checks computed from it.
 
-Positions are prediction positions p (input val[..p], target val[p+1]). Every event carries the
-ledger's clock, which a protocol advances at each phase (score a chunk, train on it); all ranks run
-the same phases, so clocks agree across ranks and the merged ledger orders every rank's events.
-Kinds: `score` (the position's NLL entered the BPB sums), `update` (its target fed a weight update),
-`stat` (it fed any other state, e.g. a gradient statistic), `calibration` (it fed quantization).
+Two event kinds, entered by the code that did the work (never declared by a protocol):
+- `score` [a, b): prediction positions whose NLL entered the BPB sums (position p predicts token p + 1);
+  entered by the scorer from the mask it summed with (golf.eval.sliding.score_windows).
+- `update` / `calibration` [i, j): val TOKEN indices read by an adaptation (weights, adapters, optimizer
+  or gradient statistics) or by quantization calibration; entered by the val stream's reader
+  (golf.eval.val_stream.ValStream.read), whatever slice the caller asked for.
+A token i >= 1 is revealed once position i - 1 has been scored; token 0 (the leading BOS) is revealed from
+the start. The clock is advanced by a protocol at each phase boundary (score a chunk, train on it); all
+ranks run the same phases, so clocks agree across ranks and the merged ledger orders every rank's events.
 """
 
 import bisect
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch.distributed as dist
 
-KINDS = ("score", "update", "stat", "calibration")
+KINDS = ("score", "update", "calibration")
 
 
 @dataclass
@@ -51,18 +56,19 @@ class Ledger:
         dist.all_gather_object(everyone, self.events)
         return Ledger(self.n_predictions, self.rank, [e for events in everyone for e in events], self.clock)
 
-    def checks(self) -> dict:
-        """The legality checks, each {pass, value}; call on the gathered ledger."""
+    def checks(self, summed_tokens: int) -> dict:
+        """The legality checks, each {pass, value}; call on the gathered ledger. `summed_tokens` is the count the
+        BPB accumulator summed, which must equal both the positions entered here and the expected count."""
         scores = sorted((e for e in self.events if e.kind == "score"), key=lambda e: (e.start, e.clock))
-        uses = [e for e in self.events if e.kind in ("update", "stat")]
+        reads = [e for e in self.events if e.kind != "score"]
         return {
-            "each_token_scored_once": self._scored_once(scores),
-            "score_before_update": self._score_first(scores, uses),
+            "each_token_scored_once": self._scored_once(scores, summed_tokens),
+            "score_before_update": self._score_first(scores, reads),
             "single_pass": self._single_pass(),
             "no_val_in_calibration": self._no_calibration(),
         }
 
-    def _scored_once(self, scores: list[Event]) -> dict:
+    def _scored_once(self, scores: list[Event], summed_tokens: int) -> dict:
         covered, overlaps, gaps, cursor = 0, 0, 0, 0
         for e in scores:
             if e.start < cursor:
@@ -72,13 +78,20 @@ class Ledger:
             covered += e.end - e.start
             cursor = max(cursor, e.end)
         gaps += max(self.n_predictions - cursor, 0)
-        ok = overlaps == 0 and gaps == 0 and covered == self.n_predictions
-        return {"pass": ok, "value": {"scored": covered, "expected": self.n_predictions, "rescored": overlaps,
-                                      "unscored": gaps}}
+        ok = overlaps == 0 and gaps == 0 and covered == self.n_predictions == summed_tokens
+        return {"pass": ok, "value": {"scored": covered, "summed": summed_tokens, "expected": self.n_predictions,
+                                      "rescored": overlaps, "unscored": gaps}}
+
+    @staticmethod
+    def _revealing_positions(read: Event) -> tuple[int, int]:
+        """The positions whose scoring reveals tokens [start, end): p = i - 1 (token 0 needs none)."""
+        return max(read.start - 1, 0), max(read.end - 1, 0)
 
     @staticmethod
     def _last_score_clock(scores: list[Event], start: int, end: int) -> int | None:
         """Latest clock at which any position of [start, end) was scored; None if some was never scored."""
+        if start >= end:
+            return -1
         starts = [e.start for e in scores]
         i = max(bisect.bisect_right(starts, start) - 1, 0)
         cursor, latest = start, -1
@@ -92,29 +105,30 @@ class Ledger:
             i += 1
         return latest if cursor >= end else None
 
-    def _score_first(self, scores: list[Event], uses: list[Event]) -> dict:
-        bad = [e for e in uses
-               if (c := self._last_score_clock(scores, e.start, e.end)) is None or c >= e.clock]
-        value = {"uses": len(uses), "violations": len(bad)}
+    def _score_first(self, scores: list[Event], reads: list[Event]) -> dict:
+        """Every token an adaptation read was revealed (its position scored) at an earlier clock."""
+        bad = [e for e in reads
+               if (c := self._last_score_clock(scores, *self._revealing_positions(e))) is None or c >= e.clock]
+        value = {"reads": len(reads), "tokens_read": sum(e.end - e.start for e in reads), "violations": len(bad)}
         if bad:
-            value["first_violation"] = {"kind": bad[0].kind, "positions": [bad[0].start, bad[0].end],
-                                        "clock": bad[0].clock}
+            value["first_violation"] = {"kind": bad[0].kind, "tokens": [bad[0].start, bad[0].end],
+                                        "clock": bad[0].clock, "rank": bad[0].rank}
         return {"pass": not bad, "value": value}
 
     def _single_pass(self) -> dict:
-        """On each rank, scoring moves left to right and a position feeds updates only before anything
-        later is scored. Per rank: ranks may own independent streams (documents) with their own clocks."""
+        """On each rank, scoring moves left to right and tokens feed adaptations only before anything later is
+        scored. Per rank: ranks may own independent streams (documents) with their own order."""
         backwards = late = 0
         for rank in sorted({e.rank for e in self.events}):
             mine = [e for e in self.events if e.rank == rank]
             scores = sorted((e for e in mine if e.kind == "score"), key=lambda e: (e.start, e.clock))
-            updates = [e for e in mine if e.kind in ("update", "stat")]
-            rank_backwards, rank_late = self._rank_single_pass(scores, updates)
+            reads = [e for e in mine if e.kind != "score"]
+            rank_backwards, rank_late = self._rank_single_pass(scores, reads)
             backwards, late = backwards + rank_backwards, late + rank_late
         return {"pass": backwards == 0 and late == 0, "value": {"backward_steps": backwards, "late_updates": late}}
 
-    @staticmethod
-    def _rank_single_pass(scores: list[Event], uses: list[Event]) -> tuple[int, int]:
+    @classmethod
+    def _rank_single_pass(cls, scores: list[Event], reads: list[Event]) -> tuple[int, int]:
         by_clock = sorted(scores, key=lambda e: (e.clock, e.start))
         backwards = sum(1 for a, b in zip(by_clock, by_clock[1:]) if b.clock > a.clock and b.start < a.start)
         starts = [e.start for e in scores]
@@ -122,7 +136,7 @@ class Ledger:
         suffix_min[-1] = float("inf")
         for i in range(len(scores) - 1, -1, -1):
             suffix_min[i] = min(scores[i].clock, suffix_min[i + 1])
-        late = sum(1 for u in uses if suffix_min[bisect.bisect_left(starts, u.end)] < u.clock)
+        late = sum(1 for r in reads if suffix_min[bisect.bisect_left(starts, cls._revealing_positions(r)[1])] < r.clock)
         return backwards, late
 
     def _no_calibration(self) -> dict:

@@ -1,0 +1,260 @@
+"""One run from data to a scored artifact: the stages golf's worker and a record's train_gpt.py share.
+
+load_data -> build -> train (the loop, then end-of-training calibration inside the training time) ->
+write_artifact (quantize, check, write the bytes counted against the limit) -> score (every protocol on a
+fresh model rebuilt from those bytes: the round trip, the sliding eval, test-time training). Each stage
+returns what it measured; nothing here writes results.json, talks to W&B or checkpoints by itself: the
+caller passes a metric sink and, optionally, a checkpointer. Every rank runs every stage; rank 0 writes
+the artifact file. Hydra, OmegaConf and W&B are never imported here.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from golf.artifact import container
+from golf.config.derived import eval_batch_seqs, eval_seq_len, grad_accum_steps
+from golf.data import access
+from golf.data.loader import load_validation_tokens
+from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
+from golf.data.train_loader import build_train_loader
+from golf.errors import ArtifactError
+from golf.eval.bpb import build_byte_tables
+from golf.eval.context import eval_context
+from golf.eval.full import evaluate_full
+from golf.guards import NonFiniteError, check_finite_weights
+from golf.models.layers import apply_baseline_precision
+from golf.models.registry import build_model, load_model
+from golf.optim.param_groups import build_optimizers, split_parameters
+from golf.quant.quantize import quantize, reads_training_data
+from golf.trainer import Trainer, TrainOutcome
+from golf.utils.compile import compile_model
+from golf.utils.runtime import seed_everything
+
+log = logging.getLogger(__name__)
+
+HEADLINES = {"ttt": "the legal test-time-training score", "sliding": "the sliding-window score",
+             "roundtrip": "the non-overlapping round trip"}
+
+
+@dataclass
+class Scores:
+    """Every protocol scored on the artifact; `headline` names the one the leaderboard reports for this run."""
+
+    roundtrip: dict
+    sliding: dict | None
+    ttt: dict | None  # legal or research-only (ttt["legal"])
+    headline: str  # roundtrip | sliding | ttt
+
+    @property
+    def headline_result(self) -> dict:
+        return getattr(self, self.headline)
+
+
+def headline_protocol(cfg) -> str:
+    """The metric the records report for this run's protocol: the legal TTT score for a legal TTT run, the
+    sliding score for a sliding eval, the non-overlapping round trip otherwise."""
+    if cfg.ttt.mode in ("stream", "lora"):
+        return "ttt"
+    return "sliding" if cfg.eval.name == "sliding" else "roundtrip"
+
+
+class Pipeline:
+    def __init__(self, cfg, rt, artifact_path: Path, code_bytes: int, sink, checkpointer=None, legality: bool = True):
+        """`legality`: score every protocol with its legality ledger and checks (golf's runs); a record's script
+        scores without them (same numbers, less code)."""
+        self.cfg, self.rt, self.sink, self.checkpointer, self.legality = cfg, rt, sink, checkpointer, legality
+        self.artifact_path, self.code_bytes = Path(artifact_path), code_bytes
+        self.grad_accum = grad_accum_steps(cfg, rt.world_size)
+        self.seq_len = eval_seq_len(cfg)
+        self.calibration = None
+        self.last_val: dict = {}
+        access.LOG.clear()  # one run per log: a sequential sweep runs several in one process
+
+    # ---- data and model ------------------------------------------------------------------------------
+
+    def load_data(self) -> None:
+        d = self.cfg.data
+        sp = load_tokenizer(d.tokenizer_path)
+        check_vocab(sp, self.cfg.arch.vocab_size, d.tokenizer_path)
+        tables = build_byte_tables(sp, self.cfg.arch.vocab_size).to(self.rt.device)
+        with access.reading_as("val"):
+            val_tokens = load_validation_tokens(d.val_pattern, self.seq_len)
+        check_tokens_in_vocab(val_tokens.numpy(), self.cfg.arch.vocab_size, d.val_pattern)
+        self.ctx = eval_context(val_tokens, tables, self.seq_len, int(sp.bos_id()),
+                                eval_batch_seqs(self.cfg, self.rt.world_size), self.cfg.eval.max_seqs, self.rt)
+        log.info(f"data: {d.name} val_tokens {val_tokens.numel() - 1:,} tokenizer {d.tokenizer_path}")
+
+    def build(self) -> dict:
+        seed_everything(self.cfg.seed)
+        self.model = self._for_device(build_model(self.cfg.arch))
+        groups = split_parameters(self.model, self.cfg.optimizer)
+        counts = {group: sum(p.numel() for _, p in named) for group, named in groups.items()}
+        n_params = sum(p.numel() for p in self.model.parameters())
+        log.info(f"model: {self.cfg.arch.name} params {n_params:,} by group {counts}")
+        runner = compile_model(self.model) if self.rt.compile else self.model
+        if self.rt.distributed:
+            runner = DistributedDataParallel(runner, device_ids=[self.rt.local_rank] if self.rt.device.type == "cuda"
+                                             else None, broadcast_buffers=False)
+        self.runner = runner
+        self.optimizers = build_optimizers(self.model, self.cfg.optimizer, self.cfg.arch.tie_embeddings,
+                                           fused=self.rt.device.type == "cuda", compiled=self.rt.compile)
+        return {"n_params": n_params, "n_params_by_group": counts}
+
+    def _for_device(self, model):
+        if self.rt.autocast_dtype == torch.bfloat16:
+            apply_baseline_precision(model)
+        return model.to(self.rt.device)
+
+    # ---- training ------------------------------------------------------------------------------------
+
+    def evaluate(self, model) -> dict:
+        return evaluate_full(model, self.ctx)
+
+    def periodic_validation(self, step: int, training_ms: float) -> None:
+        with access.reading_as("val"):
+            self.last_val = self.evaluate(self.model)
+        log.info(f"step {step} val_loss {self.last_val['val_loss']:.4f} val_bpb {self.last_val['val_bpb']:.4f} "
+                 f"train_time {training_ms / 1000:.1f}s")
+        self.sink.log(step, {"val/loss": self.last_val["val_loss"], "val/bpb": self.last_val["val_bpb"]})
+
+    def _calibrate(self, model) -> None:
+        """End of training: GPTQ Hessians from training tokens, inside the training time (the reserve)."""
+        from golf.quant.calibration import calibrate
+
+        self.calibration = calibrate(model, self.cfg, self.rt.autocast_dtype)
+        log.info(f"calibration: {self.calibration.source} ({self.calibration.tokens:,} tokens) in "
+                 f"{self.calibration.seconds:.1f}s of training time (reserve {self.cfg.quant.calib_reserve_s:g}s)")
+
+    def train(self) -> TrainOutcome:
+        cfg, rt = self.cfg, self.rt
+        in_training = reads_training_data(cfg.quant) and cfg.quant.calib_reserve_s > 0
+        cap = cfg.budget.train_seconds - (cfg.quant.calib_reserve_s if in_training else 0.0)
+
+        def make_loader():
+            return build_train_loader(cfg.train, cfg.data.train_pattern, rt.rank, rt.world_size, cfg.seed, rt.device)
+
+        trainer = Trainer(self.model, self.runner, self.optimizers, make_loader, cfg, rt, self.grad_accum,
+                          self.periodic_validation, self.sink, self.checkpointer, cap_seconds=max(cap, 0.0),
+                          finish=self._calibrate if in_training else None)
+        with access.reading_as("train"):
+            with access.phase("warmup"):  # compile warm-up steps before the timer; weights restored after
+                trainer.warmup()
+            with access.phase("training"):
+                self.outcome = trainer.run()
+        check_finite_weights(self.model, self.outcome.steps, "before writing the artifact")
+        return self.outcome
+
+    # ---- artifact ------------------------------------------------------------------------------------
+
+    def write_artifact(self) -> dict:
+        """Quantize, check the weights the artifact will reload to, write it (rank 0); the artifact info."""
+        t0 = time.perf_counter()
+        b = self.cfg.budget
+        step_state = {**self.model.step_state(), "trained_steps": self.outcome.steps,
+                      "train_seq_len": self.outcome.final_seq_len}
+        quantized = quantize(self.model, self.cfg, b.artifact_limit_bytes - self.code_bytes, self.rt.autocast_dtype,
+                             self.calibration, step_state)
+        bad = [name for name, t in quantized.state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+        if bad:
+            raise NonFiniteError(f"the quantized weights of {bad[0]} (and {len(bad) - 1} more) are NaN/inf after "
+                                 f"quant={self.cfg.quant.name}: the trained weights overflow the export; no artifact "
+                                 f"was written; lower the learning rates or enable optimizer.grad_clip_norm")
+        blob = quantized.blob
+        info = {"bytes_total": len(blob) + self.code_bytes, "bytes_model": len(blob), "bytes_code": self.code_bytes,
+                "limit_bytes": b.artifact_limit_bytes,
+                "headroom_bytes": b.artifact_limit_bytes - len(blob) - self.code_bytes,
+                "compressor": f"{self.cfg.quant.compressor}-{self.cfg.quant.level}", "quant": self.cfg.quant.name,
+                "sha256": container.payload_sha256(blob), "quant_info": quantized.info}
+        if self.rt.is_main:
+            container.write(self.artifact_path, blob)
+        info["quant_s"] = round(time.perf_counter() - t0, 3)
+        log.info(f"Serialized model {self.cfg.quant.name}: {len(blob)} bytes")
+        log.info(f"Code size: {self.code_bytes} bytes")
+        log.info(f"Total submission size {self.cfg.quant.name}: {info['bytes_total']} bytes (limit "
+                 f"{b.artifact_limit_bytes:,}, headroom {info['headroom_bytes']:,})")
+        if info["headroom_bytes"] < 0 and b.enforce_artifact_limit:
+            raise ArtifactError(f"artifact {info['bytes_total']:,} B exceeds the {b.artifact_limit_bytes:,} B limit "
+                                f"by {-info['headroom_bytes']:,} B (quant={self.cfg.quant.name}); set "
+                                f"quant.fit_budget=true (intn/gptq schemes), use fewer bits (quant=int6_zstd) or "
+                                f"shrink the model (arch.*), or set budget.enforce_artifact_limit=false for a "
+                                f"non-record run")
+        if self.rt.distributed:
+            dist.barrier()
+        return info
+
+    # ---- scoring -------------------------------------------------------------------------------------
+
+    def reload(self):
+        """A fresh model rebuilt from the artifact bytes on disk, ready to score."""
+        return load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype)
+
+    def score(self, on_chunk=None) -> Scores:
+        """Every protocol of the run on its own reload of the artifact; each result carries its `seconds`
+        from artifact load to final BPB (what the official eval timer counts for that protocol)."""
+        cfg, ctx = self.cfg, self.ctx
+        stride = cfg.eval.stride or self.seq_len
+        quant = cfg.quant.name
+        roundtrip, _ = self._timed(self._full_eval)
+        self._final_line(f"final_{quant}_roundtrip", roundtrip)
+        sliding = None
+        if cfg.eval.name == "sliding":
+            sliding, _ = self._timed(lambda model: self._sliding_eval(model, stride))
+            self._final_line(f"final_{quant}_sliding_window", sliding)
+        ttt = None
+        if cfg.ttt.mode != "none":
+            from golf.ttt import session
+        if cfg.ttt.mode == "prequant":
+            ttt, _ = self._timed(lambda model: session.prequant_ttt(self.model, ctx, cfg, stride, on_chunk))
+            self._final_line(f"research_prequant_ttt_{cfg.ttt.name}", ttt)
+        elif cfg.ttt.mode != "none":
+            ttt, adapted = self._timed(lambda model: session.test_time_train(model, ctx, cfg.ttt, stride, cfg.seed,
+                                                                             on_chunk, diagnose=False))
+            self._final_line(f"final_{quant}_ttt_{cfg.ttt.name}", ttt)
+            if cfg.ttt.mode == "stream":  # outside the eval timer: a diagnostic, never a score
+                ttt["memorization"] = session.memorization_diagnostic(adapted, ctx, ttt["val_bpb"])
+        scores = Scores(roundtrip, sliding, ttt, headline_protocol(cfg))
+        h = scores.headline_result
+        for name, result in (("roundtrip", roundtrip), ("sliding", sliding), ("ttt", ttt)):
+            if result is not None and not math.isfinite(result["val_bpb"]):
+                raise NonFiniteError(f"the {name} score is {result['val_bpb']} ({result['tokens']:,} tokens): the "
+                                     f"artifact's model predicts NaN/inf; lower the learning rates")
+        log.info(f"headline val_bpb {h['val_bpb']:.8f} ({HEADLINES[scores.headline]}; eval {h['seconds']:.1f}s)")
+        return scores
+
+    def _full_eval(self, model) -> dict:
+        if self.legality:
+            from golf.eval.scoring import full_eval
+
+            return full_eval(model, self.ctx)
+        return evaluate_full(model, self.ctx)
+
+    def _sliding_eval(self, model, stride: int) -> dict:
+        if self.legality:
+            from golf.eval.scoring import sliding_eval
+
+            return sliding_eval(model, self.ctx, stride)
+        from golf.eval.sliding import evaluate_sliding
+
+        return evaluate_sliding(model, self.ctx, stride)
+
+    def _timed(self, protocol) -> tuple[dict, torch.nn.Module]:
+        """The protocol's result with `seconds` from artifact load to final BPB, and the model it ran on."""
+        t0 = time.perf_counter()
+        model = self.reload()
+        result = protocol(model)
+        result["seconds"] = time.perf_counter() - t0
+        return result, model
+
+    @staticmethod
+    def _final_line(name: str, result: dict) -> None:
+        log.info(f"{name} val_loss:{result['val_loss']:.4f} val_bpb:{result['val_bpb']:.4f} "
+                 f"eval_time:{1000 * result['seconds']:.0f}ms")
+        log.info(f"{name}_exact val_loss:{result['val_loss']:.8f} val_bpb:{result['val_bpb']:.8f}")
+

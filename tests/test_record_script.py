@@ -1,0 +1,134 @@
+"""train_gpt.py, the record script every run writes and counts: run as the official script is run, it trains,
+quantizes and scores exactly as golf did (byte-identical artifact, the same val_bpb to the last printed
+digit), single process and under torchrun with 2 gloo processes; it embeds only the code the config uses,
+nothing from Hydra, OmegaConf or W&B, and its size is the run's bytes_code."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FAST_RUN, job_dirs, read_results, run_golf
+
+from golf.config.compose import compose, typed
+from golf.record.closure import ENTRY, OPTIONAL, RECORD_MODULES, imports, module_file, record_modules, static_closure
+from golf.record.script import minify, train_script
+
+FORBIDDEN = ("hydra", "omegaconf", "wandb", "matplotlib", "scipy")
+# A recipe config touching every optional path a record can carry at CPU size: recurrence, parallel residuals,
+# XSA, value embeddings, SmearGate, EMA, late QAT, GPTQ with training-data calibration inside the training-time
+# reserve, sliding eval and score-first stream TTT.
+RECIPE = [*(o for o in FAST_RUN if not o.startswith("arch")), "arch=recur_parallel_cpu", "arch.recur_start_step=2",
+          "train.ema_decay=0.9",
+          "quant=gptq_int6", "quant.calib_seqs=4", "quant.qat_threshold=0.5", "eval=sliding64", "ttt=sgd",
+          "ttt.chunk_tokens=1024", "ttt.epochs=1"]
+
+
+def _cfg(*overrides: str):
+    return typed(compose([*overrides, "paths.data_root=/tmp", "data.root=/tmp/demo"], hydra_runtime=True))
+
+
+def _run_script(job: Path, workdir: Path, nproc: int = 1) -> tuple[str, bytes]:
+    """Run the job's train_gpt.py as a record is run: a bare folder, data from DATA_PATH, seed from SEED."""
+    workdir.mkdir()
+    script = workdir / "train_gpt.py"
+    script.write_bytes((job / "train_gpt.py").read_bytes())
+    results = read_results(job)
+    env = {**os.environ, "DATA_PATH": results["data"]["root"], "SEED": str(results["seed"]), "RUN_ID": "test",
+           "PYTHONPATH": "", "PYTHONUNBUFFERED": "1"}
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+              if nproc > 1 else [sys.executable])
+    proc = subprocess.run([*launch, "train_gpt.py"], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr, (workdir / "final_model.golf").read_bytes()
+
+
+@pytest.mark.parametrize("overrides,nproc", [(FAST_RUN, 1), (RECIPE, 2)], ids=["baseline", "recipe_2_ranks"])
+def test_the_record_script_reproduces_the_run(tmp_path, demo_cache, overrides, nproc):
+    launcher = ["launcher=torchrun", f"launcher.nproc={nproc}"] if nproc > 1 else []
+    out = tmp_path / "golf"
+    out.mkdir()
+    proc = run_golf([*overrides, *launcher], out, demo_cache)
+    [job] = job_dirs(out)
+    results = read_results(job)
+    assert results["status"] == "completed", proc.stderr[-3000:]
+    log, artifact = _run_script(job, tmp_path / "record", nproc)
+    assert artifact == (job / "artifact" / "model.golf").read_bytes()
+    m = results["metrics"]
+    assert f"final val_bpb:{m['val_bpb']:.8f} val_loss:{m['val_loss']:.8f} ({m['headline']})" in log
+    assert results["artifact"]["bytes_code"] == (job / "train_gpt.py").stat().st_size
+    assert f"Code size: {results['artifact']['bytes_code']} bytes" in log
+    if nproc > 1:
+        assert m["headline"] == "ttt" and results["compliance"]["checks"]["score_before_update"]["pass"]
+
+
+def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache):
+    out = tmp_path / "golf"
+    out.mkdir()
+    run_golf(FAST_RUN, out, demo_cache)
+    [job] = job_dirs(out)
+    results = read_results(job)
+    work = tmp_path / "review"
+    work.mkdir()
+    (work / "train_gpt.py").write_bytes((job / "train_gpt.py").read_bytes())
+    env = {**os.environ, "DATA_PATH": results["data"]["root"], "SCORE_ARTIFACT": str(job / "artifact" / "model.golf"),
+           "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"final val_bpb:{results['metrics']['val_bpb']:.8f}" in proc.stdout + proc.stderr
+    assert "step 1/" not in proc.stdout + proc.stderr  # no training
+
+
+def test_a_baseline_record_carries_no_optional_component():
+    modules = set(record_modules(_cfg("arch=baseline")))
+    assert not modules & set(OPTIONAL), sorted(modules & set(OPTIONAL))
+    recipe = set(record_modules(_cfg(*RECIPE)))
+    for name in ("golf.models.smear_gate", "golf.models.value_embedding", "golf.quant.lowbit", "golf.quant.qat",
+                 "golf.quant.calibration", "golf.ttt.stream", "golf.optim.averaging", "golf.eval.sliding"):
+        assert name in recipe, name
+    assert "golf.ttt.lora" not in recipe and "golf.models.ebls" not in recipe
+
+
+def test_counted_code_stays_inside_the_allow_list_and_every_lazy_import_is_declared():
+    everything = static_closure([ENTRY, *OPTIONAL])
+    assert set(everything) <= RECORD_MODULES, sorted(set(everything) - RECORD_MODULES)
+    declared = set(OPTIONAL) | {".".join(m.split(".")[:i]) for m in OPTIONAL for i in range(1, m.count(".") + 1)}
+    for name in everything:
+        top, lazy = imports(name)
+        missing = {m for m in lazy if module_file(m) is not None} - declared
+        assert not missing, f"{name} imports {sorted(missing)} inside a function: declare them in OPTIONAL"
+        tree = ast.parse(module_file(name).read_text(encoding="utf-8"))
+        third_party = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                       for alias in node.names}
+        third_party |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                        if isinstance(node, ast.ImportFrom) and not node.level}
+        assert not third_party & set(FORBIDDEN), (name, sorted(third_party & set(FORBIDDEN)))
+
+
+def test_the_allow_list_has_no_stale_entry():
+    assert RECORD_MODULES == set(static_closure([ENTRY, *OPTIONAL]))
+
+
+def test_minifying_keeps_the_code_and_drops_docstrings_and_annotations():
+    source = module_file("golf.config.derived").read_text()
+    small = minify(source)
+    assert '"""' not in small and "-> int" not in small and len(small) < len(source)
+    namespace = {}
+    exec(compile(small, "derived", "exec"), namespace)
+    cfg = _cfg("+experiment=cpu_demo")
+    assert namespace["eval_batch_seqs"](cfg, 1) == 256 and namespace["grad_accum_steps"](cfg, 4) == 1
+
+
+def test_the_script_is_the_same_for_every_seed_and_names_no_machine_path():
+    a, _ = train_script(_cfg("+experiment=cpu_demo", "seed=1"))
+    b, _ = train_script(_cfg("+experiment=cpu_demo", "seed=2"))
+    assert a == b
+    plain, _ = train_script(_cfg("+experiment=cpu_demo", "export.code=plain"))
+    text = plain.decode("utf-8")
+    assert "/tmp/demo" not in text and "'root': './data/datasets/demo'" in text
+    config = ast.literal_eval(next(line for line in text.splitlines() if line.startswith("CONFIG = "))[9:])
+    assert "seed" not in config and "paths" not in config and config["data"] == {"name": "demo", "vocab_size": 1024}
