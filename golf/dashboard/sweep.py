@@ -5,9 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from golf.errors import GolfError
+from golf.jobdir import JobDir
 from golf.logging.jsonio import read_json
 from golf.logging.launch import LAUNCH_FILE
 from golf.report import assign_groups, find_jobs, pick_baseline, summarize, varying_keys
@@ -28,14 +27,14 @@ class Sweep:
 
 
 def _logger(job_dir: Path) -> dict:
-    config = Path(job_dir) / "config.yaml"
-    return OmegaConf.to_container(OmegaConf.load(config)).get("logger", {}) if config.exists() else {}
+    jd = JobDir(job_dir)
+    return jd.resolved_config().get("logger", {}) if jd.config.exists() else {}
 
 
 def _metric_keys(job_dirs: list[Path]) -> list[str]:
     keys: dict[str, None] = {}
     for job_dir in job_dirs:
-        path = job_dir / "metrics.jsonl"
+        path = JobDir(job_dir).metrics
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 keys.update(dict.fromkeys(k for k in json.loads(line) if "/" in k))

@@ -26,6 +26,7 @@ from golf.errors import ArtifactError, ConfigError, GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.eval.context import eval_context
 from golf.eval.full import evaluate_full
+from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model, load_model
@@ -40,7 +41,7 @@ ALLOWED_PREFIXES = ("quant.", "budget.")
 
 def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
     """The job's resolved config with its quant group (and budget keys) replaced per `overrides`."""
-    resolved = OmegaConf.load(job_dir / "config.yaml")
+    resolved = OmegaConf.create(JobDir(job_dir).resolved_config())
     dotlist = []
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -68,7 +69,7 @@ def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
 
 
 def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.Tensor], str]:
-    path = job_dir / "prequant.pt"
+    path = JobDir(job_dir).prequant
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True), path.name
     if job_cfg.quant.scheme == "none":
@@ -78,7 +79,7 @@ def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.
 
 
 def job_artifact(job_dir: Path) -> container.Contents:
-    path = job_dir / "artifact" / "model.golf"
+    path = JobDir(job_dir).artifact
     if not path.is_file():
         raise ArtifactError(f"{job_dir} has no artifact/model.golf (the run did not finish its export); re-run it "
                             "with resume=auto")
@@ -88,8 +89,6 @@ def job_artifact(job_dir: Path) -> container.Contents:
 class Requant:
     def __init__(self, job_dir: Path, overrides: list[str]):
         self.job_dir = Path(job_dir)
-        if not (self.job_dir / "config.yaml").is_file():
-            raise ConfigError(f"{job_dir} is not a golf job dir (no config.yaml); pass outputs/runs/<run>")
         self.cfg = requant_config(self.job_dir, overrides)
         self.overrides = overrides
         self.rt = setup_runtime(self.cfg.train)
@@ -115,11 +114,11 @@ class Requant:
 
     def out_dir(self) -> Path:
         quant = OmegaConf.to_yaml(OmegaConf.structured(self.cfg.quant))
-        return self.job_dir / "requant" / f"{self.cfg.quant.name}-{hashlib.sha256(quant.encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(quant.encode()).hexdigest()[:8]
+        return JobDir(self.job_dir).requant_dir / f"{self.cfg.quant.name}-{digest}"
 
     def run(self) -> dict:
-        job_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GolfConfig),
-                                                      OmegaConf.load(self.job_dir / "config.yaml")))
+        job_cfg = JobDir(self.job_dir).load_config()
         state, source = prequant_state(self.job_dir, job_cfg)
         model = self.model_from(state)
         prequant = self.evaluate(model)

@@ -48,7 +48,7 @@ RECORD_MODULES = frozenset({
     "golf.data.tokenizer", "golf.data.train_loader",
     "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.scoring",
     "golf.eval.sliding", "golf.eval.val_stream",
-    "golf.logging", "golf.logging.console",
+    "golf.logging", "golf.logging.console", "golf.logging.progress",
     "golf.models", "golf.models.attention", "golf.models.bigram_hash", "golf.models.block", "golf.models.ebls",
     "golf.models.fake_quant", "golf.models.gpt", "golf.models.layer_groups", "golf.models.layers", "golf.models.mlp",
     "golf.models.orthogonal_init", "golf.models.recurrence", "golf.models.registry", "golf.models.roles",

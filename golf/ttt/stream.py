@@ -14,6 +14,7 @@ import time
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext
 from golf.eval.sliding import score_windows, shard, sliding_windows
+from golf.logging.progress import Progress
 from golf.ttt.training import (
     RangeTrainer,
     build_optimizer,
@@ -42,6 +43,7 @@ def run_stream_ttt(model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> 
     trainer = RangeTrainer(model, runner, groups, optimizer, cfg, cfg.seq_len or ctx.seq_len, ctx)
     acc = BPBAccumulator(ctx.device)
     t0 = time.perf_counter()
+    progress = Progress(len(chunks), f"ttt {cfg.name}", "chunks", ctx.rank)
     for index, windows in enumerate(chunks):
         score_windows(model, shard(windows, ctx.rank, ctx.world_size), ctx, acc)
         ctx.ledger.tick()
@@ -55,6 +57,8 @@ def run_stream_ttt(model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> 
         if on_chunk is not None:
             metrics["ttt/elapsed_s"] = time.perf_counter() - t0
             on_chunk(index, metrics)
+        progress.update()
+    progress.close()
     for p in model.parameters():
         p.requires_grad_(True)
     acc.all_reduce()
