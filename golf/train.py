@@ -27,7 +27,7 @@ from golf.data.demo import ensure_demo
 from golf.data.disjoint import check_overlap
 from golf.data.loader import load_validation_tokens
 from golf.data.shards import find_shards, read_shard_header
-from golf.data.tokenizer import check_vocab, load_tokenizer
+from golf.data.tokenizer import check_bos, check_vocab, load_tokenizer
 from golf.errors import GolfError
 from golf.jobdir import JobDir
 from golf.launcher import Placement, placement, torchrun_command
@@ -72,6 +72,7 @@ def check_data(cfg: GolfConfig) -> dict:
             read_shard_header(shard)
     sp = load_tokenizer(cfg.data.tokenizer_path)
     check_vocab(sp, cfg.arch.vocab_size, cfg.data.tokenizer_path)
+    check_bos(sp, cfg.arch.bos_id, cfg.arch.bos_mask, cfg.data.tokenizer_path)
     load_validation_tokens(cfg.data.val_pattern, cfg.eval.seq_len or cfg.train.seq_len)
     overlap = check_overlap(cfg.data.train_pattern, cfg.data.val_pattern, int(sp.bos_id()),
                             cfg.data.disjoint_check_tokens)

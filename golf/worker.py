@@ -113,7 +113,7 @@ class Job:
             val_bpb_sliding=s["val_bpb"] if s else None, val_loss_sliding=s["val_loss"] if s else None,
             val_bpb_ttt=t["val_bpb"] if legal_ttt else None, val_loss_ttt=t["val_loss"] if legal_ttt else None,
             val_bpb_prequant_ttt=t["val_bpb"] if t is not None and not legal_ttt else None,
-            unk_targets=h.get("unk_targets", 0))
+            unk_targets=h["unk_targets"])
 
     def timing(self, outcome, info: dict, scores: Scores, timer: dict) -> Timing:
         s, t = scores.sliding, scores.ttt

@@ -23,8 +23,9 @@ def quant_errors(q) -> list[str]:
         errors.append(f"quant.prune_fraction={q.prune_fraction} must be in [0, 1)")
     if not q.search_percentiles or not all(0 < p <= 100 for p in q.search_percentiles):
         errors.append(f"quant.search_percentiles={list(q.search_percentiles)} must be a non-empty list in (0, 100]")
-    if q.sdclip_k <= 0:
-        errors.append(f"quant.sdclip_k={q.sdclip_k} must be positive")
+    if q.sdclip_k <= 0 or any(k is not None and k < 0 for k in (q.sdclip_k_embed, q.sdclip_k_other)):
+        errors.append(f"quant.sdclip_k={q.sdclip_k} must be positive, quant.sdclip_k_embed={q.sdclip_k_embed} and "
+                      f"quant.sdclip_k_other={q.sdclip_k_other} null (as sdclip_k), 0 (percentile clip) or positive")
     if q.gptq_damping <= 0 or q.gptq_block_size <= 0:
         errors.append(f"quant.gptq_damping={q.gptq_damping} and quant.gptq_block_size={q.gptq_block_size} must be "
                       f"positive (defaults 0.01 and 128)")

@@ -23,7 +23,7 @@ def quantize_lowbit(model, cfg, model_budget_bytes: int, autocast_dtype, calibra
                     calib_s=round(calibration.seconds, 3))
         quantizer = gptq_quantizer(calibration.hessians, q.gptq_damping, q.gptq_block_size, q.gptq_act_order)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    meta, tensors, info["params_by_bits"] = quantize_state(state, q, parameter_roles(model), quantizer)
+    meta, tensors, info["params_by_bits"] = quantize_state(state, q, parameter_roles(model, quant=q), quantizer)
     info["bits"] = bits_by_category(q)
     info["clip"] = str(q.clip)
 

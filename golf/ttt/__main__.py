@@ -72,7 +72,7 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         base = scoring.sliding_eval(artifact_model(), ctx, stride)
         out = {"job_dir": str(jd.path), "ttt": cfg.ttt.name, "eval": str(cfg.eval.name), "overrides": overrides,
                "seed": cfg.seed, "stride": stride, "seq_len": seq_len,
-               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "seconds")}}
+               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "unk_targets", "seconds")}}
         if cfg.ttt.mode != "none":
             t0 = time.perf_counter()
             if cfg.ttt.mode == "prequant":
