@@ -24,29 +24,21 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from golf.ablation_chart import ablation_chart
 from golf.errors import GolfError
 from golf.jobdir import JobDir
 from golf.logging.results import RESULTS_FILE
+from golf.logging.settings import job_settings, label
 from golf.logging.sinks import DASHBOARD_KEYS
 from golf.record.script import train_script
 
 # The record bars: (minimum improvement in nats, one-sided Welch p below which it counts)
 BARS = {"readme": (0.005, 0.01), "frontier": (0.0, 0.25)}
-# Overrides that say where or how a job ran, not what it computed.
-NOT_SETTINGS = ("seed", "paths", "hydra", "logger", "sweep_name", "run_name", "sweep", "launcher")
 GROUP_COLUMNS = ["group", "n", "failed", "metric", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
                  "val_bpb_roundtrip_mean", "delta_nats", "p_value", "p_paired", "p_bar", "record_bar",
                  "bytes_total_mean", "bytes_total_max", "train_s_mean", "eval_s_mean", "ttt_s_mean", "compliant"]
 JOB_COLUMNS = ["job", "group", "seed", "status", "metric", "val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total",
                "train_s", "eval_s", "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
-
-
-def _setting_key(override: str) -> tuple[str, str] | None:
-    key, sep, value = override.partition("=")
-    key = key.lstrip("+~")
-    if not sep or key.split(".")[0].split("/")[0] in NOT_SETTINGS:
-        return None
-    return key, value
 
 
 def load_job(job_dir: Path) -> dict:
@@ -60,13 +52,13 @@ def load_job(job_dir: Path) -> dict:
     if choices is None and (hydra_dir / "hydra.yaml").exists():
         runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
         choices = {k: v for k, v in runtime.items() if not k.startswith("hydra/") and v is not None}
-    settings = {k: str(v) for k, v in (choices or {}).items() if k.split("/")[0] not in NOT_SETTINGS}
-    settings.update(kv for kv in map(_setting_key, overrides or []) if kv is not None)
+    settings = job_settings(choices, overrides)
     status = results.get("status")
     error = results.get("error") or {}
     if status == "running":  # killed without a chance to record it (OOM, scancel, node failure)
         error = {"type": "Unfinished", "message": "the job stopped while running (killed or crashed hard)"}
     m, a, t = results.get("metrics", {}), results.get("artifact", {}), results.get("timing", {})
+    ttt = results.get("ttt") or {}
     return {
         "job": str(job_dir), "seed": results.get("seed", _seed_from(overrides)), "settings": settings,
         "status": "completed" if status == "completed" else "failed",
@@ -75,8 +67,8 @@ def load_job(job_dir: Path) -> dict:
         "val_bpb_roundtrip": m.get("val_bpb_roundtrip"), "bytes_total": a.get("bytes_total"),
         "train_s": t.get("train_s"), "eval_s": t.get("eval_s"), "ttt_s": t.get("ttt_s"),
         "compliant": (results.get("compliance") or {}).get("compliant"),
-        "sliding_adapted_bpb": ((results.get("ttt") or {}).get("memorization") or {}).get("sliding_adapted_bpb"),
-        "sweep": (results.get("sweep") or {}).get("name"),
+        "sliding_adapted_bpb": (ttt.get("memorization") or {}).get("sliding_adapted_bpb"),
+        "sweep": (results.get("sweep") or {}).get("name"), "wandb_group": (results.get("wandb") or {}).get("group"),
     }
 
 
@@ -136,12 +128,17 @@ def find_jobs(paths: list[Path], rescored: bool = False) -> list[dict]:
     return jobs
 
 
-def assign_groups(jobs: list[dict]) -> list[str]:
-    """Label each job by the settings that vary across jobs (the seed never does); in order of appearance."""
+def varying_keys(jobs: list[dict]) -> list[str]:
+    """The settings whose value differs between jobs (the seed is never a setting), sorted."""
     keys = sorted({k for job in jobs for k in job["settings"]})
-    varying = [k for k in keys if len({job["settings"].get(k) for job in jobs}) > 1]
+    return [k for k in keys if len({job["settings"].get(k) for job in jobs}) > 1]
+
+
+def assign_groups(jobs: list[dict]) -> list[str]:
+    """Label each job by the settings that vary across jobs; the labels in order of appearance."""
+    varying = varying_keys(jobs)
     for job in jobs:
-        job["group"] = " ".join(f"{k}={job['settings'].get(k, '-')}" for k in varying) or "all"
+        job["group"] = label(job["settings"], varying) or "all"
     return list(dict.fromkeys(job["group"] for job in jobs))
 
 
@@ -294,36 +291,17 @@ def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def bar_chart(path: Path, rows: list[dict], baseline: str) -> None:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise GolfError("the report's chart needs matplotlib: pip install -e '.[dev]' "
-                        "(or pip install matplotlib)") from exc
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [r for r in rows if r["n"]]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(shown) + 2), 4))
-    ax.bar(range(len(shown)), [r["val_bpb_mean"] for r in shown], yerr=[r["val_bpb_std"] or 0 for r in shown],
-           capsize=6, color=["tab:gray" if r["group"] == baseline else "tab:blue" for r in shown])
-    ax.set_xticks(range(len(shown)), [r["group"].replace(" ", "\n") for r in shown], fontsize=8)
-    ax.set_ylabel("val_bpb (mean ± std over seeds)")
-    low = min(r["val_bpb_mean"] - (r["val_bpb_std"] or 0) for r in shown) if shown else 0
-    high = max(r["val_bpb_mean"] + (r["val_bpb_std"] or 0) for r in shown) if shown else 1
-    ax.set_ylim(low - 0.1 * (high - low + 1e-3), high + 0.1 * (high - low + 1e-3))
-    ax.set_title(f"golf: {sum(r['n'] for r in shown)} jobs (baseline in gray)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def chart_title(sweep: str, varied: list[str], n_jobs: int) -> str:
+    return f"{sweep}: {', '.join(varied) or 'seeds'} ({n_jobs} jobs)"
 
 
-def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: str, project: str, name: str) -> dict:
-    """A summary run (job_type=report) holding both tables and the chart; returns where it went."""
+def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: str, project: str, group: str,
+              name: str) -> dict:
+    """A summary run (job_type=report, in the jobs' W&B group when they share one) holding both tables and the
+    chart; returns where it went."""
     import wandb
 
-    run = wandb.init(project=project, group=name, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
+    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{name}", dir=str(out), mode=mode,
                      reinit="create_new", config={"sweep": name, "baseline": rows[0]["group"] if rows else None},
                      settings=wandb.Settings(silent=True, console="off", save_code=False))
     def table(columns, records):  # W&B tables take plain scalars; anything else goes in as its text
@@ -338,11 +316,12 @@ def log_wandb(out: Path, rows: list[dict], jobs: list[dict], png: Path, mode: st
 
 
 def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
-    """The same job records from W&B runs (flat config keys arch/ttt/quant/seed, final/* summary)."""
+    """The same job records from W&B runs: settings from the flat choice keys and the `overrides` list (as
+    from job dirs, so override ablations stay apart), numbers from the final/* summary."""
     import wandb
 
     try:
-        filters = {"group": group, "jobType": "train"} if group else {"jobType": "train"}
+        filters = {"jobType": {"$ne": "report"}, **({"group": group} if group else {})}
         runs = list(wandb.Api().runs(project, filters=filters))
     except Exception as exc:  # no network, no key, unknown project: all surface here
         raise GolfError(f"cannot read W&B project {project} ({type(exc).__name__}: {exc}); check `wandb login` and "
@@ -351,13 +330,15 @@ def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
     for run in runs:
         s, c = run.summary, run.config
         finished = run.state == "finished" and "final/val_bpb" in s
+        choices = {k: c[k] for k in ("experiment", *DASHBOARD_KEYS) if c.get(k)}
         jobs.append({
-            "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"),
-            "settings": {k: str(c[k]) for k in ("experiment", *DASHBOARD_KEYS) if c.get(k)},
+            "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"), "wandb_group": run.group,
+            "settings": job_settings(choices, c.get("overrides", [])),
             "status": "completed" if finished else "failed",
-            "error": "" if finished else f"W&B state {run.state}", "val_bpb": s.get("final/val_bpb"),
-            "val_loss": s.get("final/val_loss"), "bytes_total": s.get("final/bytes_total"), "train_s": None,
-            "eval_s": None, "ttt_s": None, "compliant": s.get("final/compliant"),
+            "error": "" if finished else f"W&B state {run.state}",
+            "metric": s.get("final/headline"),
+            **{k: s.get(f"final/{k}") for k in ("val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total", "train_s",
+                                                "eval_s", "ttt_s", "compliant", "sliding_adapted_bpb")},
         })
     return jobs
 
@@ -382,9 +363,11 @@ def build_report(jobs: list[dict], out: Path, baseline_spec: str | None, sources
     (out / "report.md").write_text(markdown(rows, jobs, baseline, sources, bar), encoding="utf-8")
     write_csv(out / "groups.csv", GROUP_COLUMNS, rows)
     write_csv(out / "jobs.csv", JOB_COLUMNS, jobs)
-    bar_chart(out / "report.png", rows, baseline)
     name = next((j["sweep"] for j in jobs if j.get("sweep")), "adhoc")
-    wandb_info = (log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project, name)
+    ablation_chart(out / "report.png", rows, baseline, chart_title(name, varying_keys(jobs), len(jobs)))
+    groups = {j["wandb_group"] for j in jobs if j.get("wandb_group")}  # failed jobs may have made no run
+    wandb_info = (log_wandb(out, rows, jobs, out / "report.png", wandb_mode, project,
+                            groups.pop() if len(groups) == 1 else name, name)
                   if wandb_mode != "disabled" else None)
     return {"baseline": baseline, "groups": rows, "wandb": wandb_info}
 
@@ -395,7 +378,7 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", help="the reference group as K=V[,K=V], e.g. ttt=none (default: the first group)")
     p.add_argument("--out", type=Path, help="output folder (default: <first path>/report)")
     p.add_argument("--from-wandb", metavar="ENTITY/PROJECT", help="read the jobs from W&B runs instead of job dirs")
-    p.add_argument("--group", help="with --from-wandb: only runs of this W&B group (sweep name)")
+    p.add_argument("--group", help="with --from-wandb: only runs of this W&B group (a launch: <date>_<sweep>_<hash>)")
     p.add_argument("--rescored", action="store_true",
                    help="also report the protocols `python -m golf.ttt` scored on each job (<job>/ttt/*.json)")
     p.add_argument("--bar", default="readme", choices=tuple(BARS),

@@ -34,6 +34,7 @@ from golf.launcher import Placement, placement, torchrun_command
 from golf.logging.console import setup_logging
 from golf.logging.jsonio import write_json
 from golf.logging.results import ArtifactInfo, Metrics, Results, Timing, section
+from golf.logging.sinks import check_wandb_credentials
 from golf.output_dirs import launch_id, plain_name
 from golf.quant.estimate import check_fits
 from golf.record.script import SCRIPT_NAME, train_script
@@ -233,6 +234,7 @@ def run_job(cfg: DictConfig) -> float:
         cpu_warning = check_cpu_sized(OmegaConf.to_object(cfg), HydraConfig.get().runtime.choices["arch"])
         if cpu_warning:
             log.warning(cpu_warning)
+        check_wandb_credentials(cfg.logger)
         where = placement(cfg.launcher)
         if where.node_rank > 0:  # node 0 owns the job dir and results.json; this node only adds its ranks
             launch(OmegaConf.to_object(cfg), hydra_dir, where)

@@ -17,7 +17,8 @@
 3. Model hooks: `base_model.on_train_step(step)`, if defined, runs before every step (e.g. depth
    recurrence switching on at a step); the model must derive its state from `step` alone. A
    resumed run first calls it with the last completed step. `base_model.gammas()`, if defined
-   (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps.
+   (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps. At log steps the per-layer
+   gradient SNR (golf.optim.gradient_snr) of the step's gradient, before clipping, is logged as `snr/*`.
 4. Checkpoints (`golf.checkpoint`): every `train.checkpoint_every_steps` steps, every
    `train.checkpoint_every_minutes` of training time, at the wall-clock cap, at the last step and
    on a preemption signal (then it stops with `Preempted`). Writing one is excluded from the
@@ -37,6 +38,8 @@ import torch.distributed as dist
 from golf import preemption
 from golf.guards import LossWatch, check_finite_weights
 from golf.logging.console import expected_training, format_duration
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR
 from golf.optim.schedule import fraction_lr_multiplier, lr_multiplier, muon_momentum, shape_stages, tokens_through
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ class TrainOutcome:
     averaging: dict  # which weight averaging was loaded into the model, with its count of updates / snapshots
     last_step_start_s: float = 0.0  # training time when the last step began (the cap rule: none starts after it)
     final_seq_len: int = 0  # sequence length of the last step (train.seq_len_schedule)
+    snr: dict | None = None  # per-layer gradient SNR at the log steps: last and mean (GradientSNR.summary)
 
 
 class Trainer:
@@ -77,6 +81,7 @@ class Trainer:
         self.max_wallclock_ms = 1000.0 * cap_seconds if cap_seconds > 0 else None
         self.stages = shape_stages(cfg.train)
         self.averager = None  # built in run(), from the weights training starts with
+        self.snr = GradientSNR(layer_groups(base_model), cfg.ttt.snr_min, cfg.ttt.snr_max)
         # Stop flags travel over gloo on CPU tensors: an NCCL all-reduce read back would sync every step.
         self.flag_group = dist.new_group(backend="gloo") if rt.distributed else None
 
@@ -179,6 +184,10 @@ class Trainer:
         return ((t.checkpoint_every_steps > 0 and step % t.checkpoint_every_steps == 0)
                 or (every_ms > 0 and training_ms - last_ckpt_ms >= every_ms))
 
+    def _logs(self, step: int) -> bool:
+        t = self.cfg.train
+        return t.log_every > 0 and (step <= 10 or step % t.log_every == 0 or step == t.iterations)
+
     def _log_step(self, step: int, loss: float, lr_mul: float, elapsed_ms: float, step_ms: float) -> None:
         t = self.cfg.train
         remaining_steps_ms = (t.iterations - step) * step_ms
@@ -193,7 +202,7 @@ class Trainer:
         gammas = getattr(self.base_model, "gammas", None)
         if gammas is not None:
             metrics.update({f"ebls/{name}": float(value) for name, value in gammas().items()})
-        self.sink.log(step, metrics)
+        self.sink.log(step, {**metrics, **self.snr.metrics("snr")})
 
     def _save(self, step: int, training_ms: float, train_loss: torch.Tensor, loader, watch: LossWatch) -> None:
         watch.check(train_loss)
@@ -258,12 +267,14 @@ class Trainer:
             self._on_train_step(step)
             train_loss = self._forward_backward(loader, *self._shape(step))
             watch.observe(step + 1, train_loss)
+            if self._logs(step + 1):
+                self.snr.measure()  # on the device; read with the loss when the step is logged
             self._step_optimizers(step, lr_mul)
             step += 1
             if self.averager is not None:
                 self.averager.update(step, lr_mul)
             elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
-            if t.log_every > 0 and (step <= 10 or step % t.log_every == 0 or step == t.iterations):
+            if self._logs(step):
                 watch.check(train_loss)
                 self._log_step(step, train_loss.item(), lr_mul, elapsed_ms, elapsed_ms / step)
             cap = self.max_wallclock_ms is not None and elapsed_ms >= self.max_wallclock_ms
@@ -285,4 +296,5 @@ class Trainer:
                             tokens_seen=tokens_through(self.stages, step), hit_wallclock_cap=stop_after is not None,
                             resumed_from=start_step, last_step_start_s=last_step_start_ms / 1000.0,
                             final_seq_len=self._shape(max(step - 1, 0))[1],
-                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"})
+                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"},
+                            snr=self.snr.summary())

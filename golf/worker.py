@@ -23,6 +23,7 @@ from golf.jobdir import JobDir
 from golf.logging.console import setup_logging
 from golf.logging.results import ArtifactInfo, Metrics, Results, Timing
 from golf.logging.sinks import MetricSink
+from golf.logging.snr_plot import plot_snr
 from golf.pipeline import Pipeline, Scores
 from golf.utils.atomic import atomic_write
 from golf.utils.runtime import setup_runtime, teardown_runtime
@@ -64,6 +65,7 @@ class Job:
         if outcome.resumed_from:
             self.record("resumed", from_step=outcome.resumed_from)
         self.record(averaging=outcome.averaging)
+        self.record("snr", train=outcome.snr)
         return outcome
 
     def write_artifact(self, outcome) -> dict:
@@ -98,15 +100,8 @@ class Job:
                          "val_loss": t["val_loss"], "seconds": round(t["seconds"], 3), "checks": t["checks"],
                          "memorization": t.get("memorization"),
                          **{k: t[k] for k in ("chunks", "documents", "bytes_model") if k in t}})
-        snr = t.get("snr")
-        if snr and self.rt.is_main:
-            plot = None
-            if snr["steps"]:
-                from golf.ttt.plot import plot_snr_scales
-
-                plot_snr_scales(snr, self.jd.path / "snr_scales.png", f"ttt={self.cfg.ttt.name}")
-                plot = "snr_scales.png"
-            self.record(snr={**snr, "plot": plot})
+        if t.get("snr"):
+            self.record("snr", ttt=t["snr"])
 
     def metrics(self, outcome, scores: Scores) -> Metrics:
         r, s, t, h = scores.roundtrip, scores.sliding, scores.ttt, scores.headline_result
@@ -148,9 +143,10 @@ class Job:
         self.results.write("metrics", metrics)
         self.results.write("timing", self.timing(outcome, info, scores, timer))
         self.record(compliance=checks, wandb=self.sink.info())
+        plot = plot_snr(self.results.data.get("snr") or {}, self.jd.path / "snr_scales.png", self.cfg.run_name)
+        self.record("snr", plot=plot.name if plot else None)
         self.sink.log(outcome.steps, {"val/bpb": metrics.val_bpb, "val/loss": metrics.val_loss})
-        self.sink.summary({**{k: v for k, v in vars(metrics).items() if v is not None},
-                           "bytes_total": info["bytes_total"], "compliant": checks["compliant"]})
+        self.sink.summary(self.results.data)
         self.results.complete()
 
     def check_ranks_agree(self, scores: Scores) -> list[dict]:

@@ -178,7 +178,7 @@ def main(argv: list[str]) -> int:
         return 0
     cmd = [str(python), *command, *argv[1:]]
     print("+ " + " ".join(cmd), flush=True)
-    # As if activated: commands the run starts by name (`python score_artifact.py` in a record's README,
+    # As if activated: commands the run starts by name (`python train_gpt.py` in a record's README,
     # `wandb`) are the venv's too.
     activated = {**os.environ, "VIRTUAL_ENV": str(python.parent.parent),
                  "PATH": os.pathsep.join([str(python.parent), os.environ.get("PATH", "")])}

@@ -71,12 +71,12 @@ def read_results(job_dir: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory, demo_cache) -> Path:
-    """One real sweep through the submitit_local launcher preset, shared by the sweep, report and
-    export tests: two seeds that complete and two jobs that fail validation (num_kv_heads=3 does
-    not divide num_heads=2). Returns the sweep dir."""
+    """One real sweep through the submitit_local launcher preset, shared by the sweep, report, export and
+    dashboard tests: two seeds that complete and two jobs that fail validation (num_kv_heads=3 does
+    not divide num_heads=2), with offline W&B runs. Returns the sweep dir."""
     out = tmp_path_factory.mktemp("tiny_sweep")
-    proc = run_golf(["-m", *FAST_RUN, "seed=1,2", "arch.num_kv_heads=1,3", "hydra/launcher=golf_submitit_local"],
-                    out, demo_cache)
+    proc = run_golf(["-m", *FAST_RUN, "seed=1,2", "arch.num_kv_heads=1,3", "hydra/launcher=golf_submitit_local",
+                     "logger=wandb", "logger.mode=offline"], out, demo_cache, env={"WANDB_MODE": "offline"})
     assert proc.returncode != 0 and "must divide arch.num_heads" in proc.stderr, proc.stderr[-3000:]
     [sweep_dir] = (out / "multirun").iterdir()
     return sweep_dir

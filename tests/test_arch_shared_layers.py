@@ -1,4 +1,4 @@
-"""Per-layer groups (golf.ttt.layers.layer_groups) on shared-weight architectures: EBLS shared blocks and
+"""Per-layer groups (golf.models.layer_groups) on shared-weight architectures: EBLS shared blocks and
 depth recurrence. Freezing or a zero LR for one virtual layer must reach exactly that layer's tensors."""
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 from test_arch_components import VOCAB, noisy, tiny
 
 from golf.config.schema import LayerLR, TTTConfig
-from golf.ttt.layers import apply_lr_policy, layer_groups
-from golf.ttt.training import build_optimizer, select_trainable
+from golf.models.layer_groups import layer_groups
+from golf.ttt.training import apply_lr_policy, build_optimizer, select_trainable
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

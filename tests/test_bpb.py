@@ -18,7 +18,9 @@ from optional_assets import official_tokenizer
 
 from golf.config.schema import ArchConfig
 from golf.eval.bpb import build_byte_tables
+from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
+from golf.eval.val_stream import ValStream
 from golf.models.registry import build_model
 
 BOS = 1
@@ -145,9 +147,9 @@ def model():
 
 
 def _evaluate(model, val_tokens, tables, **kw):
-    args = dict(seq_len=SEQ_LEN, batch_seqs=16, rank=0, world_size=1, device=CPU, autocast_dtype=None)
+    args = dict(seq_len=SEQ_LEN, bos_id=BOS, batch_seqs=16, rank=0, world_size=1, device=CPU, autocast_dtype=None)
     args.update(kw)
-    return evaluate_full(model, val_tokens, tables, **args)
+    return evaluate_full(model, EvalContext(ValStream(val_tokens, bos_id=BOS), tables, **args))
 
 
 def test_stream_exercises_every_byte_rule(sp1024, scored_stream):

@@ -16,8 +16,10 @@ from test_bpb import BOS, DOCUMENTS, _generated_documents, _lut_total, _tiny_mod
 
 from golf.data.build import train_tokenizer
 from golf.eval.bpb import SPACE_MARK, build_byte_tables
+from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
 from golf.eval.sliding import evaluate_sliding
+from golf.eval.val_stream import ValStream
 
 TOKENIZER_VOCAB = 768  # 256 byte pieces, 4 specials, ~500 merges; the tiny model's vocab (1024) is larger
 MODEL_VOCAB = 1024
@@ -101,10 +103,8 @@ def test_val_bpb_is_the_nll_over_the_decoded_bytes(sp, stream, stride):
     tokens, n_bytes = stream
     model = _tiny_model()
     tables = build_byte_tables(sp, MODEL_VOCAB)
-    if stride == SEQ_LEN:
-        result = evaluate_full(model, tokens, tables, SEQ_LEN, 16, 0, 1, CPU, None)
-    else:
-        result = evaluate_sliding(model, tokens, tables, SEQ_LEN, stride, 16, 0, 1, CPU, None)
+    ctx = EvalContext(ValStream(tokens, bos_id=BOS), tables, SEQ_LEN, BOS, batch_seqs=16, device=CPU)
+    result = evaluate_full(model, ctx) if stride == SEQ_LEN else evaluate_sliding(model, ctx, stride)
     nll_sum = _scored_by_windows(model, tokens, stride)
     n = tokens.numel() - 1
     assert result["tokens"] == n and result["bytes"] == n_bytes

@@ -40,6 +40,17 @@ def test_kv_heads_must_divide_heads(tmp_path, demo_cache):
     assert results["error"]["type"] == "ConfigError" and results["error"]["where"] == "validate"
 
 
+def test_online_wandb_without_credentials_fails_before_training(tmp_path, demo_cache):
+    no_netrc = {"WANDB_API_KEY": "", "NETRC": str(tmp_path / "absent.netrc"), "WANDB_MODE": "online"}
+    proc = run_golf([*FAST_RUN, "logger=wandb", "logger.mode=online"], tmp_path, demo_cache, env=no_netrc)
+    _assert_clean_failure(proc, "(logger.mode=online, golf.dashboard publish) needs credentials for api.wandb.ai",
+                          "wandb login")
+    [job] = job_dirs(tmp_path)
+    results = read_results(job)
+    assert results["status"] == "failed" and results["error"]["where"] == "validate"
+    assert not (job / "metrics.jsonl").exists() and not (job / "wandb").exists()  # nothing trained
+
+
 def test_missing_shards_say_how_to_get_data(tmp_path, demo_cache):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -19,6 +19,7 @@ from golf.data.demo import ensure_demo
 from golf.guards import NonFiniteError, check_finite_weights
 from golf.logging.results import Results
 from golf.logging.sinks import rewind_metrics
+from golf.record.script import SCRIPT_NAME, train_script
 from golf.resume import JobLock, JobRunning
 from golf.worker import Job
 
@@ -36,6 +37,7 @@ def write_job_dir(job_dir: Path, cache: Path, extra: list[str]) -> Path:
         f"data.val_pattern={root}/demo_val_*.bin"]))
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (job_dir / SCRIPT_NAME).write_bytes(train_script(OmegaConf.to_object(cfg))[0])  # as golf.train writes it
     Results(job_dir).start(run_id=job_dir.name)
     return job_dir
 
@@ -58,13 +60,15 @@ def _saver(tmp_path, config_hash="a" * 64, world_size=1):
 
 def hook_after_build(job: Job, hook) -> None:
     """Register `hook` as a forward pre-hook on the model the job builds, to fault it mid-training."""
-    original_build = job.build
+    pipeline = job.pipeline
+    original_build = pipeline.build
 
     def build_then_hook():
-        original_build()
-        job.model.register_forward_pre_hook(hook)
+        info = original_build()
+        pipeline.model.register_forward_pre_hook(hook)
+        return info
 
-    job.build = build_then_hook
+    pipeline.build = build_then_hook
 
 
 def test_kill_during_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

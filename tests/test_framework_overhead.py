@@ -10,7 +10,7 @@ import collections
 import pytest
 import torch
 from test_arch_presets import compose_config
-from test_host_sync import _NoSink
+from test_host_sync import _Sink
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
@@ -66,7 +66,7 @@ def _setup(tmp_path, overrides: list[str], steps: int):
 
 def _golf_ops(tmp_path, overrides, steps) -> collections.Counter:
     cfg, model, optimizers, make_loader = _setup(tmp_path, overrides, steps)
-    trainer = Trainer(model, model, optimizers, make_loader, cfg, RT, ACCUM, lambda step, ms: None, _NoSink(),
+    trainer = Trainer(model, model, optimizers, make_loader, cfg, RT, ACCUM, lambda step, ms: None, _Sink(),
                       Checkpointer(tmp_path / f"golf{steps}", "h" * 64, RT))
     trainer.warmup()
     with DispatchedOps() as ops:

@@ -29,16 +29,17 @@ def test_eval_opens_no_training_shard_and_no_socket(tmp_path, demo_cache):
     job = Job(job_dir)
     torch.manual_seed(0)
     model = build_model(job.cfg.arch)
-    job.artifact_path = job_dir / "artifact" / "model.golf"
-    container.write(job.artifact_path, pack_official(model, job.cfg.arch, job.cfg.quant))
+    pipeline = job.pipeline
+    pipeline.artifact_path = job_dir / "artifact" / "model.golf"
+    container.write(pipeline.artifact_path, pack_official(model, job.cfg.arch, job.cfg.quant))
     _recording = []
     try:
-        job.load_data()
-        job.score_round_trip()
+        pipeline.load_data()
+        scores = pipeline.score()
     finally:
         events, _recording = _recording, None
     opened = [path for event, path in events if event == "open"]
     assert any("demo_val_" in p for p in opened) and any(p.endswith("model.golf") for p in opened)
     assert not [p for p in opened if "demo_train_" in p]
     assert not [e for e in events if e[0] != "open"]
-    assert 0 < job.final["val_bpb"] < 20
+    assert 0 < scores.headline_result["val_bpb"] < 20

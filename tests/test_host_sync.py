@@ -36,29 +36,49 @@ RECIPE = ["arch=recur_parallel_cpu", "arch.recur_start_step=2", "train.ema_decay
 
 
 class ScalarReads(TorchDispatchMode):
-    """Counts host reads of tensor values and value-sized results, by the line of golf code that asked."""
+    """Counts host reads of tensor values and value-sized results, by the line of golf code that asked.
+    `Tensor.tolist()` reads without dispatching an op, so it is counted by wrapping it."""
 
     def __init__(self):
         super().__init__()
         self.by_line = collections.Counter()
+        self.tolist = torch.Tensor.tolist
+
+    def _count(self) -> None:
+        golf_frames = [f for f in traceback.extract_stack() if "/golf/" in f.filename]
+        self.by_line[f"{golf_frames[-1].filename}:{golf_frames[-1].lineno}" if golf_frames else "torch"] += 1
+
+    def __enter__(self):
+        def counted_tolist(tensor):
+            self._count()
+            return self.tolist(tensor)
+
+        torch.Tensor.tolist = counted_tolist
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        torch.Tensor.tolist = self.tolist
+        return super().__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         bool_index = func is aten.index.Tensor and any(i is not None and i.dtype == torch.bool for i in args[1])
         if func in HOST_READS or bool_index:
-            golf_frames = [f for f in traceback.extract_stack() if "/golf/" in f.filename]
-            self.by_line[f"{golf_frames[-1].filename}:{golf_frames[-1].lineno}" if golf_frames else "torch"] += 1
+            self._count()
         return func(*args, **(kwargs or {}))
 
 
-class _NoSink:
+class _Sink:
+    def __init__(self):
+        self.logged = []
+
     def log(self, step, metrics):
-        pass
+        self.logged.append(metrics)
 
 
-def _reads_of_a_run(tmp_path, steps: int, overrides: list[str]) -> collections.Counter:
+def _reads_of_a_run(tmp_path, steps: int, overrides: list[str], sink=None) -> collections.Counter:
     cfg = compose_config(*overrides, f"train.iterations={steps}", "train.batch_tokens=512", "train.seq_len=64",
                          "train.grad_accum_steps=1", "train.warmup_steps=2", "train.val_every=0",
-                         "train.log_every=0", "budget=unlimited")
+                         "train.log_every=0", *([] if sink is None else ["train.log_every=1000"]), "budget=unlimited")
     gen = torch.Generator().manual_seed(0)
     write_shard(tmp_path / "s_train_000000.bin", torch.randint(0, cfg.arch.vocab_size, (20_000,), generator=gen))
     rt = Runtime(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), autocast_dtype=None, compile=False)
@@ -66,7 +86,8 @@ def _reads_of_a_run(tmp_path, steps: int, overrides: list[str]) -> collections.C
     model = build_model(cfg.arch)
     optimizers = build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings, fused=True)  # as on CUDA
     trainer = Trainer(model, model, optimizers, lambda: DistributedTokenLoader(str(tmp_path / "s_train_*.bin"), 0, 1),
-                      cfg, rt, 1, lambda step, ms: None, _NoSink(), Checkpointer(tmp_path / str(steps), "h" * 64, rt))
+                      cfg, rt, 1, lambda step, ms: None, sink or _Sink(),
+                      Checkpointer(tmp_path / str(steps), "h" * 64, rt))
     trainer.warmup()
     with ScalarReads() as reads:
         trainer.run()
@@ -79,6 +100,16 @@ def test_the_step_loop_reads_no_tensor_values(tmp_path, overrides):
     # The reads of the final checkpoint and the end of the run, the same however many steps ran before.
     assert long == short, f"reads that grow with the number of steps: {long - short}"
     assert sum(short.values()) <= 6, short
+
+
+def test_gradient_snr_is_read_only_at_log_steps(tmp_path):
+    """Steps 1-10 and the last one log (log_every=1000): 11 and 13 steps both log 11 times, so any read
+    outside the log steps (the per-layer SNR of every step, say) makes the longer run read more."""
+    sinks = [_Sink(), _Sink()]
+    short, long = (_reads_of_a_run(tmp_path, n, RECIPE, sink) for n, sink in zip((11, 13), sinks))
+    assert long == short, f"reads that grow with the number of steps: {long - short}"
+    assert [len(sink.logged) for sink in sinks] == [11, 11]
+    assert all(any(key.startswith("snr/eb_abs/layer_") for key in m) for m in sinks[1].logged)
 
 
 def test_sliding_eval_reads_values_only_for_its_result():

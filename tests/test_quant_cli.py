@@ -58,7 +58,8 @@ def test_requant_reload_equals_in_memory_and_matches_the_run(gptq_job, demo_cach
 def test_over_budget_fails_with_the_overshoot_and_the_fitter_fixes_it(gptq_job, demo_cache):
     run = json.loads((gptq_job / "results.json").read_text())["artifact"]
     limit = run["bytes_total"] - 300
-    budget = [f"budget.artifact_limit_bytes={limit}", "budget.enforce_artifact_limit=true"]
+    # QAT as in the run: the record script (the code bytes) embeds the QAT module only when a run uses it
+    budget = [*QAT, f"budget.artifact_limit_bytes={limit}", "budget.enforce_artifact_limit=true"]
     over = requant(gptq_job, ["quant=gptq_int6", *SMALL, *budget], demo_cache)
     assert over.returncode == 1
     assert "exceeds the" in over.stderr and "B limit by" in over.stderr and "quant.fit_budget=true" in over.stderr

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from golf.report import assign_groups, main, summarize, welch_p_less
+from golf.ablation_chart import ablation_figure
+from golf.report import assign_groups, chart_title, main, summarize, varying_keys, welch_p_less
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,12 @@ def test_numbers_are_those_of_the_jobs(report, tiny_sweep):
     assert float(base["val_bpb_std"]) == pytest.approx(abs(bpbs[0] - bpbs[1]) / 2 ** 0.5, abs=1e-12)
 
 
-def test_wandb_table_reads_back_offline_equal_to_the_csv(report):
+def test_wandb_table_reads_back_offline_equal_to_the_csv(report, tiny_sweep):
     [run_dir] = (report / "wandb").glob("offline-run-*")
+    records = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
+                             capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    [run] = [r["run"] for r in map(json.loads, records) if r["type"] == "run"]
+    assert run["run_group"] == json.loads((tiny_sweep / "launch.json").read_text())["group"]  # next to its jobs
     inspected = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json", str(run_dir)],
                                capture_output=True, text=True, timeout=120)
     assert inspected.returncode == 0, inspected.stderr
@@ -93,6 +98,19 @@ def test_p_values_are_one_sided_welch_and_paired_on_golden_samples():
     assert not better["record_bar"] and not worse["record_bar"]
 
 
+def test_chart_shows_the_difference_from_the_baseline_and_bytes_from_zero_titled_by_sweep_and_keys():
+    jobs = [_job("none", s, 3.000 + d) for s, d in [(1, 0.001), (2, -0.001)]]
+    jobs += [_job("sgd", s, 2.990 + d) for s, d in [(1, 0.002), (2, -0.002)]]
+    rows = summarize(jobs, assign_groups(jobs), "ttt=none")
+    fig = ablation_figure(rows, "ttt=none", chart_title("ablate_ttt", varying_keys(jobs), len(jobs)))
+    delta, size = fig.axes
+    heights = [bar.get_height() for bar in delta.patches]
+    assert heights == pytest.approx([0.0, (2.990 - 3.000) / 1.5])  # Δ val_bpb: the baseline sits at 0
+    assert "Δ val_bpb vs ttt=none (2.0000)" in delta.get_ylabel()
+    assert size.get_ylim()[0] == 0 and [bar.get_height() for bar in size.patches] == [100, 100]
+    assert fig._suptitle.get_text().startswith("ablate_ttt: ttt (4 jobs)")
+
+
 def test_nothing_to_report_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: no results.json under {tmp_path}")
@@ -101,11 +119,12 @@ def test_nothing_to_report_is_a_one_line_error(tmp_path, capsys):
 class _FakeRun:
     """What wandb.Api().runs() yields, for the network that is not here."""
 
-    def __init__(self, run_id, ttt, seed, bpb, state="finished"):
-        self.id, self.state = run_id, state
-        self.config = {"arch": "tiny", "ttt": ttt, "quant": "int8_zlib", "seed": seed, "sweep": "ablate_ttt"}
+    def __init__(self, run_id, ttt, seed, bpb, state="finished", lr="0.01"):
+        self.id, self.state, self.group = run_id, state, "2026-01-01_ablate_ttt_abc123"
+        self.config = {"arch": "tiny", "ttt": ttt, "quant": "int8_zlib", "seed": seed, "sweep": "ablate_ttt",
+                       "overrides": [f"ttt={ttt}", f"seed={seed}", f"ttt.lr={lr}"], "ttt/lr": float(lr)}
         self.summary = {"final/val_bpb": bpb, "final/val_loss": bpb * 0.6931 * 2.07, "final/bytes_total": 1_000_000,
-                        "final/compliant": True} if state == "finished" else {}
+                        "final/compliant": True, "final/train_s": 60.0 + seed} if state == "finished" else {}
 
 
 def test_from_wandb_builds_the_same_tables(monkeypatch, tmp_path):
@@ -126,12 +145,32 @@ def test_from_wandb_builds_the_same_tables(monkeypatch, tmp_path):
     out = tmp_path / "rep"
     assert main(["--from-wandb", "me/golf", "--group", "ablate_ttt", "--baseline", "ttt=none", "--out", str(out),
                  "--wandb-mode", "disabled"]) == 0
-    assert seen == {"project": "me/golf", "filters": {"group": "ablate_ttt", "jobType": "train"}}
+    assert seen == {"project": "me/golf", "filters": {"group": "ablate_ttt", "jobType": {"$ne": "report"}}}
     groups = {g["group"]: g for g in csv.DictReader(open(out / "groups.csv"))}
     assert (groups["ttt=none"]["n"], groups["ttt=sgd"]["n"], groups["ttt=sgd"]["failed"]) == ("3", "3", "1")
     assert float(groups["ttt=sgd"]["val_bpb_mean"]) == pytest.approx(2.31)
     assert float(groups["ttt=sgd"]["p_value"]) < 0.01 and groups["ttt=sgd"]["record_bar"] == "True"
     assert "W&B state crashed" in (out / "report.md").read_text()
+    assert float(groups["ttt=none"]["train_s_mean"]) == pytest.approx(62.0)
+
+
+def test_from_wandb_keeps_override_ablations_apart(monkeypatch, tmp_path):
+    """Two learning rates of one ttt option: the same group choices, told apart by the runs' overrides."""
+    import wandb
+
+    runs = [_FakeRun(f"r{lr}{seed}", "sgd", seed, bpb, lr=lr)
+            for lr, bpbs in (("0.01", (2.40, 2.41)), ("0.02", (2.30, 2.31))) for seed, bpb in zip((1, 2), bpbs)]
+
+    class FakeApi:
+        def runs(self, project, filters):
+            return runs
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    out = tmp_path / "rep"
+    assert main(["--from-wandb", "me/golf", "--out", str(out), "--wandb-mode", "disabled"]) == 0
+    groups = {g["group"]: g for g in csv.DictReader(open(out / "groups.csv"))}
+    assert set(groups) == {"ttt.lr=0.01", "ttt.lr=0.02"}
+    assert float(groups["ttt.lr=0.02"]["val_bpb_mean"]) == pytest.approx(2.305)
 
 
 def test_from_wandb_without_network_is_a_one_line_error(monkeypatch, capsys):

@@ -1,6 +1,7 @@
 """A sweep interrupted by SIGTERM, re-run with resume=auto: the completed job is skipped, the
 interrupted one continues in its own dir. Secrets in the environment appear in no output file."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,8 +12,9 @@ from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
 from golf.utils.environment import environment_info
 
-ARGS = ["-m", "seed=1,2", "resume=auto", *[a for a in FAST_RUN if not a.startswith("train.log_every=")],
-        "train.log_every=1", "train.checkpoint_every_steps=2"]
+ARGS = ["-m", "seed=1,2", "resume=auto", *[a for a in FAST_RUN if a.split("=")[0] not in ("train.log_every", "logger")],
+        "train.log_every=1", "train.checkpoint_every_steps=2", "logger=wandb", "logger.mode=offline"]
+WANDB_OFFLINE = {"WANDB_MODE": "offline"}
 # Credentials under names no deny-list guesses, and one inside a variable golf does record
 SECRETS = {"WANDB_API_KEY": "wandb-secret-4f1c9a", "GOLF_API_TOKEN": "golf-secret-77e2", "HF_TOKEN": "hf-secret-9a0b",
            "GOLF_WANDB_KEY": "golf-secret-key-31d", "MYSQL_PASSWD": "passwd-secret-5e", "GOLF_NOTE": "note-secret-0c",
@@ -40,7 +42,7 @@ def test_environment_names_the_cpu_model():
 
 
 def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, demo_cache):
-    env = {**os.environ, **SECRETS, "GOLF_CACHE": str(demo_cache), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **SECRETS, **WANDB_OFFLINE, "GOLF_CACHE": str(demo_cache), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "golf.train", *ARGS, f"paths.out_root={tmp_path}"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     printed, finished_jobs = [], 0
@@ -59,7 +61,7 @@ def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, 
     assert "resume=auto" in interrupted["interrupted"]["resume"]
     done_before = read_results(first)
 
-    again = run_golf(ARGS, tmp_path, demo_cache, env=SECRETS)
+    again = run_golf(ARGS, tmp_path, demo_cache, env={**SECRETS, **WANDB_OFFLINE})
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert f"{first} already completed; not run again" in again.stdout
     assert f"continuing {second} (status interrupted)" in again.stdout
@@ -68,6 +70,14 @@ def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, 
     resumed = read_results(second)
     assert resumed["status"] == "completed" and resumed["resumed"]["from_step"] >= 2
     assert resumed["metrics"]["steps"] == 6
+    # The resumed job continues its W&B run (same id, two offline pieces that `wandb sync` joins) in its first
+    # launch's group, not the re-run's.
+    pieces = sorted((second / "wandb").glob("offline-run-*"))
+    assert len(pieces) == 2 and {p.name.rsplit("-", 1)[1] for p in pieces} == {resumed["wandb"]["run_id"]}
+    assert resumed["wandb"]["group"] == read_results(first)["wandb"]["group"]
+    assert resumed["wandb"]["group"] == json.loads((first.parent / "launch.json").read_text())["group"]
+    # the re-run rebuilds the first launch's dashboard, now with both jobs completed
+    assert "| `all` | 2 |" in (first.parent / "dashboard" / "report.md").read_text()
 
     for path in tmp_path.rglob("*"):
         if path.is_file():

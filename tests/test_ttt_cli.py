@@ -43,10 +43,13 @@ def test_two_rank_job_reports_legal_ttt_as_headline(ttt_job):
         assert checks[name]["pass"], (name, checks[name])
     assert checks["each_token_scored_once"]["value"]["scored"] == 32 * 64
     assert r["ttt"]["memorization"]["ttt_loop_bpb"] == m["val_bpb_ttt"]
-    assert set(r["snr"]["mean"]) >= {"layer_00", "layer_01"} and r["snr"]["estimator"] == "eb"
+    ttt_snr = r["snr"]["ttt"]
+    assert set(ttt_snr["mean"]["eb_clipped"]) >= {"layer_00", "layer_01"} and ttt_snr["estimator"] == "eb"
+    assert ttt_snr["applied"] and r["snr"]["train"]["steps"] > 0 and r["snr"]["plot"] == "snr_scales.png"
     assert (job / "snr_scales.png").stat().st_size > 0
     logged = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
-    assert [x["snr/layer_01"] for x in logged if "snr/layer_01" in x] and any("eval/bpb_sliding" in x for x in logged)
+    assert [x["ttt/snr/eb_clipped/layer_01"] for x in logged if "ttt/snr/eb_clipped/layer_01" in x]
+    assert any("eval/bpb_sliding" in x for x in logged)
     assert [x["eval/bpb_ttt"] for x in logged if "eval/bpb_ttt" in x] == [m["val_bpb_ttt"]]
     assert r["ranks"][0]["val_bpb"] == r["ranks"][1]["val_bpb"]
 

@@ -8,14 +8,9 @@ from test_sliding_eval import _model
 from torch import nn
 
 from golf.config.schema import LayerLR, TTTConfig
-from golf.ttt.layers import (
-    apply_lr_policy,
-    gradient_snr,
-    layer_groups,
-    scale_gradients,
-    snr_scales,
-)
-from golf.ttt.training import build_optimizer, select_trainable
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR, layer_snr, scale_gradients
+from golf.ttt.training import apply_lr_policy, build_optimizer, select_trainable
 
 
 def test_groups_cover_every_parameter_once_blocks_by_identity():
@@ -65,11 +60,10 @@ def test_optimizer_groups_carry_the_multipliers_and_freezing():
 
 def test_snr_estimators_match_their_definitions():
     torch.manual_seed(0)
-    gaussian = [torch.randn(200_000)]
-    assert gradient_snr(gaussian, "eb_abs") == pytest.approx(math.sqrt(2 / math.pi), abs=0.01)  # PR #484's code
-    assert gradient_snr(gaussian, "eb") < 0.01  # PR #484's text: |E g| / std g
-    shifted = [torch.randn(200_000) + 2.0]
-    assert gradient_snr(shifted, "eb") == pytest.approx(2.0, rel=0.02)
+    eb, eb_abs = layer_snr([torch.randn(200_000)]).tolist()
+    assert eb_abs == pytest.approx(math.sqrt(2 / math.pi), abs=0.01)  # PR #484's code
+    assert eb < 0.01  # PR #484's text: |E g| / std g
+    assert layer_snr([torch.randn(200_000) + 2.0])[0].item() == pytest.approx(2.0, rel=0.02)
 
 
 def test_snr_scales_clip_and_scale_each_layers_own_gradients():
@@ -80,7 +74,9 @@ def test_snr_scales_clip_and_scale_each_layers_own_gradients():
         p.grad.view(-1)[::2] = -1.0  # zero-mean noise: SNR 0 under |E g| / std
     for p in model.blocks[0].parameters():
         p.grad.add_(10.0)  # a strong consistent signal in layer 0 only
-    scales = snr_scales(groups, "eb", 0.3, 3.0)
+    snr = GradientSNR(groups, 0.3, 3.0)
+    snr.measure()
+    scales = snr.scales("eb")
     assert scales["layer_00"] == 3.0 and scales["layer_01"] == 0.3
     before = model.blocks[1].mlp.fc.weight.grad.clone()
     scale_gradients(groups, scales)

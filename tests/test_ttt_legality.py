@@ -130,7 +130,8 @@ def test_the_legal_stream_loop_reads_exactly_the_scored_chunks():
     checks = out["checks"]
     # 3 trained chunks x 2 epochs x 2 sequences of 64 inputs + 1 target; the stream's leading BOS is public
     assert checks["score_before_update"]["value"]["tokens_read"] == 3 * 2 * 2 * 65 - 2
-    assert set(out["snr"]["mean"]) == {"layer_00", "layer_01", "tok_emb", "skip_weights"}
+    assert set(out["snr"]["mean"]) == {"eb", "eb_abs", "eb_clipped", "eb_abs_clipped"}
+    assert set(out["snr"]["mean"]["eb_abs"]) == {"layer_00", "layer_01", "tok_emb", "skip_weights"}
 
 
 def test_first_chunk_scores_like_the_plain_eval():

@@ -12,17 +12,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_sliding_eval import VOCAB, _model, _tables
+from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import EvalConfig, GolfConfig, TTTConfig, TTTMode
+from golf.config.schema import TTTConfig, TTTMode
 from golf.ttt import session
-from golf.utils.runtime import Runtime
 
 SEQ_LEN = 64
 CHUNK = 128  # two sequences per chunk
 CHUNKS = 4
 LR, MOMENTUM = 0.05, 0.9
-CPU = torch.device("cpu")
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -30,12 +28,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def _golf_stream_ttt(model, tokens: torch.Tensor) -> dict:
     """golf's legal stream TTT over `tokens`, adapting `model` in place: one epoch, a chunk per batch, no gradient
     clipping. The one call into golf's TTT API in this file."""
-    cfg = GolfConfig()
-    cfg.ttt = TTTConfig(name="sgd", mode=TTTMode.stream, chunk_tokens=CHUNK, epochs=1, lr=LR, momentum=MOMENTUM,
-                        batch_seqs=CHUNK // SEQ_LEN, grad_clip_norm=0.0)
-    cfg.eval = EvalConfig(stride=SEQ_LEN, max_seqs=0, batch_tokens=4 * SEQ_LEN)
-    rt = Runtime(rank=0, local_rank=0, world_size=1, device=CPU, autocast_dtype=None, compile=False)
-    return session.test_time_train(model, session.EvalInputs(tokens, _tables(), SEQ_LEN, 1, cfg, rt), diagnose=False)
+    ttt = TTTConfig(name="sgd", mode=TTTMode.stream, chunk_tokens=CHUNK, epochs=1, lr=LR, momentum=MOMENTUM,
+                    batch_seqs=CHUNK // SEQ_LEN, grad_clip_norm=0.0)
+    ctx = _ctx(tokens, seq_len=SEQ_LEN, batch_seqs=4)
+    return session.test_time_train(model, ctx, ttt, stride=SEQ_LEN, seed=0, diagnose=False)
 
 
 def _chunk(tokens: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from golf.data.shards import read_shard_header
 from golf.data.tokenizer import load_tokenizer
 from golf.errors import DataError
+from golf.logging.progress import Progress
 
 REPO_ID_ENV = "MATCHED_FINEWEB_REPO_ID"
 REMOTE_ROOT = "datasets"
@@ -218,8 +219,11 @@ def download_fineweb(
     val_files = [f"datasets/{dataset_name}/fineweb_val_{i:06d}.bin" for i in range(int(stats["files_val"]))]
     train_files = [f"datasets/{dataset_name}/fineweb_train_{i:06d}.bin" for i in range(train_shards)]
     downloaded, skipped = [], []
-    for relative in tokenizer_files + val_files + train_files:
-        _fetch_missing(fetch, repo_id, relative, out_dir, downloaded, skipped)
+    files = tokenizer_files + val_files + train_files
+    with Progress(len(files), f"download {variant}", "files") as progress:
+        for relative in files:
+            _fetch_missing(fetch, repo_id, relative, out_dir, downloaded, skipped)
+            progress.update()
     tokenizer_path = out_dir / tokenizer_files[0]
     load_tokenizer(tokenizer_path)
 

@@ -6,6 +6,7 @@ import torch
 from golf.data.loader import to_device
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext, autocast_context
+from golf.logging.progress import Progress
 
 
 def evaluate_full(model, ctx: EvalContext) -> dict:
@@ -17,8 +18,9 @@ def evaluate_full(model, ctx: EvalContext) -> dict:
     acc = BPBAccumulator(ctx.device)
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for first in range(seq_start, seq_end, ctx.batch_seqs):
+    batches = range(seq_start, seq_end, ctx.batch_seqs)
+    with torch.inference_mode(), Progress(len(batches), "eval", "batches", ctx.rank) as progress:
+        for first in batches:
             last = min(first + ctx.batch_seqs, seq_end)
             chunk = to_device(ctx.val.window(first * seq_len, last * seq_len + 1), ctx.device)
             x = chunk[:-1].reshape(-1, seq_len)
@@ -28,6 +30,7 @@ def evaluate_full(model, ctx: EvalContext) -> dict:
             acc.add(nll, x, y, ctx.tables)
             if ctx.ledger is not None:
                 ctx.ledger.record("score", first * seq_len, last * seq_len)
+            progress.update()
     acc.all_reduce()
     model.train(was_training)
     return acc.result()

@@ -14,6 +14,7 @@ import torch
 from golf.data.loader import to_device
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext, autocast_context
+from golf.logging.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ def shard(items: list, rank: int, world_size: int) -> list:
     return items[n * rank // world_size : n * (rank + 1) // world_size]
 
 
-def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumulator) -> None:
+def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumulator, progress=None) -> None:
     """Add the scored positions of `windows` to `acc` under inference mode (weights cannot change), and enter
     the positions the sums actually took (read back from the mask) in the context's ledger.
 
     Short windows are right-padded to seq_len so every batch has one shape; attention is causal, so
-    padding never reaches a scored position.
+    padding never reaches a scored position. `progress` (golf.logging.progress.Progress) counts windows.
     """
     seq_len = ctx.seq_len
     was_training = model.training
@@ -75,23 +76,26 @@ def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumu
             # over the columns some window of the batch scores (the last `stride` ones after the first batch).
             lo, hi = min(w.score_from for w in batch), max(w.length for w in batch)
             acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], ctx.tables, mask[:, lo:hi])
+            if progress is not None:
+                progress.update(len(batch))
     model.train(was_training)
 
 
 def _record_scored(ledger, batch: list[Window], scored: torch.Tensor) -> None:
-    """Ledger `score` ranges from the host copy of the summation mask: row r sums positions start + its set
-    columns, which are one contiguous run (the first set column and the count say where)."""
-    first = scored.to(torch.int8).argmax(dim=1).tolist()
-    count = scored.sum(dim=1).tolist()
-    for w, f, c in zip(batch, first, count):
+    """Ledger `score` ranges from the summation mask: row r sums positions start + its set columns, which are
+    one contiguous run (the first set column and the count say where). The mask is built on the host before
+    it is copied to the device, so reading it here never waits for the device."""
+    rows = scored.numpy()
+    for w, f, c in zip(batch, rows.argmax(axis=1).tolist(), rows.sum(axis=1).tolist()):
         if c:
             ledger.record("score", w.start + f, w.start + f + c)
 
 
 def evaluate_sliding(model, ctx: EvalContext, stride: int) -> dict:
     """Return {val_loss, val_bpb, tokens, bytes}; ranks score contiguous, disjoint sets of windows."""
-    windows = sliding_windows(ctx.n_predictions, ctx.seq_len, stride)
+    windows = shard(sliding_windows(ctx.n_predictions, ctx.seq_len, stride), ctx.rank, ctx.world_size)
     acc = BPBAccumulator(ctx.device)
-    score_windows(model, shard(windows, ctx.rank, ctx.world_size), ctx, acc)
+    with Progress(len(windows), f"sliding eval (stride {stride})", "windows", ctx.rank) as progress:
+        score_windows(model, windows, ctx, acc, progress)
     acc.all_reduce()
     return acc.result()

@@ -9,7 +9,7 @@ order 0,0,0,1,1,1,2,2,2). Each virtual layer owns its residual vectors and two r
 with g = sigmoid(logit), logits init -2 (g ~ 0.12), down ~ N(0, 1/r^2), up = 0. Training adds the
 shrinkage penalty lambda * sum(g) to the loss, pulling every layer toward the shared weights unless its
 deviation pays for itself. Every per-virtual-layer tensor is a parameter of its own EBLSLayer, so
-per-layer freezing or LR touches exactly that layer (golf.ttt.layers.layer_groups).
+per-layer freezing or LR touches exactly that layer (golf.models.layer_groups).
 """
 
 import torch

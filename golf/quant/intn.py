@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from golf.artifact import packed
+from golf.logging.progress import Progress
 from golf.models.roles import Role
 
 FORMAT = "intn_per_row_v1"
@@ -107,7 +108,9 @@ def quantize_state(state: dict[str, torch.Tensor], quant, roles: dict[str, Role]
             "orig_dtypes": {}}
     tensors: dict[str, torch.Tensor] = {}
     params_by_bits: dict[str, int] = {}
+    progress = Progress(len(state), f"quantize {quant.name}", "tensors")
     for name, tensor in state.items():
+        progress.update()
         t = tensor.detach().to("cpu").contiguous()
         b = storage_bits(roles[name], t, quant, bits)
         if b == 0:
@@ -125,6 +128,7 @@ def quantize_state(state: dict[str, torch.Tensor], quant, roles: dict[str, Role]
             meta["quantized"][name] = {"bits": b, "dtype": str(t.dtype).removeprefix("torch.")}
         if b:
             params_by_bits[str(b)] = params_by_bits.get(str(b), 0) + t.numel()
+    progress.close()
     return meta, tensors, params_by_bits
 
 

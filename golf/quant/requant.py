@@ -26,6 +26,7 @@ from golf.errors import ArtifactError, ConfigError, GolfError
 from golf.eval.bpb import build_byte_tables
 from golf.eval.context import eval_context
 from golf.eval.full import evaluate_full
+from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model, load_model
@@ -40,7 +41,7 @@ ALLOWED_PREFIXES = ("quant.", "budget.")
 
 def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
     """The job's resolved config with its quant group (and budget keys) replaced per `overrides`."""
-    resolved = OmegaConf.load(job_dir / "config.yaml")
+    resolved = OmegaConf.create(JobDir(job_dir).resolved_config())
     dotlist = []
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -68,20 +69,26 @@ def requant_config(job_dir: Path, overrides: list[str]) -> GolfConfig:
 
 
 def prequant_state(job_dir: Path, job_cfg: GolfConfig) -> tuple[dict[str, torch.Tensor], str]:
-    path = job_dir / "prequant.pt"
+    path = JobDir(job_dir).prequant
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True), path.name
     if job_cfg.quant.scheme == "none":
-        return container.unpack((job_dir / "artifact" / "model.golf").read_bytes()).weights, "artifact/model.golf"
+        return job_artifact(job_dir).weights, "artifact/model.golf"
     raise ArtifactError(f"{job_dir} has no prequant.pt and its artifact is quantized "
                         f"(quant={job_cfg.quant.name}); re-run training with quant.save_prequant=true or quant=none")
+
+
+def job_artifact(job_dir: Path) -> container.Contents:
+    path = JobDir(job_dir).artifact
+    if not path.is_file():
+        raise ArtifactError(f"{job_dir} has no artifact/model.golf (the run did not finish its export); re-run it "
+                            "with resume=auto")
+    return container.unpack(path.read_bytes())
 
 
 class Requant:
     def __init__(self, job_dir: Path, overrides: list[str]):
         self.job_dir = Path(job_dir)
-        if not (self.job_dir / "config.yaml").is_file():
-            raise ConfigError(f"{job_dir} is not a golf job dir (no config.yaml); pass outputs/runs/<run>")
         self.cfg = requant_config(self.job_dir, overrides)
         self.overrides = overrides
         self.rt = setup_runtime(self.cfg.train)
@@ -107,17 +114,20 @@ class Requant:
 
     def out_dir(self) -> Path:
         quant = OmegaConf.to_yaml(OmegaConf.structured(self.cfg.quant))
-        return self.job_dir / "requant" / f"{self.cfg.quant.name}-{hashlib.sha256(quant.encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(quant.encode()).hexdigest()[:8]
+        return JobDir(self.job_dir).requant_dir / f"{self.cfg.quant.name}-{digest}"
 
     def run(self) -> dict:
-        job_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GolfConfig),
-                                                      OmegaConf.load(self.job_dir / "config.yaml")))
+        job_cfg = JobDir(self.job_dir).load_config()
         state, source = prequant_state(self.job_dir, job_cfg)
         model = self.model_from(state)
         prequant = self.evaluate(model)
         b = self.cfg.budget
         bytes_code = len(train_script(self.cfg)[0])  # the record script of the new quant config
-        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype)
+        # the run's step state (recurrence on, QAT bits, steps) travels with the weights into the new artifact
+        step_state = job_artifact(self.job_dir).step_state
+        exported = quantize(model, self.cfg, b.artifact_limit_bytes - bytes_code, self.rt.autocast_dtype,
+                            step_state=step_state)
         in_memory = self.evaluate(self.model_from(exported.state))
         out = self.out_dir()
         path = out / "model.golf"

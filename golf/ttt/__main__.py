@@ -28,6 +28,7 @@ from golf.eval.bpb import build_byte_tables
 from golf.eval.context import eval_context
 from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
+from golf.logging.snr_plot import plot_snr
 from golf.models.registry import load_model
 from golf.ttt import session
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
@@ -87,11 +88,10 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         name = tag or cfg.ttt.name
         if rt.is_main:
             target = jd.ttt_dir / f"{name}.json"
-            snr = out.get("ttt_result", {}).get("snr")
-            if snr and snr["steps"]:
-                from golf.ttt.plot import plot_snr_scales
-
-                out["snr_plot"] = str(plot_snr_scales(snr, jd.ttt_dir / f"{name}_snr.png", f"ttt={name}"))
+            snr = {"ttt": out.get("ttt_result", {}).get("snr")}
+            plot = plot_snr(snr, jd.ttt_dir / f"{name}_snr.png", f"ttt={name}")
+            if plot is not None:
+                out["snr_plot"] = str(plot)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_json(target, out)
             out["path"] = str(target)

@@ -5,7 +5,8 @@ position predicts the next document's BOS), so documents tile the stream. Inside
 `lora_chunk` positions are scored under inference mode with up to seq_len tokens of context from the
 same document, then the adapters take `epochs` Adam steps on that chunk. Adapters and optimizer state
 are reset at every document (`lora_reset=document`) or carried on (`stream`). Ranks take contiguous
-shares of documents; documents are independent, so no gradient crosses ranks.
+shares of documents; documents are independent, so no gradient crosses ranks. The adapters' per-layer
+gradient SNR is measured at every step, as in stream TTT, and logged once per document.
 """
 
 import math
@@ -20,6 +21,8 @@ from golf.errors import ConfigError
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext, autocast_context
 from golf.eval.sliding import Window, score_windows, shard
+from golf.models.layer_groups import layer_groups
+from golf.optim.gradient_snr import GradientSNR
 from golf.ttt.training import forget_inference_caches
 
 
@@ -79,6 +82,7 @@ def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict
         raise ConfigError(f"ttt.lora_targets={cfg.lora_targets!r} matched no module with a weight; use a regex on "
                           f"module names such as 'attn\\.(c_q|c_v)$'")
     params = [p for a in adapters for p in a.parameters()]
+    snr = GradientSNR(layer_groups(model), cfg.snr_min, cfg.snr_max)  # adapters sit in their layer's group
 
     def make_opt():
         return torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10)
@@ -99,19 +103,19 @@ def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict
                 score_windows(model, [window], ctx, acc)
                 ctx.ledger.tick()
                 if ce < end or cfg.lora_reset == "stream":
-                    _adapt(model, optimizer, ctx, window, cfg.epochs)
+                    _adapt(model, optimizer, ctx, window, cfg.epochs, snr)
                 ctx.ledger.tick()
             if on_chunk is not None:
-                on_chunk(d, {"ttt/document": d, "ttt/doc_tokens": end - start})
+                on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": end - start, **snr.metrics("ttt/snr")})
     finally:
         detach_adapters(model)
         for p in model.parameters():
             p.requires_grad_(True)
     acc.all_reduce()
-    return {**acc.result(), "documents": len(docs), "snr": None}
+    return {**acc.result(), "documents": len(docs), "snr": {**snr.summary(), "applied": False, "estimator": None}}
 
 
-def _adapt(model, optimizer, ctx: EvalContext, window: Window, epochs: int) -> None:
+def _adapt(model, optimizer, ctx: EvalContext, window: Window, epochs: int, snr: GradientSNR) -> None:
     """Adam steps on the mean loss of the window's scored positions (their context is not a target)."""
     forget_inference_caches(model)
     model.train()
@@ -121,4 +125,5 @@ def _adapt(model, optimizer, ctx: EvalContext, window: Window, epochs: int) -> N
         with autocast_context(ctx.device, ctx.autocast_dtype):
             nll = model(chunk[:, :-1], chunk[:, 1:], reduction="none")
         nll[:, window.score_from :].mean().backward()
+        snr.measure()
         optimizer.step()

@@ -37,8 +37,7 @@ def run_prequant_ttt(float_model, ctx: EvalContext, cfg, stride: int, on_chunk=N
         loss = trainer.train_range(ctx.val, 0, n, 1)
         ctx.ledger.tick()
         if on_chunk is not None:
-            on_chunk(epoch, {"ttt/epoch": epoch, "ttt/lr": lr, "ttt/train_loss": loss,
-                             **{f"snr/{k}": v for k, v in trainer.snr_values().items()}})
+            on_chunk(epoch, {"ttt/step": epoch, "ttt/lr": lr, "ttt/train_loss": loss, **trainer.snr.metrics("ttt/snr")})
     for p in model.parameters():
         p.requires_grad_(True)
     blob = quantize(model, cfg, cfg.budget.artifact_limit_bytes, ctx.autocast_dtype).blob

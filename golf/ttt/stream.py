@@ -12,6 +12,7 @@ import time
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext
 from golf.eval.sliding import score_windows, shard, sliding_windows
+from golf.logging.progress import Progress
 from golf.ttt.training import (
     RangeTrainer,
     build_optimizer,
@@ -41,19 +42,22 @@ def run_stream_ttt(model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> 
     acc = BPBAccumulator(ctx.device)
     trained_chunks = max(len(chunks) - 1, 1)
     t0 = time.perf_counter()
+    progress = Progress(len(chunks), f"ttt {cfg.name}", "chunks", ctx.rank)
     for index, windows in enumerate(chunks):
         score_windows(model, shard(windows, ctx.rank, ctx.world_size), ctx, acc)
         ctx.ledger.tick()
-        metrics = {"ttt/chunk": index, "ttt/scored_tokens": windows[-1].scored[1]}
+        metrics = {"ttt/step": index, "ttt/scored_tokens": windows[-1].scored[1]}
         if index < len(chunks) - 1:
             a, b = windows[0].scored[0], windows[-1].scored[1]
             metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(trained_chunks - 1, 1)))
             metrics["ttt/train_loss"] = trainer.train_range(ctx.val, a, b, cfg.epochs)
-            metrics.update({f"snr/{k}": v for k, v in trainer.snr_values().items()})
+            metrics.update(trainer.snr.metrics("ttt/snr"))
         ctx.ledger.tick()
         if on_chunk is not None:
             metrics["ttt/elapsed_s"] = time.perf_counter() - t0
             on_chunk(index, metrics)
+        progress.update()
+    progress.close()
     for p in model.parameters():
         p.requires_grad_(True)
     acc.all_reduce()

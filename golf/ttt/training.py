@@ -19,15 +19,27 @@ from golf.data.loader import to_device
 from golf.eval.context import autocast_context
 from golf.eval.sliding import shard
 from golf.eval.val_stream import ValStream
+from golf.models.layer_groups import LayerGroup, layer_groups
 from golf.models.layers import Rotary
 from golf.models.roles import parameter_roles
-from golf.ttt.layers import (
-    LayerGroup,
-    apply_lr_policy,
-    layer_groups,
-    scale_gradients,
-    snr_scales,
-)
+from golf.optim.gradient_snr import GradientSNR, scale_gradients
+
+
+def apply_lr_policy(groups: list[LayerGroup], policy: str, multipliers: list[float], frozen_blocks: int) -> None:
+    """Set each group's lr_mult. `discriminative`: linear 0.3x at the first trained block to 1.0x at the
+    last (ULMFiT; resouer #6), non-block weights 1.0x. `multipliers`: one value per block depth (e.g. from
+    a quantization-sensitivity measurement); a shared block takes the mean over the depths it serves."""
+    blocks = [g for g in groups if g.depths]
+    n = max(d for g in blocks for d in g.depths) + 1 if blocks else 0
+    for g in blocks:
+        if policy == "discriminative":
+            span = max(n - frozen_blocks - 1, 1)
+            mults = [0.3 + 0.7 * max(d - frozen_blocks, 0) / span for d in g.depths]
+        elif policy == "multipliers":
+            mults = [multipliers[d] for d in g.depths]
+        else:
+            mults = [1.0]
+        g.lr_mult = sum(mults) / len(mults)
 
 
 def select_trainable(model: torch.nn.Module, cfg) -> list[LayerGroup]:
@@ -85,9 +97,7 @@ class RangeTrainer:
         self.model, self.runner, self.groups, self.optimizer = model, runner, groups, optimizer
         self.cfg, self.seq_len, self.rt = cfg, seq_len, where
         self.trainable = [p for g in groups for p in g.params if p.requires_grad]
-        self.snr_sum: dict[str, torch.Tensor] = {}
-        self.snr_count = 0
-        self.last_snr: dict[str, torch.Tensor] = {}  # device tensors: read back once per chunk, not per step
+        self.snr = GradientSNR(groups, cfg.snr_min, cfg.snr_max)  # on the device: read once per chunk, not per step
 
     def train_range(self, val: ValStream, a: int, b: int, epochs: int) -> float:
         """Train on positions [a, b); return the mean training loss of the last epoch."""
@@ -124,21 +134,11 @@ class RangeTrainer:
         return loss_sum
 
     def _snr(self) -> None:
-        """Per-layer SNR scales of this step's (all-reduced) gradient; applied when ttt.snr_scale asks."""
-        estimator = self.cfg.snr_scale if self.cfg.snr_scale != "none" else "eb"
-        self.last_snr = snr_scales(self.groups, estimator, self.cfg.snr_min, self.cfg.snr_max)
-        for key, value in self.last_snr.items():
-            self.snr_sum[key] = self.snr_sum.get(key, 0.0) + value.double()
-        self.snr_count += 1
+        """Per-layer SNR of this step's (all-reduced) gradient; scales it when ttt.snr_scale asks."""
+        self.snr.measure()
         if self.cfg.snr_scale != "none":
-            scale_gradients(self.groups, self.last_snr)
-
-    def snr_values(self) -> dict[str, float]:
-        """The last step's per-layer scales as numbers (one host sync), for logging."""
-        return {k: float(v) for k, v in self.last_snr.items()}
+            scale_gradients(self.groups, self.snr.scales(self.cfg.snr_scale))
 
     def snr_summary(self) -> dict:
-        estimator = self.cfg.snr_scale if self.cfg.snr_scale != "none" else "eb"
-        return {"estimator": str(estimator), "applied": self.cfg.snr_scale != "none", "steps": self.snr_count,
-                "clip": [self.cfg.snr_min, self.cfg.snr_max], "final": self.snr_values(),
-                "mean": {k: float(v) / self.snr_count for k, v in self.snr_sum.items()} if self.snr_count else {}}
+        return {**self.snr.summary(), "applied": self.cfg.snr_scale != "none",
+                "estimator": str(self.cfg.snr_scale) if self.cfg.snr_scale != "none" else None}

@@ -1,4 +1,4 @@
-"""Per-layer groups of trainable weights, their learning-rate multipliers and gradient SNR scales.
+"""Per-layer groups of a model's weights, found by module identity.
 
 A layer is a block module, found by identity in `model.blocks`: its group holds the block's own
 parameter objects, so a block shared by several depths (weight sharing / recurrence) is one group that
@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-SNR_EPS = 1e-8
-
 
 @dataclass
 class LayerGroup:
     key: str  # "layer_03" for blocks, else the module name
     depths: list[int]  # block depths served by these weights; empty outside the blocks
     params: list[torch.nn.Parameter] = field(default_factory=list)
-    lr_mult: float = 1.0
+    lr_mult: float = 1.0  # set by a TTT layer-LR policy (golf.ttt.training.apply_lr_policy)
 
 
 def layer_groups(model: torch.nn.Module) -> list[LayerGroup]:
@@ -60,51 +58,3 @@ def layer_groups(model: torch.nn.Module) -> list[LayerGroup]:
         group.params.append(p)
         owner[id(p)] = group
     return groups
-
-
-def apply_lr_policy(groups: list[LayerGroup], policy: str, multipliers: list[float], frozen_blocks: int) -> None:
-    """Set each group's lr_mult. `discriminative`: linear 0.3x at the first trained block to 1.0x at the
-    last (ULMFiT; resouer #6), non-block weights 1.0x. `multipliers`: one value per block depth (e.g. from
-    a quantization-sensitivity measurement); a shared block takes the mean over the depths it serves."""
-    blocks = [g for g in groups if g.depths]
-    n = max(d for g in blocks for d in g.depths) + 1 if blocks else 0
-    for g in blocks:
-        if policy == "discriminative":
-            span = max(n - frozen_blocks - 1, 1)
-            mults = [0.3 + 0.7 * max(d - frozen_blocks, 0) / span for d in g.depths]
-        elif policy == "multipliers":
-            mults = [multipliers[d] for d in g.depths]
-        else:
-            mults = [1.0]
-        g.lr_mult = sum(mults) / len(mults)
-
-
-def gradient_snr(grads: list[torch.Tensor], estimator: str) -> torch.Tensor:
-    """Signal-to-noise ratio of one layer's flattened gradient, as a 0-d tensor on the gradients' device
-    (read back only when logged, so a TTT step never waits on the host).
-
-    `eb`: |E[g]| / std(g), the estimator PR #484's text describes. `eb_abs`: mean(|g|) / std(g), what its
-    code computed; for zero-mean entries that sits near sqrt(2/pi) ~ 0.8 for every layer.
-    """
-    g = torch.cat([t.detach().float().reshape(-1) for t in grads])
-    std = g.std(unbiased=False)
-    signal = g.mean().abs() if estimator == "eb" else g.abs().mean()
-    return signal / (std + SNR_EPS)
-
-
-def snr_scales(groups: list[LayerGroup], estimator: str, lo: float, hi: float) -> dict[str, torch.Tensor]:
-    """Per-group scale clip(snr, lo, hi) over the trainable parameters that have gradients."""
-    scales = {}
-    for g in groups:
-        grads = [p.grad for p in g.params if p.requires_grad and p.grad is not None]
-        if grads:
-            scales[g.key] = gradient_snr(grads, estimator).clamp(lo, hi)
-    return scales
-
-
-def scale_gradients(groups: list[LayerGroup], scales: dict[str, torch.Tensor]) -> None:
-    for g in groups:
-        if g.key in scales:
-            for p in g.params:
-                if p.requires_grad and p.grad is not None:
-                    p.grad.mul_(scales[g.key])
