@@ -130,3 +130,13 @@ def test_ctrl_c_checkpoints_and_a_code_change_is_refused_unless_allowed(tmp_path
     assert not (job / "ckpt" / "last.pt.tmp").exists()
     records = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in records) == 12
+
+
+def test_names_from_the_command_line_cannot_leave_their_folder(tmp_path, demo_cache):
+    escaped = run_golf([*FAST_RUN, "run_name=../../escaped"], tmp_path, demo_cache)
+    assert "run_name='../../escaped' is not a plain name" in _error_line(escaped)
+    assert not list(tmp_path.rglob("*escaped*")) and not (tmp_path.parent / "escaped").exists()
+    tag = subprocess.run([sys.executable, "-m", "golf.ttt", str(tmp_path), "ttt=sgd", "--tag", "../escaped"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert tag.returncode == 1 and "Traceback" not in tag.stderr
+    assert tag.stderr.startswith("error: --tag='../escaped' is not a plain name"), tag.stderr
