@@ -76,7 +76,7 @@ def test_a_dir_that_holds_a_job_is_never_written_by_another_launch(tmp_path, dem
     job = tmp_path / "my run dir"
     done = run_golf([*FAST_RUN, f"hydra.run.dir={job}"], tmp_path, demo_cache)
     assert done.returncode == 0, done.stderr[-3000:]
-    before = {p.name: p.read_bytes() for p in job.iterdir() if p.is_file()}
+    before = {p: p.read_bytes() for p in job.rglob("*") if p.is_file()}  # .hydra/ included
 
     again = run_golf([*FAST_RUN, f"hydra.run.dir={job}"], tmp_path, demo_cache)
     line = _error_line(again)
@@ -84,7 +84,7 @@ def test_a_dir_that_holds_a_job_is_never_written_by_another_launch(tmp_path, dem
     assert f"resume=auto 'hydra.run.dir={job}'" in line  # the command that continues it, quoted for the shell
     other = run_golf([*FAST_RUN, "seed=7", f"hydra.run.dir={job}"], tmp_path, demo_cache)
     assert "holds another job" in _error_line(other) and "golf never writes into another job's dir" in other.stderr
-    assert {p.name: p.read_bytes() for p in job.iterdir() if p.is_file()} == before
+    assert {p: p.read_bytes() for p in job.rglob("*") if p.is_file()} == before
 
 
 def test_ctrl_c_checkpoints_and_a_code_change_is_refused_unless_allowed(tmp_path, demo_cache):
