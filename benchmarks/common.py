@@ -1,7 +1,10 @@
-"""What every benchmark shares: composing a golf config outside Hydra's main, naming the device,
-and appending results (one JSON line per run, one Markdown row) under benchmarks/results/."""
+"""What every benchmark shares: composing a golf config outside Hydra's main, building golf's model and
+optimizers as a run does, naming the device, and appending results (one JSON line per run, one Markdown row)
+under benchmarks/results/, or under $GOLF_BENCH_RESULTS when set (the GPU suite's output folder)."""
 
+import dataclasses
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -10,13 +13,17 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from golf.config.compose import register_schemas
+from golf.config.derived import grad_accum_steps
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
+from golf.data.train_loader import build_train_loader
+from golf.pipeline import Pipeline
+from golf.trainer import Trainer
 from golf.utils.environment import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+RESULTS = Path(os.environ.get("GOLF_BENCH_RESULTS") or REPO / "benchmarks" / "results")
 
 
 def load_config(overrides: list[str]) -> GolfConfig:
@@ -30,6 +37,33 @@ def load_config(overrides: list[str]) -> GolfConfig:
     cfg = OmegaConf.to_object(cfg)
     validate(cfg)
     return cfg
+
+
+class NoSink:
+    """A metric sink that drops everything: benchmarks time the Trainer, not its logging."""
+
+    def log(self, step, metrics):
+        pass
+
+
+def golf_training_setup(cfg, rt, compiled: bool):
+    """(model, runner, optimizers) from golf's own build stage (golf.pipeline, as a run builds them: seeded init,
+    the baseline's bf16 storage dtypes under bf16 autocast, fused Adam on CUDA), compiled when `compiled`."""
+    pipeline = Pipeline(cfg, dataclasses.replace(rt, compile=compiled), Path(os.devnull), 0, NoSink())
+    pipeline.build()
+    return pipeline.model, pipeline.runner, pipeline.optimizers
+
+
+def train_loader(cfg, rt):
+    """The training token stream of one process, as a run's loader reads it."""
+    return build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)
+
+
+def golf_trainer(cfg, rt, model, runner, optimizers: dict, checkpointer) -> Trainer:
+    """golf's Trainer as a run drives it (warmup, schedules, loss watch, the checkpointer given), without periodic
+    validation or metric logging: benchmarks time the training steps."""
+    return Trainer(model, runner, optimizers, lambda: train_loader(cfg, rt), cfg, rt, grad_accum_steps(cfg, 1),
+                   lambda step, ms: None, NoSink(), checkpointer)
 
 
 def device_name(device: torch.device) -> str:

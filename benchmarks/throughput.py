@@ -25,41 +25,26 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
+from benchmarks.common import (
+    device_name,
+    golf_trainer,
+    golf_training_setup,
+    load_config,
+    peak_memory_mb,
+    record,
+    sync,
+    train_loader,
+)
 from golf.checkpoint import Checkpointer
 from golf.config.derived import grad_accum_steps
-from golf.data.train_loader import build_train_loader
-from golf.models.registry import build_model
-from golf.optim.param_groups import build_optimizers
-from golf.trainer import Trainer
-from golf.utils.compile import compile_model
 from golf.utils.flops import peak_flops, train_flops_per_token
-from golf.utils.runtime import seed_everything, setup_runtime
-
-
-class _NoSink:
-    def log(self, step, metrics):
-        pass
-
-
-def _fresh(cfg, rt, compiled: bool):
-    seed_everything(cfg.seed)
-    model = build_model(cfg.arch).to(rt.device)
-    runner = compile_model(model) if compiled else model
-    return model, runner, build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings,
-                                           fused=rt.device.type == "cuda", compiled=compiled)
-
-
-def _loader(cfg, rt):
-    return build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)
+from golf.utils.runtime import setup_runtime
 
 
 def time_framework(cfg, rt, steps: int) -> float:
-    model, runner, optimizers = _fresh(cfg, rt, rt.compile)
-    loader = lambda: _loader(cfg, rt)  # noqa: E731
+    model, runner, optimizers = golf_training_setup(cfg, rt, rt.compile)
     with tempfile.TemporaryDirectory() as job_dir:  # real checkpointing, as in a run
-        trainer = Trainer(model, runner, optimizers, loader, cfg, rt, grad_accum_steps(cfg, 1),
-                          lambda step, ms: None, _NoSink(), Checkpointer(Path(job_dir), "benchmark", rt))
+        trainer = golf_trainer(cfg, rt, model, runner, optimizers, Checkpointer(Path(job_dir), "benchmark", rt))
         trainer.warmup()
         return 1000.0 * trainer.run().train_seconds / steps
 
@@ -80,9 +65,9 @@ def plain_steps(model, runner, optimizers: dict, step_batches: list, autocast: d
 
 
 def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
-    model, runner, optimizers = _fresh(cfg, rt, compiled)
+    model, runner, optimizers = golf_training_setup(cfg, rt, compiled)
     t, accum = cfg.train, grad_accum_steps(cfg, 1)
-    loader = _loader(cfg, rt)
+    loader = train_loader(cfg, rt)
     batches = [[loader.next_batch(t.batch_tokens, t.seq_len, accum) for _ in range(accum)]
                for _ in range(steps + t.warmup_steps)]
     autocast = dict(device_type=rt.device.type, dtype=torch.bfloat16, enabled=rt.autocast_dtype is not None)
@@ -97,7 +82,7 @@ def time_plain(cfg, rt, steps: int, compiled: bool) -> float:
 def time_loader(cfg, rt, steps: int) -> float:
     """Milliseconds the training loader alone needs to deliver one step's batches to the device."""
     t, accum = cfg.train, grad_accum_steps(cfg, 1)
-    loader = _loader(cfg, rt)
+    loader = train_loader(cfg, rt)
     sync(rt.device)
     start = time.perf_counter()
     for _ in range(steps * accum):

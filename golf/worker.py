@@ -99,7 +99,7 @@ class Job:
                          "compliant": t["compliant"], "reason": t.get("reason"), "val_bpb": t["val_bpb"],
                          "val_loss": t["val_loss"], "seconds": round(t["seconds"], 3), "checks": t["checks"],
                          "memorization": t.get("memorization"),
-                         **{k: t[k] for k in ("chunks", "documents", "bytes_model") if k in t}})
+                         **{k: t[k] for k in ("chunks", "documents", "queue", "bytes_model") if k in t}})
         if t.get("snr"):
             self.record("snr", ttt=t["snr"])
 
@@ -145,7 +145,6 @@ class Job:
         self.record(compliance=checks, wandb=self.sink.info())
         plot = plot_snr(self.results.data.get("snr") or {}, self.jd.path / "snr_scales.png", self.cfg.run_name)
         self.record("snr", plot=plot.name if plot else None)
-        self.sink.log(outcome.steps, {"val/bpb": metrics.val_bpb, "val/loss": metrics.val_loss})
         self.sink.summary(self.results.data)
         self.results.complete()
 

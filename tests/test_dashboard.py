@@ -117,7 +117,7 @@ def test_the_callbacks_dashboards_validate_with_the_librarys_models(sweep):
     report = wr.Report._from_model(wr_internal.ReportViewspec.model_validate(spec))
     [table] = [b for b in report.blocks if isinstance(b, wr.MarkdownBlock)]
     bpbs = [read_results(j)["metrics"]["val_bpb"] for j in _completed(sweep)]
-    assert f"| `{CELL}` | 2 | {sum(bpbs) / 2:.4f} ± " in table.text
+    assert f"| `{CELL}` | 2 | roundtrip | {sum(bpbs) / 2:.4f} ± " in table.text
     assert "| `arch.num_kv_heads=3` | 0 (+2 failed) |" in table.text
     grids = [b for b in report.blocks if isinstance(b, wr.PanelGrid)]
     assert {g.runsets[0].filters for g in grids} == {workspace.runset_settings.filters}

@@ -65,10 +65,16 @@ def test_the_record_script_reproduces_the_run(tmp_path, demo_cache, overrides, n
         assert m["headline"] == "ttt" and results["compliance"]["checks"]["score_before_update"]["pass"]
 
 
-def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache):
+# Batched per-document LoRA TTT as the records run it, shrunk to the demo model: the record embeds its modules.
+LORA_BATCHED = [*FAST_RUN, "ttt=lora_batched", "ttt.lora_rank=4", "ttt.lora_chunk=16", "ttt.lora_batch_docs=4",
+                "ttt.lr=0.01"]
+
+
+@pytest.mark.parametrize("overrides", [FAST_RUN, LORA_BATCHED], ids=["baseline", "lora_batched"])
+def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache, overrides):
     out = tmp_path / "golf"
     out.mkdir()
-    run_golf(FAST_RUN, out, demo_cache)
+    run_golf(overrides, out, demo_cache)
     [job] = job_dirs(out)
     results = read_results(job)
     work = tmp_path / "review"
@@ -81,6 +87,9 @@ def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"final val_bpb:{results['metrics']['val_bpb']:.8f}" in proc.stdout + proc.stderr
     assert "step 1/" not in proc.stdout + proc.stderr  # no training
+    if overrides is LORA_BATCHED:
+        assert results["metrics"]["headline"] == "ttt" and results["ttt"]["queue"]["order"] == "length"
+        assert results["compliance"]["checks"]["score_before_update"]["pass"]
 
 
 def test_a_baseline_record_carries_no_optional_component():

@@ -111,3 +111,21 @@ def test_the_record_scores_the_ttt_headline_from_the_artifact_in_one_process(ttt
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = float(re.search(r"final val_bpb:(\S+)", proc.stdout + proc.stderr).group(1))
     assert printed == pytest.approx(r["metrics"]["val_bpb"], abs=2e-6)  # the 2-rank run, scored here by 1 process
+
+
+def test_golf_ttt_runs_batched_lora_from_the_length_queue(ttt_job, demo_cache):
+    """`python -m golf.ttt` on the 2-rank job's artifact: the lora_batched preset (shrunk to the demo model) is
+    legal, states its queue, and scores as the same documents taken one at a time in val order."""
+    job, _ = ttt_job
+    small = ["ttt.lora_rank=4", "ttt.lora_chunk=16", "ttt.lr=0.01"]
+    _golf_ttt(job, ["ttt=lora_batched", "ttt.lora_batch_docs=8", *small, "--tag", "batched"], demo_cache)
+    _golf_ttt(job, ["ttt=lora_batched", "ttt.lora_batch_docs=1", "ttt.lora_queue=stream", *small, "--tag", "alone"],
+              demo_cache)
+    batched, alone = (json.loads((job / "ttt" / f"{tag}.json").read_text())["ttt_result"] for tag in ("batched",
+                                                                                                       "alone"))
+    assert batched["compliant"] and all(c["pass"] for c in batched["checks"].values())
+    assert batched["documents"] > 1 and batched["queue"]["batch_docs"] == min(8, batched["documents"])
+    assert batched["queue"]["order"] == "length"
+    assert alone["queue"]["order"] == "stream" and alone["queue"]["batches"] == alone["documents"]
+    assert batched["val_bpb"] == pytest.approx(alone["val_bpb"], rel=1e-5)
+    assert batched["val_bpb"] < json.loads((job / "ttt" / "batched.json").read_text())["base"]["val_bpb"]

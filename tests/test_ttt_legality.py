@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import LayerLR, LoRAReset, SNRScale, TTTConfig, TTTMode, TTTOptimizer
+from golf.config.schema import DocQueue, LayerLR, LoRAReset, SNRScale, TTTConfig, TTTMode, TTTOptimizer
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.ledger import Ledger
 from golf.eval.sliding import score_windows, sliding_windows
@@ -32,10 +32,13 @@ def _cfg(**kw) -> TTTConfig:
 
 
 def _tokens(n: int = 4 * 128 + 1, docs: int = 0) -> torch.Tensor:
-    """Random tokens starting with BOS, cut into `docs` documents by BOS at fixed places when asked."""
+    """Random tokens starting with BOS, cut into `docs` documents by BOS at fixed places when asked, two of them
+    cut again so that documents differ in length (a length-sorted queue reorders them)."""
     tokens = torch.randint(2, VOCAB, (n,), generator=torch.Generator().manual_seed(3))
     for start in range(0, n - 1, max((n - 1) // docs, 1) if docs else n):
         tokens[start] = BOS
+    if docs:
+        tokens[[40, 300]] = BOS
     return tokens
 
 
@@ -47,6 +50,8 @@ PROTOCOLS = {
     "lora": _cfg(mode=TTTMode.lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=1, lora_targets=r"attn\.(c_q|c_v)$"),
     "lora_stream_reset": _cfg(mode=TTTMode.lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=1,
                               lora_reset=LoRAReset.stream),
+    "lora_batched": _cfg(mode=TTTMode.lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=2, lora_batch_docs=3,
+                         lora_queue=DocQueue.length, lora_head=True, lora_targets=r"attn\.c_[qkv]$|\.attn$|\.mlp$"),
 }
 
 
@@ -63,8 +68,8 @@ def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tu
     model = _model()
     logits = model.logits
 
-    def record_logits(ids):
-        out = logits(ids)
+    def record_logits(ids, *head_delta):
+        out = logits(ids, *head_delta)
         if torch.is_inference_mode_enabled():
             forwards.append((ids.clone(), out.detach().clone()))
         return out
@@ -89,22 +94,34 @@ def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tu
 
 
 def causal_violations(protocol, tokens: torch.Tensor, t: int, monkeypatch) -> int:
-    """Scored positions whose predicted distribution changed although none of their inputs changed, when the
-    tokens from index t on are replaced (never by BOS): condition C1 of docs/rules.md, checked on the scores
-    the BPB actually summed."""
+    """Scored positions p < t whose predicted distribution changed when the tokens from index t on are replaced
+    (BOS stays BOS and replaces no other token: document boundaries are public): condition C1 of docs/rules.md,
+    the distribution at p depends only on the tokens up to p, checked on the scores the BPB actually summed."""
     other = tokens.clone()
-    other[t:] = (tokens[t:] - 2 + 7) % (VOCAB - 2) + 2
+    other[t:] = torch.where(tokens[t:] == BOS, BOS, (tokens[t:] - 2 + 7) % (VOCAB - 2) + 2)
     a, b = scored_distributions(protocol, tokens, monkeypatch), scored_distributions(protocol, other, monkeypatch)
     assert len(a) == len(b) and a, "the two runs must make the same scoring calls"
     bad = 0
-    for (xa, la, ma), (xb, lb, _) in zip(a, b):
-        differs = xa != xb
-        first = torch.where(differs.any(dim=1), differs.int().argmax(dim=1), torch.full_like(differs[:, 0], 10**6))
+    for (xa, la, ma), (_, lb, _) in zip(a, b):
+        width = min(la.size(1), lb.size(1))  # batched protocols pad to their longest row: padding is never scored
         for row in range(xa.size(0)):
-            k = int(first[row])
-            changed = (la[row, :k] != lb[row, :k]).any(dim=-1)
-            bad += int((changed & ma[row, :k]).sum())
+            start = _window_start(tokens, xa[row])
+            if start is not None:
+                k = min(max(t - start, 0), width)  # the row's columns before t
+                changed = (la[row, :k] != lb[row, :k]).any(dim=-1)
+                bad += int((changed & ma[row, :k]).sum())
     return bad
+
+
+def _window_start(tokens: torch.Tensor, row: torch.Tensor) -> int | None:
+    """Where a scoring row's inputs start in the stream (rows are right-padded with 0, a token the stream never
+    holds); None for an empty row."""
+    n = int((row != 0).sum())
+    if n == 0:
+        return None
+    found = (tokens.unfold(0, n, 1) == row[:n]).all(dim=1).nonzero()
+    assert len(found) == 1, "a scoring row must be one place of the stream"
+    return int(found[0])
 
 
 def _protocol(cfg: TTTConfig):

@@ -73,7 +73,7 @@ class CodeFormat(Choice):
 class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
-    lora = "lora"  # score-first per-document LoRA adapters (PR #77)
+    lora = "lora"  # score-first per-document LoRA adapters, documents batched side by side (PR #77, #1530)
     prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
 
 
@@ -97,6 +97,11 @@ class SNRScale(Choice):
 class LoRAReset(Choice):
     document = "document"  # fresh adapters and optimizer state for every document
     stream = "stream"  # adapters carry across documents
+
+
+class DocQueue(Choice):
+    stream = "stream"  # documents in val order
+    length = "length"  # batches of similar length, longest batch first (PR #1530 onwards)
 
 
 class EvalMode(Choice):
@@ -298,6 +303,9 @@ class TTTConfig:
     lora_chunk: int = 256  # lora: tokens per score-then-step chunk inside a document
     lora_targets: str = r"attn\.(c_q|c_v)$"  # regex on module names that get adapters
     lora_reset: LoRAReset = LoRAReset.document
+    lora_head: bool = False  # lora: an adapter on the output head's logits as well
+    lora_batch_docs: int = 1  # lora: documents adapted side by side, each with its own adapters
+    lora_queue: DocQueue = DocQueue.stream  # lora: the order documents are taken in (recorded in the result)
     compile: bool = False
 
 

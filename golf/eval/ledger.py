@@ -10,6 +10,8 @@ Two event kinds, entered by the code that did the work (never declared by a prot
 A token i >= 1 is revealed once position i - 1 has been scored; token 0 (the leading BOS) is revealed from
 the start. The clock is advanced by a protocol at each phase boundary (score a chunk, train on it); all
 ranks run the same phases, so clocks agree across ranks and the merged ledger orders every rank's events.
+`lanes` (document protocols) are position ranges that are each one pass of their own: documents taken from a
+queue in any order, several side by side, each scored left to right; by default the stream is one lane.
 """
 
 import bisect
@@ -35,6 +37,7 @@ class Ledger:
     rank: int = 0
     events: list[Event] = field(default_factory=list)
     clock: int = 0
+    lanes: list[tuple[int, int]] | None = None
 
     def tick(self) -> None:
         self.clock += 1
@@ -54,7 +57,7 @@ class Ledger:
             return self
         everyone = [None] * dist.get_world_size()
         dist.all_gather_object(everyone, self.events)
-        return Ledger(self.n_predictions, self.rank, [e for events in everyone for e in events], self.clock)
+        return Ledger(self.n_predictions, self.rank, [e for events in everyone for e in events], self.clock, self.lanes)
 
     def checks(self, summed_tokens: int) -> dict:
         """The legality checks, each {pass, value}; call on the gathered ledger. `summed_tokens` is the count the
@@ -116,16 +119,33 @@ class Ledger:
         return {"pass": not bad, "value": value}
 
     def _single_pass(self) -> dict:
-        """On each rank, scoring moves left to right and tokens feed adaptations only before anything later is
-        scored. Per rank: ranks may own independent streams (documents) with their own order."""
+        """On each rank and in each lane, scoring moves left to right and tokens feed adaptations only before anything
+        later is scored. Per rank: ranks may own independent streams (documents) with their own order."""
         backwards = late = 0
-        for rank in sorted({e.rank for e in self.events}):
-            mine = [e for e in self.events if e.rank == rank]
+        events = self._by_lane()
+        for rank, lane in sorted({(e.rank, lane) for e, lane in events}):
+            mine = [e for e, at in events if (e.rank, at) == (rank, lane)]
             scores = sorted((e for e in mine if e.kind == "score"), key=lambda e: (e.start, e.clock))
             reads = [e for e in mine if e.kind != "score"]
             rank_backwards, rank_late = self._rank_single_pass(scores, reads)
             backwards, late = backwards + rank_backwards, late + rank_late
         return {"pass": backwards == 0 and late == 0, "value": {"backward_steps": backwards, "late_updates": late}}
+
+    def _by_lane(self) -> list[tuple[Event, int]]:
+        """Every event with its lane index, events cut at lane boundaries (reads by the positions revealing them)."""
+        if not self.lanes:
+            return [(e, 0) for e in self.events]
+        starts = [s for s, _ in self.lanes]
+        out = []
+        for e in self.events:
+            lo, hi = (e.start, e.end) if e.kind == "score" else self._revealing_positions(e)
+            shift = 0 if e.kind == "score" else e.start - lo
+            while lo < hi:
+                lane = max(bisect.bisect_right(starts, lo) - 1, 0)
+                cut = min(hi, self.lanes[lane][1]) if self.lanes[lane][1] > lo else hi
+                out.append((Event(e.kind, lo + shift, cut + shift, e.clock, e.rank), lane))
+                lo = cut
+        return out
 
     @classmethod
     def _rank_single_pass(cls, scores: list[Event], reads: list[Event]) -> tuple[int, int]:

@@ -192,9 +192,12 @@ class GPT(nn.Module):
             x = m * x + (1 - m) * lane1
         return self.final_norm(x)
 
-    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def logits(self, input_ids: torch.Tensor, head_delta=None) -> torch.Tensor:
+        """Soft-capped logits; `head_delta(hidden)` is added to the raw logits first (a LoRA on the head)."""
         x = self.hidden_states(input_ids)
         raw = F.linear(x, self.tok_emb.weight) if self.tie_embeddings else self.lm_head(x)
+        if head_delta is not None:
+            raw = raw + head_delta(x)
         return self.logit_softcap * torch.tanh(raw / self.logit_softcap)
 
     def forward(self, input_ids: torch.Tensor, target_ids: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

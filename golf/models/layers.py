@@ -43,7 +43,8 @@ def rotary_inv_freq(dim: int, base: float) -> torch.Tensor:
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding tables for `dim` rotated dims, cached per sequence length and device.
+    """Rotary position embedding tables for `dim` rotated dims, cached per sequence length, device and dtype
+    (the cast to the activation dtype happens once, not in every layer's every forward).
 
     With `ntk_train_len` > 0, sequences longer than it use the NTK-aware base
     base * (T / ntk_train_len) ** (dim / (dim - 2)) (docs/techniques.md#partial-rope-and-ntk-scaling); 0 keeps
@@ -54,7 +55,7 @@ class Rotary(nn.Module):
         super().__init__()
         self.dim, self.base, self.ntk_train_len = dim, base, ntk_train_len
         self.register_buffer("inv_freq", rotary_inv_freq(dim, base), persistent=False)
-        self._cache_key: tuple[int, torch.device] | None = None
+        self._cache_key: tuple[int, torch.device, torch.dtype] | None = None
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
@@ -75,10 +76,11 @@ class Rotary(nn.Module):
             return cos.to(dtype=dtype), sin.to(dtype=dtype)
         # Tables built under inference_mode (validation) cannot be saved for backward: rebuild them.
         stale = self._cos is not None and self._cos.is_inference() and not torch.is_inference_mode_enabled()
-        if self._cache_key != (seq_len, device) or stale:
-            self._cos, self._sin = self.tables(seq_len, device)
-            self._cache_key = (seq_len, device)
-        return self._cos.to(dtype=dtype), self._sin.to(dtype=dtype)
+        if self._cache_key != (seq_len, device, dtype) or stale:
+            cos, sin = self.tables(seq_len, device)
+            self._cos, self._sin = cos.to(dtype=dtype), sin.to(dtype=dtype)
+            self._cache_key = (seq_len, device, dtype)
+        return self._cos, self._sin
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rope_dims: int = 0) -> torch.Tensor:

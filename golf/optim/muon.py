@@ -80,12 +80,32 @@ class Muon(torch.optim.Optimizer):
                                       wd_order=wd_order))
         self.orthogonalize = _orthogonalizer(compiled)
 
-    def _update(self, grad: torch.Tensor, group: dict) -> torch.Tensor:
+    def _update(self, p: torch.Tensor, group: dict, coeffs) -> torch.Tensor:
+        """Momentum, then the orthogonalized bf16 update of `p` (scaled by sqrt(rows / cols) when tall)."""
+        grad = p.grad
+        state = self.state[p]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(grad)
+        buf = state["momentum_buffer"]
+        buf.mul_(group["momentum"]).add_(grad)
+        if group["nesterov"]:
+            grad = grad.add(buf, alpha=group["momentum"])
         if group["row_norm"]:
             grad = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-7)
         safety = POLAR_EXPRESS_SAFETY if group["coeffs"] == "polar_express" else 1.0
-        update = self.orthogonalize(grad, coefficient_schedule(group["coeffs"], group["backend_steps"]), safety)
-        return update * max(1, update.size(-2) / update.size(-1)) ** 0.5
+        update = self.orthogonalize(grad, coeffs, safety)
+        scale = max(1, update.size(-2) / update.size(-1)) ** 0.5
+        return update.mul_(scale) if scale != 1 else update  # x * 1.0 is x: the multiply is skipped, not changed
+
+    @staticmethod
+    def _apply(p: torch.Tensor, update: torch.Tensor, group: dict) -> None:
+        """p -= lr * update in p's dtype, with decoupled weight decay before or after when on."""
+        decays = group["weight_decay"] > 0 and p.grad is not None
+        if decays and group["wd_order"] == "before":
+            p.mul_(1.0 - group["lr"] * group["weight_decay"])
+        p.add_(update.view_as(p).to(dtype=p.dtype), alpha=-group["lr"])
+        if decays and group["wd_order"] == "after":
+            p.mul_(1.0 - group["lr"] * group["weight_decay"])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -96,7 +116,12 @@ class Muon(torch.optim.Optimizer):
             params = group["params"]
             if not params:
                 continue
-            momentum = group["momentum"]
+            coeffs = coefficient_schedule(group["coeffs"], group["backend_steps"])
+            if not distributed:  # one process: each update goes straight to its matrix, no flat buffer
+                for p in params:
+                    if p.grad is not None:
+                        self._apply(p, self._update(p, group, coeffs), group)
+                continue
             # Rank r orthogonalizes parameters r, r + W, ...; its updates go to one bf16 shard (padded to the
             # largest share), and one all-gather gives every rank every update.
             shards = [params[r::world_size] for r in range(world_size)]
@@ -105,25 +130,12 @@ class Muon(torch.optim.Optimizer):
             offset = 0
             for p in shards[rank]:
                 if p.grad is not None:
-                    grad = p.grad
-                    buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(grad))
-                    buf.mul_(momentum).add_(grad)
-                    if group["nesterov"]:
-                        grad = grad.add(buf, alpha=momentum)
-                    local[offset : offset + p.numel()] = self._update(grad, group).reshape(-1)
+                    local[offset : offset + p.numel()] = self._update(p, group, coeffs).reshape(-1)
                 offset += p.numel()
-            updates = local
-            if distributed:
-                updates = torch.empty(world_size * width, device=local.device, dtype=local.dtype)
-                dist.all_gather_into_tensor(updates, local)
-            lr, decay = group["lr"], 1.0 - group["lr"] * group["weight_decay"]
+            updates = torch.empty(world_size * width, device=local.device, dtype=local.dtype)
+            dist.all_gather_into_tensor(updates, local)
             for r, shard in enumerate(shards):
                 offset = r * width
                 for p in shard:
-                    decays = group["weight_decay"] > 0 and p.grad is not None
-                    if decays and group["wd_order"] == "before":
-                        p.mul_(decay)
-                    p.add_(updates[offset : offset + p.numel()].view_as(p).to(dtype=p.dtype), alpha=-lr)
-                    if decays and group["wd_order"] == "after":
-                        p.mul_(decay)
+                    self._apply(p, updates[offset : offset + p.numel()], group)
                     offset += p.numel()

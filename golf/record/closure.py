@@ -58,7 +58,8 @@ RECORD_MODULES = frozenset({
     "golf.quant", "golf.quant.calibration", "golf.quant.fit", "golf.quant.gptq", "golf.quant.intn",
     "golf.quant.lowbit", "golf.quant.qat", "golf.quant.quantize",
     "golf.record", "golf.record.entry",
-    "golf.ttt", "golf.ttt.lora", "golf.ttt.prequant", "golf.ttt.session", "golf.ttt.stream",
+    "golf.ttt", "golf.ttt.documents", "golf.ttt.lora", "golf.ttt.lora_adapters", "golf.ttt.prequant",
+    "golf.ttt.session", "golf.ttt.stream",
     "golf.ttt.training",
     "golf.utils", "golf.utils.compile", "golf.utils.runtime",
 })

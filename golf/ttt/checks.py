@@ -30,15 +30,8 @@ def ttt_eval_errors(cfg) -> list[str]:
             errors.append(f"ttt.chunk_tokens={t.chunk_tokens} must be a multiple of the eval stride {stride} and at "
                           f"least the eval sequence length {seq_len}, so every window's scored positions fall inside "
                           f"one chunk; try ttt.chunk_tokens={fix}")
-    if t.mode.value == "lora":
-        if t.lora_rank < 1 or not 1 <= t.lora_chunk <= seq_len:
-            errors.append(f"ttt.lora_rank={t.lora_rank} must be >= 1 and ttt.lora_chunk={t.lora_chunk} in "
-                          f"[1, eval sequence length {seq_len}]")
-        if t.lora_reset.value == "stream" and cfg.launcher.nproc > 1:
-            errors.append("ttt.lora_reset=stream carries adapters across documents, which ranks cannot share; "
-                          "use ttt.lora_reset=document or launcher.nproc=1")
-        if t.compile:
-            errors.append("ttt.compile=true is for the full-weight protocols; set ttt.compile=false with ttt=lora")
+    if t.mode == "lora":
+        errors += _lora_errors(cfg, seq_len)
     depth = virtual_depth(cfg.arch)  # layers as TTT sees them: recurrence and EBLS count virtual layers
     if t.layer_lr.value == "multipliers" and len(t.lr_multipliers) != depth:
         errors.append(f"ttt.layer_lr=multipliers needs one ttt.lr_multipliers entry per layer "
@@ -53,4 +46,17 @@ def ttt_eval_errors(cfg) -> list[str]:
         re.compile(t.lora_targets)
     except re.error as exc:
         errors.append(f"ttt.freeze_pattern / ttt.lora_targets is not a valid regex ({exc}); fix the pattern")
+    return errors
+
+
+def _lora_errors(cfg, seq_len: int) -> list[str]:
+    t, errors = cfg.ttt, []
+    if t.lora_rank < 1 or not 1 <= t.lora_chunk <= seq_len or t.lora_batch_docs < 1:
+        errors.append(f"ttt.lora_rank={t.lora_rank} and ttt.lora_batch_docs={t.lora_batch_docs} must be >= 1 and "
+                      f"ttt.lora_chunk={t.lora_chunk} in [1, eval sequence length {seq_len}]")
+    if t.lora_reset == "stream" and (cfg.launcher.nproc > 1 or t.lora_batch_docs > 1):
+        errors.append("ttt.lora_reset=stream carries adapters from one document to the next, which ranks and batched "
+                      "documents cannot share; use ttt.lora_reset=document, or ttt.lora_batch_docs=1 on one process")
+    if t.compile:
+        errors.append("ttt.compile=true is for the full-weight protocols; set ttt.compile=false with ttt=lora")
     return errors

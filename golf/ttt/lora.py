@@ -1,129 +1,137 @@
-"""Score-first per-document LoRA TTT (PR #77), base weights frozen.
+"""Score-first per-document LoRA TTT, documents adapted side by side (PR #77; batched as PR #1530 onwards),
+base weights frozen.
 
-The val stream is cut at BOS into documents; document d owns positions [bos_d, bos_{d+1}) (its last
-position predicts the next document's BOS), so documents tile the stream. Inside a document, chunks of
-`lora_chunk` positions are scored under inference mode with up to seq_len tokens of context from the
-same document, then the adapters take `epochs` Adam steps on that chunk. Adapters and optimizer state
-are reset at every document (`lora_reset=document`) or carried on (`stream`). Ranks take contiguous
-shares of documents; documents are independent, so no gradient crosses ranks. The adapters' per-layer
-gradient SNR is measured at every step, as in stream TTT, and logged once per document.
+Documents (golf.ttt.documents) are taken from the queue `ttt.lora_queue` in batches of `ttt.lora_batch_docs`;
+ranks take the queue's batches in turn. Every document of a batch is one row with its own adapters
+(golf.ttt.lora_adapters): a low-rank path on every module whose name matches `ttt.lora_targets` and, with
+`ttt.lora_head`, on the raw logits. A document's A is drawn from seed + its index and B starts at zero, so its
+numbers depend neither on its batch nor on its rank.
+
+A batch advances one chunk index at a time: chunk c of every document (`lora_chunk` positions, with up to
+seq_len tokens of context from the same document) is scored under inference mode, then the adapters take
+`epochs` Adam(W) steps on each document's mean loss over its chunk, on tokens read again through the val
+stream (so the ledger sees every update's read after its score). A document's last chunk is scored, not
+trained on. Each row's loss is its own mean and Adam works per element, so a document gets the updates it
+would get alone (`lora_batch_docs=1` is the unbatched protocol). Adapters and optimizer state are fresh for
+every batch (`lora_reset=document`) or carried on (`stream`: one document at a time, one process). The
+adapters' per-layer gradient SNR is measured at every step, as in stream TTT, and logged once per batch.
 """
 
-import math
-import re
-
 import torch
-from torch import nn
-from torch.nn.utils import parametrize
+import torch.nn.functional as F
 
 from golf.data.loader import to_device
-from golf.errors import ConfigError
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.context import EvalContext, autocast_context
-from golf.eval.sliding import Window, score_windows, shard
-from golf.models.layer_groups import layer_groups
+from golf.logging.progress import Progress
 from golf.optim.gradient_snr import GradientSNR
+from golf.ttt.documents import documents, queue_batches, queue_record
+from golf.ttt.lora_adapters import BatchedAdapters
 from golf.ttt.training import forget_inference_caches
 
-
-class LoRADelta(nn.Module):
-    """weight -> weight + B A, with A Kaiming-uniform and B zero so a fresh adapter changes nothing."""
-
-    def __init__(self, out_features: int, in_features: int, rank: int):
-        super().__init__()
-        self.a = nn.Parameter(torch.empty(rank, in_features))
-        self.b = nn.Parameter(torch.empty(out_features, rank))
-        self.reset()
-
-    def reset(self) -> None:
-        nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
-        nn.init.zeros_(self.b)
-
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight + (self.b @ self.a).to(weight.dtype)
+Chunk = tuple[int, int, int]  # (window start, chunk start, chunk end) positions; the window ends at the chunk's end
 
 
-def documents(ctx: EvalContext) -> list[tuple[int, int]]:
-    """Position ranges [start, end) of the documents, tiling [0, n)."""
-    n = ctx.n_predictions
-    starts = ctx.val.bos_positions(n, ctx.bos_id)
-    if not starts or starts[0] != 0:
-        starts = [0, *starts]
-    return [(s, e) for s, e in zip(starts, [*starts[1:], n]) if e > s]
-
-
-def attach_adapters(model: nn.Module, targets: str, rank: int) -> list[LoRADelta]:
-    pattern = re.compile(targets)
-    adapters = []
-    for name, module in model.named_modules():
-        if pattern.search(name) and isinstance(getattr(module, "weight", None), nn.Parameter):
-            out_f, in_f = module.weight.shape
-            adapter = LoRADelta(out_f, in_f, rank).to(module.weight.device)
-            parametrize.register_parametrization(module, "weight", adapter)
-            adapters.append(adapter)
-    return adapters
-
-
-def detach_adapters(model: nn.Module) -> None:
-    for module in list(model.modules()):
-        if parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+def document_chunks(start: int, end: int, chunk: int, seq_len: int) -> list[Chunk]:
+    """Every chunk of the document [start, end), each with up to seq_len positions of the document as context."""
+    return [(max(start, min(cs + chunk, end) - seq_len), cs, min(cs + chunk, end)) for cs in range(start, end, chunk)]
 
 
 def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict:
-    """Score-first per-document LoRA TTT (`cfg`: the ttt config section); `ctx` carries the ledger."""
-    all_docs = documents(ctx)
-    first_doc = len(all_docs) * ctx.rank // ctx.world_size
-    docs = shard(all_docs, ctx.rank, ctx.world_size)
+    """Score-first batched per-document LoRA TTT (`cfg`: the ttt config section); `ctx` carries the ledger."""
+    docs = documents(ctx)
+    batches = queue_batches(docs, cfg.lora_batch_docs, cfg.lora_queue)
+    ctx.ledger.lanes = docs  # each document is a pass of its own: the queue, not the stream, orders documents
     for p in model.parameters():
         p.requires_grad_(False)
-    adapters = attach_adapters(model, cfg.lora_targets, cfg.lora_rank)
-    if not adapters:
-        raise ConfigError(f"ttt.lora_targets={cfg.lora_targets!r} matched no module with a weight; use a regex on "
-                          f"module names such as 'attn\\.(c_q|c_v)$'")
-    params = [p for a in adapters for p in a.parameters()]
-    snr = GradientSNR(layer_groups(model), cfg.snr_min, cfg.snr_max)  # adapters sit in their layer's group
-
-    def make_opt():
-        return torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10)
-
-    optimizer = make_opt()
-    acc = BPBAccumulator(ctx.device)
+    adapters = BatchedAdapters(model, cfg.lora_targets, cfg.lora_rank, max(map(len, batches)), cfg.lora_head)
+    snr = GradientSNR(adapters.layer_groups(model), cfg.snr_min, cfg.snr_max)
+    runner = _DocumentBatch(model, ctx, cfg, adapters, snr, BPBAccumulator(ctx.device))
+    mine = batches[ctx.rank :: ctx.world_size]
+    progress = Progress(sum(map(len, mine)), f"ttt {cfg.name}", "documents", ctx.rank)
     try:
-        for d, (start, end) in enumerate(docs, start=first_doc):
-            if cfg.lora_reset == "document" or d == first_doc:
-                torch.manual_seed(seed + d)  # a document's adapters do not depend on which rank runs it
-                for a in adapters:
-                    a.reset()
-                optimizer = make_opt()
-            for cs in range(start, end, cfg.lora_chunk):
-                ce = min(cs + cfg.lora_chunk, end)
-                ws = max(start, ce - ctx.seq_len)
-                window = Window(ws, ce - ws, cs - ws)
-                score_windows(model, [window], ctx, acc)
-                ctx.ledger.tick()
-                if ce < end or cfg.lora_reset == "stream":
-                    _adapt(model, optimizer, ctx, window, cfg.epochs, snr)
-                ctx.ledger.tick()
+        for index, batch in enumerate(mine):
+            runner.run([docs[d] for d in batch], [seed + d for d in batch], index == 0 or cfg.lora_reset == "document")
             if on_chunk is not None:
-                on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": end - start, **snr.metrics("ttt/snr")})
+                metrics = snr.metrics("ttt/snr")
+                for d in batch:
+                    on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": docs[d][1] - docs[d][0], **metrics})
+            progress.update(len(batch))
     finally:
-        detach_adapters(model)
+        progress.close()
+        adapters.remove()
         for p in model.parameters():
             p.requires_grad_(True)
-    acc.all_reduce()
-    return {**acc.result(), "documents": len(docs), "snr": {**snr.summary(), "applied": False, "estimator": None}}
+    runner.acc.all_reduce()
+    return {**runner.acc.result(), "documents": len(docs), "queue": queue_record(docs, batches, cfg.lora_queue),
+            "snr": {**snr.summary(), "applied": False, "estimator": None}}
 
 
-def _adapt(model, optimizer, ctx: EvalContext, window: Window, epochs: int, snr: GradientSNR) -> None:
-    """Adam steps on the mean loss of the window's scored positions (their context is not a target)."""
-    forget_inference_caches(model)
-    model.train()
-    chunk = to_device(ctx.val.read(window.start, window.start + window.length + 1), ctx.device)[None]
-    for _ in range(epochs):
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context(ctx.device, ctx.autocast_dtype):
-            nll = model(chunk[:, :-1], chunk[:, 1:], reduction="none")
-        nll[:, window.score_from :].mean().backward()
-        snr.measure()
-        optimizer.step()
+class _DocumentBatch:
+    """Scores and adapts one batch of documents, chunk index by chunk index."""
+
+    def __init__(self, model, ctx: EvalContext, cfg, adapters: BatchedAdapters, snr: GradientSNR,
+                 acc: BPBAccumulator):
+        self.model, self.ctx, self.cfg, self.adapters, self.snr, self.acc = model, ctx, cfg, adapters, snr, acc
+        self.optimizer = None
+
+    def run(self, ranges: list[tuple[int, int]], seeds: list[int], fresh: bool) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        if fresh:
+            self.adapters.reset(seeds)
+            # AdamW at weight_decay 0 is Adam; the records decay their LoRA weights
+            self.optimizer = torch.optim.AdamW(self.adapters.parameters(), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10,
+                                               weight_decay=cfg.weight_decay)
+        plans = [document_chunks(s, e, cfg.lora_chunk, ctx.seq_len) for s, e in ranges]
+        for c in range(max(map(len, plans))):
+            active = [(row, plan[c]) for row, plan in enumerate(plans) if c < len(plan)]
+            self._score(active)
+            ctx.ledger.tick()
+            trained = [(row, w) for row, w in active if w[2] < ranges[row][1] or cfg.lora_reset == "stream"]
+            if trained:
+                self._adapt(trained)
+            ctx.ledger.tick()
+
+    def _rows(self, active: list[tuple[int, Chunk]], read) -> tuple[torch.Tensor, ...]:
+        """Inputs, targets and mask of every adapter row, windows left-aligned: the mask takes every target read
+        past the context (the chunk's). Rows without a chunk stay empty; attention is causal, so right padding
+        never reaches a masked position."""
+        tokens = {row: read(ws, ce + 1) for row, (ws, _, ce) in active}
+        width = max(len(t) - 1 for t in tokens.values())
+        x = torch.zeros(self.adapters.rows, width, dtype=torch.int64)
+        y = torch.zeros(self.adapters.rows, width, dtype=torch.int64)
+        mask = torch.zeros(self.adapters.rows, width, dtype=torch.bool)
+        for row, (ws, cs, _) in active:
+            n = len(tokens[row]) - 1
+            x[row, :n], y[row, :n], mask[row, cs - ws : n] = tokens[row][:-1], tokens[row][1:], True
+        return x, y, mask
+
+    def _nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-token NLL in fp32 over the adapted, soft-capped logits (GPT.forward's reduction='none')."""
+        with autocast_context(self.ctx.device, self.ctx.autocast_dtype):
+            logits = self.adapters.logits(self.model, x)
+        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none").view_as(y)
+
+    def _score(self, active: list[tuple[int, Chunk]]) -> None:
+        ctx = self.ctx
+        x, y, mask = self._rows(active, ctx.val.window)
+        first, count = mask.to(torch.int8).argmax(dim=1).tolist(), mask.sum(dim=1).tolist()
+        for row, (ws, _, _) in active:  # what the sums take, read back from the mask they are taken with
+            ctx.ledger.record("score", ws + first[row], ws + first[row] + count[row])
+        x, y, mask = (to_device(t, ctx.device) for t in (x, y, mask))
+        self.model.eval()
+        with torch.inference_mode():
+            self.acc.add(self._nll(x, y), x, y, ctx.tables, mask)
+
+    def _adapt(self, trained: list[tuple[int, Chunk]]) -> None:
+        """`epochs` steps on the sum over rows of each row's mean loss on its chunk (its context is no target)."""
+        ctx = self.ctx
+        x, y, mask = (to_device(t, ctx.device) for t in self._rows(trained, ctx.val.read))
+        forget_inference_caches(self.model)
+        self.model.train()
+        weights = mask / mask.sum(dim=1, keepdim=True).clamp(min=1)
+        for _ in range(self.cfg.epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            (self._nll(x, y) * weights).sum().backward()
+            self.snr.measure()
+            self.optimizer.step()

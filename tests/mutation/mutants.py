@@ -48,10 +48,9 @@ TABLE = [
            "rows = [val.read(s, e + 1) for s, e in mine if e - s == length]",
            "rows = [val.read(s + 1, e + 2) for s, e in mine if e - s == length]", (TTT_LEGALITY,)),
     Mutant("LoRA TTT adapts on a chunk before scoring it", "golf/ttt/lora.py",
-           "                score_windows(model, [window], ctx, acc)\n",
-           "                if ce < end:\n"
-           "                    _adapt(model, optimizer, ctx, window, cfg.epochs)\n"
-           "                score_windows(model, [window], ctx, acc)\n",
+           "            self._score(active)\n",
+           "            self._adapt(active)\n"
+           "            self._score(active)\n",
            (TTT_LEGALITY,)),
     Mutant("ledger accepts an update in the phase of its score", "golf/eval/ledger.py",
            "is None or c >= e.clock]", "is None or c > e.clock]", (TTT_LEGALITY,)),
@@ -144,10 +143,10 @@ REALISTIC = [
     Mutant("artifact forgets the depth the model was trained to", "golf/models/registry.py",
            "    model.load_step_state(contents.step_state)\n", "", (COMPLIANCE,)),
     Mutant("Muon without Nesterov momentum", "golf/optim/muon.py",
-           "                        grad = grad.add(buf, alpha=momentum)\n", "                        grad = buf\n",
+           "            grad = grad.add(buf, alpha=group[\"momentum\"])\n", "            grad = buf\n",
            (MUON_GOLDEN,)),
     Mutant("Muon without the sqrt(rows / cols) scale", "golf/optim/muon.py",
-           "return update * max(1, update.size(-2) / update.size(-1)) ** 0.5", "return update", (MUON_GOLDEN,)),
+           "scale = max(1, update.size(-2) / update.size(-1)) ** 0.5", "scale = 1", (MUON_GOLDEN,)),
     Mutant("TTT cosine off by one chunk", "golf/ttt/stream.py",
            "cosine(index / max(trained_chunks - 1, 1))", "cosine(index / trained_chunks)", (TTT_UPDATE,)),
     Mutant("TTT SGD without momentum", "golf/ttt/training.py",
