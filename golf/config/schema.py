@@ -437,11 +437,19 @@ class PathsConfig:
 
 
 @dataclass
+class ResumeConfig:
+    """`resume=never|auto` selects the mode (golf/conf/resume/); see golf.resume."""
+
+    mode: ResumeMode = ResumeMode.never
+    allow_code_change: bool = False  # continue a job although this code writes a different train_gpt.py
+
+
+@dataclass
 class GolfConfig:
     seed: int = 1337
     run_name: str = "run"
     sweep_name: str = "adhoc"
-    resume: ResumeMode = ResumeMode.never
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -30,6 +30,7 @@ from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
 from golf.logging.snr_plot import plot_snr
 from golf.models.registry import load_model
+from golf.output_dirs import plain_name
 from golf.ttt import session
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tag", help="output name under <job_dir>/ttt/ (default: the ttt name)")
     args = parser.parse_args(argv)
     try:
+        if args.tag is not None:
+            plain_name(args.tag, "--tag")  # it names a file under <job_dir>/ttt/
         out = run(args.job_dir.resolve(), args.overrides, args.tag)
     except GolfError as exc:
         print(f"error: {exc}", file=sys.stderr)
