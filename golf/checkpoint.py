@@ -7,13 +7,19 @@ position; plus the step, the measured training time, the last train loss and the
 averaging state (EMA shadow or SWA sum, the same on every rank; None when averaging is off). The
 file is written to a temp name, fsynced and renamed, so a kill during the write leaves the
 previous checkpoint.
+
+Everything in it is plain data (tensors, numbers, strings, lists, dicts): the Python and numpy RNG
+states are stored as ints and an int64 tensor, not as pickled objects, so the file loads with
+`torch.load(weights_only=True)`, which refuses to build any other object. A job dir may sit on a shared
+filesystem and `resume=auto` finds it by a predictable key: a planted checkpoint must not run code.
 """
 
 import hashlib
 import json
 import logging
-import os
+import pickle
 import random
+import re
 import time
 from pathlib import Path
 
@@ -22,12 +28,13 @@ import torch
 import torch.distributed as dist
 
 from golf.errors import GolfError
+from golf.utils.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
 CKPT_DIR = "ckpt"
 CKPT_FILE = "last.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: RNG states as plain data (format 1 needed weights_only=False)
 
 
 class CheckpointError(GolfError):
@@ -44,27 +51,40 @@ def checkpoint_path(job_dir: Path) -> Path:
     return Path(job_dir) / CKPT_DIR / CKPT_FILE
 
 
-def _cpu(obj):
-    """Tensors moved to CPU (recursively) so a checkpoint loads on any device and pickles across ranks."""
+def _plain(obj):
+    """Tensors moved to CPU (recursively) so a checkpoint loads on any device and pickles across ranks; config
+    enums (an optimizer group's `coeffs`) as plain strings, which `weights_only=True` loads."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
+    if isinstance(obj, str):
+        return str(obj)
     if isinstance(obj, dict):
-        return {k: _cpu(v) for k, v in obj.items()}
+        return {_plain(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu(v) for v in obj)
+        return type(obj)(_plain(v) for v in obj)
     return obj
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The Python, numpy and torch RNG states as plain data (see the module docstring)."""
+    version, internal, gauss_next = random.getstate()
+    numpy = np.random.get_state(legacy=False)
+    mt19937 = numpy["state"]
+    state = {"python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
+             "numpy": {"key": torch.from_numpy(mt19937["key"].astype(np.int64)), "pos": int(mt19937["pos"]),
+                       "has_gauss": int(numpy["has_gauss"]), "gauss": float(numpy["gauss"])},
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
+    np.random.set_state({"bit_generator": "MT19937", "state": {"key": npy["key"].numpy().astype(np.uint32),
+                                                               "pos": npy["pos"]},
+                         "has_gauss": npy["has_gauss"], "gauss": npy["gauss"]})
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -77,22 +97,6 @@ def _gather(obj, rt) -> list:
     everyone = [None] * rt.world_size if rt.is_main else None
     dist.gather_object(obj, everyone, dst=0)
     return everyone
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    # The rename itself must reach the disk, or a power loss could bring back the old file.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Checkpointer:
@@ -109,14 +113,15 @@ class Checkpointer:
     def save(self, step: int, training_ms: float, train_loss: float, base_model, optimizers: dict, loader,
              averager=None) -> None:
         t0 = time.perf_counter()
-        mine = {"optimizers": {k: _cpu(opt.state_dict()) for k, opt in optimizers.items()},
-                "rng": rng_state(), "loader": loader.state_dict()}
+        mine = _plain({"optimizers": {k: opt.state_dict() for k, opt in optimizers.items()},
+                       "rng": rng_state(), "loader": loader.state_dict()})
         ranks = _gather(mine, self.rt)
         if self.rt.is_main:
-            _atomic_save({"format_version": FORMAT_VERSION, "config_sha256": self.config_hash, "step": step,
-                          "training_ms": training_ms, "train_loss": train_loss, "world_size": self.rt.world_size,
-                          "model": _cpu(base_model.state_dict()), "ranks": ranks,
-                          "averaging": _cpu(averager.state_dict()) if averager is not None else None}, self.path)
+            state = {"format_version": FORMAT_VERSION, "config_sha256": self.config_hash, "step": step,
+                     "training_ms": training_ms, "train_loss": train_loss, "world_size": self.rt.world_size,
+                     "model": _plain(base_model.state_dict()), "ranks": ranks,
+                     "averaging": _plain(averager.state_dict()) if averager is not None else None}
+            atomic_write(self.path, lambda f: torch.save(state, f))
             log.info(f"checkpoint: step {step} -> {self.path} ({self.path.stat().st_size:,} bytes, "
                      f"{time.perf_counter() - t0:.2f}s)")
         if self.rt.distributed:
@@ -125,10 +130,20 @@ class Checkpointer:
     def load(self) -> dict:
         """The saved state, checked against this run's config hash and world size."""
         try:
-            # weights_only=False: the file holds numpy/python RNG states and is written by this job only.
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{self.path} is unreadable ({type(exc).__name__}: {exc}); delete "
+            # torch explains a refusal in a paragraph of advice; the part after "WeightsUnpickler error:" says what
+            # it refused, and its GLOBAL names a Python object
+            reason = " ".join(str(exc).split("WeightsUnpickler error:")[-1].split()).split(" Check the doc")[0]
+            refused = re.search(r"GLOBAL (\S+)", reason)
+            if isinstance(exc, pickle.UnpicklingError) and refused:
+                raise CheckpointError(
+                    f"{self.path} holds a Python object ({refused.group(1)}), not only tensors and plain data; "
+                    f"golf loads checkpoints without running code, so it refuses this one (planted, or written by "
+                    f"golf before checkpoint format {FORMAT_VERSION}); delete {self.path.parent} to restart the job "
+                    f"from step 0"
+                ) from None
+            raise CheckpointError(f"{self.path} is unreadable ({type(exc).__name__}: {reason}); delete "
                                   f"{self.path.parent} to restart the job from step 0") from exc
         if state.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{self.path} has format {state.get('format_version')}, this golf reads "

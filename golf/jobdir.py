@@ -24,6 +24,7 @@ from golf.config.compose import typed
 from golf.config.schema import GolfConfig
 from golf.errors import ConfigError
 from golf.record.script import SCRIPT_NAME
+from golf.utils.atomic import remove_temp_files
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class JobDir:
     ttt_dir = property(lambda self: self.path / "ttt")
     requant_dir = property(lambda self: self.path / "requant")
     lock = property(lambda self: self.path / ".lock")
+
+    def remove_temp_files(self) -> list[Path]:
+        """The temp files of atomic writes a killed process left (golf.utils.atomic); only under the job's lock."""
+        return remove_temp_files([self.path, self.checkpoint.parent, self.artifact.parent])
 
     def resolved_config(self) -> dict:
         """config.yaml as plain data (what the config hash is computed over)."""

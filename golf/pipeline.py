@@ -94,7 +94,8 @@ class Pipeline:
     def build(self) -> dict:
         seed_everything(self.cfg.seed)
         self.model = self._for_device(build_model(self.cfg.arch))
-        counts = {group: sum(p.numel() for _, p in named) for group, named in split_parameters(self.model).items()}
+        groups = split_parameters(self.model, self.cfg.optimizer)
+        counts = {group: sum(p.numel() for _, p in named) for group, named in groups.items()}
         n_params = sum(p.numel() for p in self.model.parameters())
         log.info(f"model: {self.cfg.arch.name} params {n_params:,} by group {counts}")
         runner = compile_model(self.model) if self.rt.compile else self.model

@@ -1,11 +1,12 @@
-"""Preemption: SIGTERM / SIGUSR1 / SIGUSR2 ask the run to checkpoint and stop at the next step.
+"""Preemption: SIGTERM / SIGUSR1 / SIGUSR2 and Ctrl-C (SIGINT) ask the run to checkpoint and stop at the next step.
 
 During training the handler only sets a flag (nothing heavy may run inside a signal handler);
 the trainer polls it after every step, agrees on it across ranks, writes `ckpt/last.pt` and raises
 `Preempted`. Once the final checkpoint is on disk (`stop_immediately`), a signal raises
 `Preempted` at once: quantization and evaluation are redone from that checkpoint on resume.
 Handlers installed before ours (submitit's requeue handler on SLURM) are called after the
-checkpoint is on disk, so a requeued job always finds it.
+checkpoint is on disk, so a requeued job always finds it. A second Ctrl-C during training stops at
+once, without the checkpoint (Python's KeyboardInterrupt), for a user who cannot wait for the step.
 """
 
 import logging
@@ -13,7 +14,7 @@ import signal
 
 log = logging.getLogger(__name__)
 
-SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
 
 _received: int | None = None
 _immediate_step: int | None = None
@@ -32,7 +33,11 @@ class Preempted(Exception):
 def _handle(signum, frame) -> None:
     global _received
     if _received is None:
-        log.warning(f"received {signal.Signals(signum).name}: checkpointing at the end of this step, then stopping")
+        again = " (Ctrl-C again stops at once, without it)" if signum == signal.SIGINT else ""
+        log.warning(f"received {signal.Signals(signum).name}: checkpointing at the end of this step, then "
+                    f"stopping{again}")
+    elif signum == signal.SIGINT and _immediate_step is None:
+        raise KeyboardInterrupt
     _received = signum
     if _immediate_step is not None:
         raise Preempted(signum, _immediate_step)
@@ -71,6 +76,11 @@ def uninstall() -> None:
 
 def forward(signum: int) -> None:
     """Give the signal to the handler that was there before ours (e.g. submitit's requeue), if any."""
-    previous = _previous.get(signum)
-    if callable(previous):
-        previous(signum, None)
+    chain(_previous.get(signum), signum)
+
+
+def chain(handler, signum: int) -> None:
+    """Call a handler that was installed before golf's; Python's own Ctrl-C handler is skipped (it would turn a
+    completed checkpoint-and-stop into a KeyboardInterrupt traceback)."""
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signum, None)

@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 from golf.ablation_chart import ablation_chart
 from golf.errors import GolfError
 from golf.jobdir import JobDir
+from golf.logging.jsonio import CorruptFile, read_json
 from golf.logging.results import RESULTS_FILE
 from golf.logging.settings import job_settings, label
 from golf.logging.sinks import DASHBOARD_KEYS
@@ -43,7 +44,10 @@ JOB_COLUMNS = ["job", "group", "seed", "status", "metric", "val_bpb", "val_loss"
 
 def load_job(job_dir: Path) -> dict:
     """One job's record from its results.json (Hydra's own files fill in what a failed job lacks)."""
-    results = json.loads((job_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    try:
+        results = read_json(job_dir / RESULTS_FILE)
+    except CorruptFile as exc:  # one damaged file (truncated by a full disk, edited by hand) is one failed row
+        results = {"status": "unreadable", "error": {"type": "CorruptFile", "message": str(exc)}}
     hydra_dir = job_dir / ".hydra"
     overrides = results.get("overrides")
     if overrides is None and (hydra_dir / "overrides.yaml").exists():

@@ -25,6 +25,7 @@ from golf.logging.results import ArtifactInfo, Metrics, Results, Timing
 from golf.logging.sinks import MetricSink
 from golf.logging.snr_plot import plot_snr
 from golf.pipeline import Pipeline, Scores
+from golf.utils.atomic import atomic_write
 from golf.utils.runtime import setup_runtime, teardown_runtime
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ class Job:
     def write_artifact(self, outcome) -> dict:
         self.stage = "quantize"
         if self.rt.is_main and self.cfg.quant.save_prequant:
-            torch.save(self.pipeline.model.state_dict(), self.jd.prequant)
+            state = self.pipeline.model.state_dict()
+            atomic_write(self.jd.prequant, lambda f: torch.save(state, f))
         info = self.pipeline.write_artifact()
         artifact = ArtifactInfo(**{k: info[k] for k in ("bytes_total", "bytes_model", "bytes_code", "limit_bytes",
                                                          "headroom_bytes", "compressor", "quant", "sha256")},
@@ -113,7 +115,7 @@ class Job:
             val_bpb_sliding=s["val_bpb"] if s else None, val_loss_sliding=s["val_loss"] if s else None,
             val_bpb_ttt=t["val_bpb"] if legal_ttt else None, val_loss_ttt=t["val_loss"] if legal_ttt else None,
             val_bpb_prequant_ttt=t["val_bpb"] if t is not None and not legal_ttt else None,
-            unk_targets=h.get("unk_targets", 0))
+            unk_targets=h["unk_targets"])
 
     def timing(self, outcome, info: dict, scores: Scores, timer: dict) -> Timing:
         s, t = scores.sliding, scores.ttt

@@ -211,6 +211,44 @@ def test_smear_gate_formula_and_bos_fix():
     torch.testing.assert_close(out[0, 2], (1 - g) * x[0, 2])
 
 
+def test_ebls_embedding_smears_before_the_norm_keeping_95_percent_and_hashes_with_104729():
+    """PR #484's first commit: x = rms(keep x_t + (1 - keep) x_{t-1}) over tok_emb + bigram, keep = sigmoid(3)
+    at init; bucket = (prev * 104729 + cur) mod K. Written out here from that commit's formulas."""
+    model = tiny(bigram_buckets=97, bigram_dim=8, bigram_mult=104729, smear=True, smear_pre_norm=True,
+                 smear_init_logit=-3.0)
+    _randomize(model.bigram)
+    ids = torch.tensor([[5, 1, 60, 7, 7, 33]])
+    prev = F.pad(ids[:, :-1], (1, 0))
+    buckets = (prev.masked_fill((ids == 1) | (torch.arange(6) == 0), 0) * 104729 + ids) % 97
+    assert torch.equal(bigram_buckets(ids, 97, "mult", 1, 104729), buckets)
+    raw = model.tok_emb(ids) + model.bigram.proj(model.bigram.table(buckets))
+    keep = torch.sigmoid(torch.tensor(3.0))
+    assert torch.sigmoid(model.smear.gate).tolist() == pytest.approx([1 - keep.item()] * 32, rel=1e-5)
+    shifted = F.pad(raw[:, :-1], (0, 0, 1, 0))
+    shifted[:, 1] = 0  # arch.bos_mask (on): the BOS at position 1 takes nothing from position 0
+    expected = F.rms_norm(keep * raw + (1 - keep) * shifted, (32,))
+    torch.testing.assert_close(model.embed(ids), expected, atol=1e-6, rtol=1e-5)
+    after = tiny(bigram_buckets=97, bigram_dim=8, bigram_mult=104729, smear=True, smear_init_logit=-3.0)
+    after.load_state_dict(model.state_dict())
+    assert not torch.allclose(after.embed(ids), model.embed(ids))  # the placement matters
+
+
+def test_bos_mask_off_lets_smear_and_bigram_read_across_a_document_start_as_the_seeds_did():
+    ids = torch.tensor([[5, 9, 1, 7]])
+    assert bigram_buckets(ids, 8192, "mult", None).tolist() == [[5, (5 * 1009 + 9) % 8192, (9 * 1009 + 1) % 8192,
+                                                                 (1 * 1009 + 7) % 8192]]
+    assert bigram_buckets(ids, 3072, "xor", None)[0, 2].item() == (36313 * 1 ^ 27191 * 9) % 3071
+    masked, seeds = (tiny(smear=True, bigram_buckets=97, bigram_dim=8, bos_mask=flag) for flag in (True, False))
+    _randomize(masked)
+    seeds.load_state_dict(masked.state_dict())
+    other = ids.clone()
+    other[0, 1] = 11  # the token before the BOS
+    for model, reads_across in ((masked, False), (seeds, True)):
+        with torch.no_grad():
+            moved = not torch.equal(model.embed(ids)[0, 2], model.embed(other)[0, 2])
+        assert moved == reads_across
+
+
 # ---- residual structure ----------------------------------------------------------------------------------
 
 def test_gated_unet_skips_start_as_an_even_blend():
@@ -331,6 +369,23 @@ def test_orthogonal_init_pass():
     assert (plain.bigram.proj.weight == 0).all()
 
 
+def test_orthogonal_init_scales_side_table_projections_by_one_over_sqrt_2l():
+    """PR #589 / #484: every non-zero linear named `.proj` is orthogonal x 1/sqrt(2L); in that stack those are the
+    BigramHash and value-embedding projections (the attention / MLP `.proj` are zero-init)."""
+    arch = dict(vocab_size=VOCAB, num_layers=3, model_dim=64, num_kv_heads=8, ortho_init=True, bigram_buckets=32,
+                bigram_dim=64, bigram_init_std=0.0, bigram_scale_init=0.05, value_embed_dim=64,
+                value_embed_layers=[2])
+    torch.manual_seed(0)
+    scaled = GPT(ArchConfig(**arch, ortho_proj_scale=True))
+    for name in ("bigram.proj", "value_embed.proj"):
+        singular = torch.linalg.svdvals(scaled.get_submodule(name).weight)
+        torch.testing.assert_close(singular, torch.full_like(singular, 1 / math.sqrt(6)), atol=1e-5, rtol=0)
+    for name in ("blocks.0.attn.c_q", "blocks.2.mlp.fc"):
+        singular = torch.linalg.svdvals(scaled.get_submodule(name).weight)
+        torch.testing.assert_close(singular, torch.ones_like(singular), atol=1e-5, rtol=0)
+    assert (scaled.blocks[0].attn.proj.weight == 0).all() and (scaled.blocks[1].mlp.proj.weight == 0).all()
+
+
 # ---- categories and config rules -------------------------------------------------------------------------
 
 def test_new_tensors_get_sensible_roles_and_categories():
@@ -360,7 +415,9 @@ def test_new_tensors_get_sensible_roles_and_categories():
     assert declared["bigram.table.weight"].quant == declared["value_embed.table.weight"].quant == "embed"
     assert declared["bigram.proj.weight"].quant == "other" and declared["blocks.1.attn.c_q.weight"].quant == "attn"
     assert declared["virtual_layers.2.attn_bypass.up.weight"].quant == "other"
-    assert {n for n, r in declared.items() if r.token_table} == {"tok_emb.weight"}
+    # PR #484's TTT freeze list: the token embedding, the output head (tied here) and the whole BigramHash.
+    assert {n for n, r in declared.items() if r.embedding} == {"tok_emb.weight", "bigram.table.weight",
+                                                               "bigram.proj.weight", "bigram.scale"}
 
 
 def _config(**arch) -> GolfConfig:

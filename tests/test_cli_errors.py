@@ -60,6 +60,14 @@ def test_missing_shards_say_how_to_get_data(tmp_path, demo_cache):
     assert read_results(job)["error"]["where"] == "data"
 
 
+def test_bos_id_must_be_the_tokenizers_bos(tmp_path, demo_cache):
+    """C7: SmearGate / BigramHash mask document starts at arch.bos_id; a wrong id would mask an ordinary token."""
+    proc = run_golf([*FAST_RUN, "arch.bos_id=5"], tmp_path, demo_cache)
+    _assert_clean_failure(proc, "arch.bos_id=5 is not the BOS", "set arch.bos_id=1")
+    [job] = job_dirs(tmp_path)
+    assert read_results(job)["error"]["where"] == "data"
+
+
 def _copy_demo(demo_cache, dest):
     [src] = [p for p in demo_cache.iterdir() if p.name.startswith("demo-")]
     shutil.copytree(src, dest)

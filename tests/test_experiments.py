@@ -9,7 +9,7 @@ from golf.quant.estimate import check_fits
 from golf.record.script import train_script
 
 FITS = ["baseline", "pr484_ebttt", "resouer_dttt", "pr1550", "cpu_demo", "pr2135", "pr2135_progressive",
-        "baseline_cpu", "pr1550_cpu", "pr2135_cpu"]
+        "baseline_cpu", "pr1550_cpu60", "pr2135_cpu"]
 
 
 def _config(name):
@@ -52,7 +52,7 @@ def test_pr2135_is_the_records_training_side():
         "frontier", 8192, "fineweb_sp8192_caseops", True)
     assert (o.matrix_lr, o.muon_momentum, o.muon_momentum_warmup_start, o.muon_momentum_warmup_steps) == (
         0.028, 0.97, 0.92, 1500)
-    assert (o.muon_coeffs, o.muon_backend_steps, o.muon_ns_safety, o.muon_row_norm, o.beta2) == (
+    assert (o.muon_coeffs, o.muon_backend_steps, o.muon_pe_safety, o.muon_row_norm, o.beta2) == (
         "polar_express", 5, 1.0, True, 0.99)
     assert (o.muon_weight_decay, o.embed_weight_decay, o.scalar_weight_decay, o.grad_clip_norm) == (
         0.095, 0.085, 0.02, 0.3)

@@ -170,6 +170,26 @@ def test_disk_full_on_results_write_keeps_the_last_good_results(tmp_path, monkey
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_failure_on_a_full_disk_is_recorded_once_the_temp_file_that_filled_it_is_gone(tmp_path, monkeypatch):
+    results = Results(tmp_path)
+    results.start(run_id="r")
+    (tmp_path / "ckpt").mkdir()
+    filler = tmp_path / "ckpt" / "last.pt.tmp"  # the half-written checkpoint of the write that hit the full disk
+    filler.write_bytes(b"x" * 4096)
+    fsync = os.fsync
+
+    def full_while_filler_exists(fd):
+        if filler.exists():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_while_filler_exists)
+    results.fail(OSError(errno.ENOSPC, "No space left on device"), "train")
+    recorded = json.loads((tmp_path / "results.json").read_text())
+    assert recorded["status"] == "failed" and recorded["error"]["type"] == "OSError"
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_signal_after_training_stops_at_once_and_chains_to_the_previous_handler():
     seen = []
     before = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(signum))

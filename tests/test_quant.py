@@ -98,6 +98,8 @@ def test_categories_bits_and_float_tensors():
     {"scheme": QuantScheme.intn, "clip": ClipMode.sdclip, "compressor": Compressor.lzma, "level": 9},
     {"scheme": QuantScheme.intn, "clip": ClipMode.search, "bits_mlp": 5, "prune_fraction": 0.05},
     {"scheme": QuantScheme.gptq, "clip": ClipMode.search, "calib_source": CalibSource.self_generated},
+    {"scheme": QuantScheme.gptq, "clip": ClipMode.sdclip, "sdclip_k_embed": 20.0, "scale_floor": True,
+     "calib_source": CalibSource.self_generated, "compressor": Compressor.brotli, "level": 11},  # PR #1550's
 ])
 def test_every_scheme_reloads_bit_exactly(tmp_path, quant):
     model = _model()
@@ -182,3 +184,73 @@ def test_quant_config_errors_name_the_key(key, value, words):
     setattr(cfg.quant, key, value)
     with pytest.raises(ConfigError, match=words.replace(".", r"\.")):
         validate(cfg)
+
+
+def _rows(w: torch.Tensor) -> torch.Tensor:
+    return w.float().reshape(w.shape[0], -1)
+
+
+def test_sdclip_takes_each_categorys_k_and_zero_means_the_percentile_clip():
+    """PR #1550 clips its int6 matrices at 12.85 sample-std and its int8 embedding at 20 (scale = k std / qmax);
+    its other int8 tensors at the 99.99984th percentile. References written from those formulas."""
+    model = _model()
+    state = model.state_dict()
+    cfg = _cfg(scheme=QuantScheme.intn, clip=ClipMode.sdclip, sdclip_k=12.85, sdclip_k_embed=20.0).quant
+    _, tensors, _ = quantize_state(state, cfg, parameter_roles(model))
+    emb, c_q = _rows(state["tok_emb.weight"]), _rows(state["blocks.0.attn.c_q.weight"])
+    assert torch.equal(tensors["tok_emb.weight.scale"], (20.0 * emb.std(dim=1) / 127).half())
+    assert torch.equal(tensors["blocks.0.attn.c_q.weight.scale"], (12.85 * c_q.std(dim=1) / 31).half())
+    cfg.sdclip_k_embed = 0.0
+    _, tensors, _ = quantize_state(state, cfg, parameter_roles(model))
+    clip = torch.quantile(emb.abs(), 0.9999984, dim=1)
+    assert torch.equal(tensors["tok_emb.weight.scale"], (clip / 127).half())
+    cfg.sdclip_k_embed = None  # the embedding follows sdclip_k
+    _, tensors, _ = quantize_state(state, cfg, parameter_roles(model))
+    assert torch.equal(tensors["tok_emb.weight.scale"], (12.85 * emb.std(dim=1) / 127).half())
+
+
+@pytest.mark.parametrize("clip", [ClipMode.percentile, ClipMode.sdclip, ClipMode.search])
+def test_scale_floor_binds_on_rows_whose_clip_is_below_one(clip):
+    """The seeds' exports keep every scale >= 1/qmax: a small-magnitude row gets the 1/31 step, not its own."""
+    w = torch.randn(4, 256, generator=torch.Generator().manual_seed(0))
+    w[0] *= 0.002  # its own scale would be far below 1/31
+    w[1] *= 10.0
+    floored = round_matrix("w", w, 6, QuantConfig(clip=clip, scale_floor=True))[1]
+    free = round_matrix("w", w, 6, QuantConfig(clip=clip))[1]
+    floor = torch.tensor(1 / 31).half().float()
+    assert floored[0] == floor and free[0] < floor / 10
+    assert floored[1] == free[1] > floor  # rows clipped above 1 keep their own scale
+
+
+def test_pr462_export_is_the_published_int6():
+    """B9 against PR #462's quantize_float_tensor_int6 written out: per-row clip at the 99.99984th percentile,
+    scale max(c/31, 1/31), codes clamp(round(clip(w)/s), -32, 31); tok_emb fp16; the BigramHash table int6."""
+    from test_arch_presets import compose_config
+
+    # at CPU width every tensor is below the published 65,536-element float threshold: scale it with the model
+    cfg = compose_config("+experiment=pr462", "data.root=/nonexistent", "arch=swiglu_unet_cpu",
+                         "quant.keep_float_max_numel=2048")
+    torch.manual_seed(0)
+    model = build_model(cfg.arch)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 2:
+                p.add_(torch.randn_like(p) * (0.05 if "blocks.0." in name else 0.5))  # block 0: rows below 1
+    state = model.state_dict()
+    meta, tensors, _ = quantize_state(state, cfg.quant, parameter_roles(model, quant=cfg.quant))
+    assert tensors["tok_emb.weight"].dtype == torch.float16 and "tok_emb.weight" not in meta["quantized"]
+    assert meta["quantized"]["bigram.table.weight"]["bits"] == 6
+    assert "bigram.proj.weight" not in meta["quantized"]  # 64 x 32 elements: kept float
+    matrices = [n for n in meta["quantized"]]
+    assert len(matrices) == 1 + 11 * 6  # the table, and q, k, v, out, up, down of every block
+    for name in matrices:
+        w = _rows(state[name])
+        c = torch.quantile(w.abs(), 0.9999984, dim=1)
+        s = (c / 31).clamp_min(1 / 31)
+        q = torch.clamp(torch.round(torch.maximum(torch.minimum(w, c[:, None]), -c[:, None]) / s[:, None]), -32, 31)
+        assert int(q.min()) >= -31  # clipping at c with s >= c/31 never reaches -32: the ranges agree
+        assert torch.equal(tensors[name + ".scale"], s.half()), name
+        codes = tensors[name + ".q"].float().reshape(q.shape)
+        # golf rounds with the stored fp16 scale (exact round trip), PR #462 with its fp32 value: a code may
+        # differ by one where w/s sits on a rounding boundary
+        assert (codes - q).abs().max() <= 1 and (codes != q).float().mean() < 0.01, name

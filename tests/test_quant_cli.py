@@ -80,6 +80,7 @@ def _latest(job: Path) -> Path:
     (["quant=int9"], "quant=int9 is not a quant config"),
     (["arch.num_layers=3"], "cannot change without retraining"),
     (["quant=int6_zstd", "quant.bits_mlp=3"], "quant.bits_mlp=3 is not supported"),
+    (["quant.name=../../escaped"], "quant.name='../../escaped' is not a plain name"),
 ])
 def test_requant_user_errors(gptq_job, demo_cache, args, words):
     proc = requant(gptq_job, args, demo_cache)

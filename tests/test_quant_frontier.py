@@ -18,7 +18,7 @@ from golf.models.roles import ATTN_GATE, CONTROL, MLP_MATRIX, parameter_roles
 from golf.quant import lowbit
 from golf.quant.awq_lite import group_saliency, select_groups
 from golf.quant.gptq import collect_hessians, gptq_quantizer
-from golf.quant.intn import ColumnGroup, qmax, quantize_state, round_matrix, sdclip_k, storage_bits
+from golf.quant.intn import ColumnGroup, clip_for, qmax, quantize_state, round_matrix, storage_bits
 from golf.quant.lqer import add_corrections, factorize, pack_factors
 from golf.quant.quantize import quantize
 
@@ -39,10 +39,10 @@ def test_embedding_hessian_is_that_of_the_tied_heads_input():
 
 def test_sdclip_k_per_category_and_int8_gates_at_any_size():
     q = QuantConfig(clip="sdclip", sdclip_k=12.85, sdclip_k_mlp=11.5, bits_gate=8)
-    assert [sdclip_k(q, c) for c in ("mlp", "attn", "embed")] == [11.5, 12.85, 12.85]
+    assert [clip_for(q, c).sdclip_k for c in ("mlp", "attn", "embed")] == [11.5, 12.85, 12.85]
     w = torch.randn(6, 40, generator=torch.Generator().manual_seed(0))
-    _, s = round_matrix("w", w, 6, q, "mlp")
-    torch.testing.assert_close(s, (11.5 * w.std(dim=1, unbiased=False) / qmax(6)).half().float())
+    _, s = round_matrix("w", w, 6, clip_for(q, "mlp"), "mlp")
+    torch.testing.assert_close(s, (11.5 * w.std(dim=1) / qmax(6)).half().float())
     gate = torch.randn(8, 12)
     assert storage_bits(ATTN_GATE, gate, q, {"gate": 8}) == 8  # 96 weights, far below keep_float_max_numel
     assert storage_bits(MLP_MATRIX, gate, q, {"mlp": 6}) == 16

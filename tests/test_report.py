@@ -116,6 +116,21 @@ def test_nothing_to_report_is_a_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: no results.json under {tmp_path}")
 
 
+def test_a_truncated_results_json_is_one_failed_row_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    good, torn = tmp_path / "good", tmp_path / "torn"
+    good.mkdir()
+    torn.mkdir()
+    (good / "results.json").write_text(json.dumps({"status": "failed", "seed": 1, "error": {"type": "DataError",
+                                                                                           "message": "x"}}))
+    (torn / "results.json").write_text('{"status": "completed", "seed": 2, "metr')  # a disk filled mid-write
+    assert main([str(good), str(torn), "--out", str(tmp_path / "out")]) == 0
+    rows = {row["job"]: row for row in csv.DictReader((tmp_path / "out" / "jobs.csv").open())}
+    assert rows[str(good)]["error"] == "DataError: x"
+    assert rows[str(torn)]["status"] == "failed"
+    assert rows[str(torn)]["error"].startswith(f"CorruptFile: {torn / 'results.json'} is not valid JSON")
+
+
 class _FakeRun:
     """What wandb.Api().runs() yields, for the network that is not here."""
 

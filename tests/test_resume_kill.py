@@ -89,6 +89,7 @@ def test_sigkill_then_sigterm_then_resume_matches_uninterrupted(tmp_path, demo_c
     assert job_dirs(tmp_path) == [job]
     final, expected = read_results(job), read_results(reference)
     assert final["status"] == "completed" and final["resumed"]["from_step"] == stopped_at
+    assert [a["status"] for a in final["attempts"]] == ["lost", "interrupted"]  # the SIGKILL left "running"
     assert final["metrics"]["val_bpb"] == expected["metrics"]["val_bpb"]
     assert final["metrics"]["train_loss_final"] == expected["metrics"]["train_loss_final"]
     assert final["artifact"]["sha256"] == expected["artifact"]["sha256"]

@@ -1,5 +1,6 @@
 """A sweep interrupted by SIGTERM, re-run with resume=auto: the completed job is skipped, the
-interrupted one continues in its own dir. Secrets in the environment appear in no output file."""
+interrupted one continues in its own dir; after a SIGKILL, a job that never started runs in the same sweep
+dir. Secrets in the environment appear in no output file."""
 
 import json
 import os
@@ -15,17 +16,21 @@ from golf.utils.environment import environment_info
 ARGS = ["-m", "seed=1,2", "resume=auto", *[a for a in FAST_RUN if a.split("=")[0] not in ("train.log_every", "logger")],
         "train.log_every=1", "train.checkpoint_every_steps=2", "logger=wandb", "logger.mode=offline"]
 WANDB_OFFLINE = {"WANDB_MODE": "offline"}
+# Credentials under names no deny-list guesses, and one inside a variable golf does record
 SECRETS = {"WANDB_API_KEY": "wandb-secret-4f1c9a", "GOLF_API_TOKEN": "golf-secret-77e2", "HF_TOKEN": "hf-secret-9a0b",
-           "GOLF_WANDB_KEY": "golf-secret-key-31d"}
+           "GOLF_WANDB_KEY": "golf-secret-key-31d", "MYSQL_PASSWD": "passwd-secret-5e", "GOLF_NOTE": "note-secret-0c",
+           "REGISTRY_AUTH": "auth-secret-8d", "GCP_CREDENTIALS": "cred-secret-2b",
+           "DATABASE_URL": "postgres://golf:url-secret-6f@db:5432/runs"}
 
 
-def test_environment_info_drops_secrets_and_keeps_the_rest(monkeypatch):
+def test_environment_info_keeps_only_allowed_variables_without_credentials(monkeypatch):
     for key, value in SECRETS.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GOLF_NOTE", "visible")
+    monkeypatch.setenv("GOLF_DATA", "s3://AKIA:bucket-secret-1a@bucket/golf")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
     env = environment_info()["env"]
-    assert env["GOLF_NOTE"] == "visible"
-    assert not set(SECRETS) & set(env)
+    assert env["SLURM_ARRAY_TASK_ID"] == "3" and env["GOLF_DATA"] == "s3://***@bucket/golf"
+    assert "secret" not in repr(env)
 
 
 def test_environment_names_the_cpu_model():
@@ -79,3 +84,25 @@ def test_interrupted_sweep_rerun_skips_completed_and_resumes_the_rest(tmp_path, 
         if path.is_file():
             text = path.read_bytes().decode("utf-8", errors="replace")
             assert not [k for k, v in SECRETS.items() if v in text], path
+
+
+def test_a_job_the_kill_kept_from_starting_runs_in_the_killed_sweeps_dir(tmp_path, demo_cache):
+    args = [a for a in ARGS if a not in ("logger=wandb", "logger.mode=offline")]
+    env = {**os.environ, "GOLF_CACHE": str(demo_cache), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "golf.train", *args, f"paths.out_root={tmp_path}"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if line.startswith("step 3/6 train_loss"):
+            proc.kill()  # during the first job (it checkpointed at step 2); the second never starts
+            break
+    proc.wait(timeout=60)
+    [first] = job_dirs(tmp_path)
+    assert read_results(first)["status"] == "running"
+
+    again = run_golf(args, tmp_path, demo_cache)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    [_, second] = job_dirs(tmp_path)
+    assert second.parent == first.parent and second.name.startswith("1_")  # beside its sibling, not in a new dir
+    assert f"it runs in the sweep's earlier dir {second}" in again.stdout
+    assert read_results(first)["status"] == read_results(second)["status"] == "completed"
+    assert [a["status"] for a in read_results(first)["attempts"]] == ["lost"]

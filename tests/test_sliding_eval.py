@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from golf.config.schema import ArchConfig
-from golf.eval.bpb import ByteTables
+from golf.eval.bpb import BPBAccumulator, ByteTables, build_byte_tables
 from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full
 from golf.eval.ledger import Ledger
@@ -23,7 +23,7 @@ def _tables() -> ByteTables:
     boundary = torch.zeros(VOCAB, dtype=torch.bool)
     boundary[:2] = True
     base[:2] = 0
-    return ByteTables(base, space, boundary)
+    return ByteTables(base, space, boundary, torch.zeros(VOCAB, dtype=torch.bool))
 
 
 def _ctx(tokens: torch.Tensor, seq_len: int = 64, batch_seqs: int = 8, rank: int = 0, world_size: int = 1,
@@ -103,3 +103,26 @@ def test_ranks_shares_sum_to_the_single_process_result(single_thread):
     assert sum(p["tokens"] for p in parts) == whole["tokens"] == 299
     loss = sum(p["val_loss"] * p["tokens"] for p in parts) / whole["tokens"]
     assert loss == pytest.approx(whole["val_loss"], rel=1e-12)
+
+
+def test_unknown_targets_are_counted_where_scored():
+    """C7: <unk> targets add NLL and no bytes (official metric); the result says how many were scored."""
+    tables = _tables()
+    tables.is_unknown[3] = True
+    gen = torch.Generator().manual_seed(5)
+    inputs, targets = torch.randint(0, 8, (2, 40), generator=gen), torch.randint(0, 8, (2, 40), generator=gen)
+    scored = torch.rand(2, 40, generator=gen) < 0.5
+    acc = BPBAccumulator(torch.device("cpu"))
+    acc.add(torch.ones(2, 40), inputs, targets, tables, scored)
+    acc.add(torch.ones(1, 40), inputs[:1], targets[:1], tables)
+    expected = int(((targets == 3) & scored).sum()) + int((targets[0] == 3).sum())
+    assert acc.result()["unk_targets"] == expected > 0
+
+
+def test_byte_tables_mark_the_tokenizers_unknown_piece(demo_cache):
+    import sentencepiece as spm
+
+    [model_file] = demo_cache.rglob("tokenizer.model")
+    sp = spm.SentencePieceProcessor(model_file=str(model_file))
+    tables = build_byte_tables(sp, sp.vocab_size() + 8)
+    assert torch.nonzero(tables.is_unknown).flatten().tolist() == [sp.unk_id()]

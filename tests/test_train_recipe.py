@@ -152,22 +152,6 @@ def test_polar_express_orthogonalizes_closely():
         coefficient_schedule("polar_express", 6)
 
 
-def test_polar_express_margin_is_configurable():
-    """PR #1787-#2135 normalize by the Frobenius norm alone (margin 1); golf's default keeps PE's 1.02."""
-    grad = torch.randn(24, 40, generator=torch.Generator().manual_seed(5))
-    coeffs = coefficient_schedule("polar_express", 5)
-
-    def update(**kwargs):
-        w = torch.nn.Parameter(torch.zeros(24, 40))
-        w.grad = grad.clone()
-        Muon([w], lr=1.0, momentum=0.0, backend_steps=5, nesterov=False, coeffs="polar_express", **kwargs).step()
-        return -w.detach()
-
-    assert torch.equal(update(safety=1.0), newton_schulz(grad, coeffs, 1.0).float())
-    assert torch.equal(update(), newton_schulz(grad, coeffs, 1.02).float())
-    assert not torch.equal(update(safety=1.0), update())
-
-
 def test_row_normalisation_makes_the_update_blind_to_row_scale():
     gen = torch.Generator().manual_seed(6)
     grad = torch.randn(24, 40, generator=gen)
@@ -353,3 +337,44 @@ def test_wallclock_cap_stops_at_the_first_step_ending_past_it(tmp_path):
     outcome = trainer.run()
     assert outcome.hit_wallclock_cap and 1 < outcome.steps < 100000
     assert outcome.last_step_start_s < 0.3 <= outcome.train_seconds
+
+
+# PR #1550's Polar Express coefficients (its _PE_COEFFS, first four), copied as numbers.
+PR1550_PE = ((8.156554524902461, -22.48329292557795, 15.878769915207462),
+             (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+             (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+             (3.285753657755655, -2.3681294933425376, 0.46449024233003106))
+
+
+def _pr1550_orthogonalize(g: torch.Tensor) -> torch.Tensor:
+    """PR #1550's zeropower_via_newtonschulz5 with muoneq_r: bf16, a tall matrix transposed to wide first, rows of
+    that (columns of the original) normalized, then the Frobenius norm (no safety factor), 4 Polar Express steps."""
+    x = g.bfloat16()
+    tall = x.size(-2) > x.size(-1)
+    if tall:
+        x = x.mT
+    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-7)
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+    for a, b, c in PR1550_PE:
+        gram = x @ x.mT
+        x = a * x + (b * gram + c * (gram @ gram)) @ x
+    return (x.mT if tall else x).float()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_muon_reproduces_pr1550s_update_on_a_tall_matrix(seed):
+    """B4: optimizer.muon_pe_safety=1.0 and muon_row_norm_axis=transposed give PR #1550's update; the defaults
+    (modded-nanogpt's 1.02 safety, MuonEq-R rows as stored) do not. Columns of very different scale make the
+    normalization axis matter."""
+    g = torch.randn(96, 32, generator=torch.Generator().manual_seed(seed)) * torch.linspace(0.1, 3.0, 32)
+    reference = _pr1550_orthogonalize(g) * (96 / 32) ** 0.5  # Muon's sqrt(rows / cols) for a tall matrix
+
+    def distance(**options) -> float:
+        w = torch.nn.Parameter(torch.zeros(96, 32))
+        w.grad = g.clone()
+        Muon([w], lr=1.0, momentum=0.0, backend_steps=4, coeffs="polar_express", row_norm=True, **options).step()
+        return float((-w.detach() - reference).abs().mean() / reference.abs().mean())
+
+    assert distance(row_norm_axis="transposed", pe_safety=1.0) < 0.1  # bf16 rounding, in a different order
+    assert distance(row_norm_axis="transposed") > 0.15  # the 1.02 safety factor alone
+    assert distance(pe_safety=1.0) > 0.4  # rows of the tall matrix as stored

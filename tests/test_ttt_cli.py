@@ -7,8 +7,13 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import sentencepiece as spm
 from conftest import FAST_RUN, job_dirs, run_golf
+from omegaconf import OmegaConf
+
+from golf.data.shards import find_shards, load_shard
 
 TTT_RUN = [*FAST_RUN, "eval=sliding64", "eval.max_seqs=32", "ttt=eb_adaptive", "ttt.chunk_tokens=1024",
            "ttt.epochs=1"]
@@ -42,9 +47,14 @@ def test_two_rank_job_reports_legal_ttt_as_headline(ttt_job):
     for name in ("each_token_scored_once", "score_before_update", "single_pass", "no_val_in_calibration"):
         assert checks[name]["pass"], (name, checks[name])
     assert checks["each_token_scored_once"]["value"]["scored"] == 32 * 64
+    # C7: the <unk> targets among the 32 x 64 scored ones, counted from the val shards and the tokenizer
+    data = OmegaConf.load(job / "config.yaml").data
+    sp = spm.SentencePieceProcessor(model_file=data.tokenizer_path)
+    val = np.concatenate([load_shard(p) for p in find_shards(data.val_pattern)])
+    assert m["unk_targets"] == int((val[1 : 32 * 64 + 1] == sp.unk_id()).sum())
     assert r["ttt"]["memorization"]["ttt_loop_bpb"] == m["val_bpb_ttt"]
     ttt_snr = r["snr"]["ttt"]
-    assert set(ttt_snr["mean"]["eb_clipped"]) >= {"layer_00", "layer_01"} and ttt_snr["estimator"] == "eb"
+    assert set(ttt_snr["mean"]["eb_abs_clipped"]) >= {"layer_00", "layer_01"} and ttt_snr["estimator"] == "eb_abs"
     assert ttt_snr["applied"] and r["snr"]["train"]["steps"] > 0 and r["snr"]["plot"] == "snr_scales.png"
     assert (job / "snr_scales.png").stat().st_size > 0
     logged = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]

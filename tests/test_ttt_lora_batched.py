@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import DocQueue, TTTConfig, TTTMode
+from golf.config.schema import DocQueue, TTTConfig, TTTMode, TTTOptimizer
 from golf.ttt import session
 from golf.ttt.documents import queue_batches
 
@@ -17,8 +17,8 @@ BOS = 1
 
 
 def _cfg(**kw) -> TTTConfig:
-    return TTTConfig(**{"name": "lora", "mode": TTTMode.lora, "lora_chunk": 32, "lora_rank": 2, "lr": 0.05,
-                        "epochs": 2, **kw})
+    return TTTConfig(**{"name": "lora", "mode": TTTMode.lora, "optimizer": TTTOptimizer.adamw, "lora_chunk": 32,
+                        "lora_rank": 2, "lr": 0.05, "epochs": 2, **kw})
 
 
 def _tokens(starts=(0, 40, 128, 150, 300, 384)) -> torch.Tensor:

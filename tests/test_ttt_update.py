@@ -1,8 +1,8 @@
 """How strongly stream TTT moves the weights, pinned by an update computed here from first principles.
 
 Legal stream TTT scores chunk c, then takes SGD-with-momentum steps on the mean NLL of exactly the targets it
-just scored, with the LR on a cosine from its peak at the first chunk to 0 at the last trained chunk (the last
-chunk is scored, never trained). With one epoch and a whole chunk per batch that is one step per chunk, so
+just scored, with the LR on a cosine over the C chunks, lr x cos(c / (C - 1)) as PR #549: it would reach 0 at the last
+chunk, which is scored and never trained. With one epoch and a whole chunk per batch that is one step per chunk, so
 the adapted weights and every chunk's score follow from a few lines of autograd.
 """
 
@@ -46,7 +46,7 @@ def _mean_nll(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _expected(model, tokens: torch.Tensor) -> tuple[torch.nn.Module, float]:
     """The adapted model and the mean NLL of the pass: score chunk c with the current weights, then (except for
-    the last chunk) one SGD step, buf = momentum * buf + grad, w -= lr * cosine(c / (trained - 1)) * buf."""
+    the last chunk) one SGD step, buf = momentum * buf + grad, w -= lr * cosine(c / (C - 1)) * buf."""
     model = copy.deepcopy(model)
     params = list(model.parameters())
     buffers = [torch.zeros_like(p) for p in params]
@@ -59,7 +59,7 @@ def _expected(model, tokens: torch.Tensor) -> tuple[torch.nn.Module, float]:
         if c == trained:
             break
         grads = torch.autograd.grad(_mean_nll(model, x, y), params)
-        factor = 0.5 * (1.0 + math.cos(math.pi * c / (trained - 1)))
+        factor = 0.5 * (1.0 + math.cos(math.pi * c / (CHUNKS - 1)))
         with torch.no_grad():
             for p, buf, g in zip(params, buffers, grads):
                 buf.mul_(MOMENTUM).add_(g)

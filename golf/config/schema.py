@@ -33,6 +33,28 @@ class MuonCoeffs(Choice):
     polar_express = "polar_express"  # per-step Polar Express coefficients (PR #1550), at most 5 steps
 
 
+class RowNormAxis(Choice):
+    rows = "rows"  # each row of the update as it is (the MuonEq-R paper, the 04-09 record)
+    transposed = "transposed"  # rows after a tall matrix is transposed to wide, i.e. its columns (PR #1550)
+
+
+class SideGroup(Choice):
+    """The optimizer group a side table's tensor steps in (golf.models.roles)."""
+
+    embed = "embed"  # Adam(W) at the token-embedding LR
+    matrix = "matrix"  # Muon
+    scalar = "scalar"  # Adam(W) at the scalar LR
+
+
+class QuantCategory(Choice):
+    """A quantization category: bits from quant.bits_<category>."""
+
+    embed = "embed"
+    attn = "attn"
+    mlp = "mlp"
+    other = "other"
+
+
 class WeightDecayOrder(Choice):
     before = "before"  # W *= 1 - lr*wd, then the update (the baseline-derived stacks)
     after = "after"  # the update, then W *= 1 - lr*wd (PR #462)
@@ -195,7 +217,8 @@ class ArchConfig:
     logit_softcap: float = 30.0
     rope_base: float = 10000.0
     qk_gain_init: float = 1.5  # initial per-head query gain after QK-norm
-    bos_id: int = 1  # document start: SmearGate and BigramHash never read across it
+    bos_id: int = 1  # document start (checked against the tokenizer's BOS before training)
+    bos_mask: bool = True  # SmearGate and BigramHash never read across a BOS (false: as the seeds, which predate it)
     mlp: MLPKind = MLPKind.relu2
     mlp_hidden: int = 0  # 0: mlp_mult * model_dim
     mlp_leaky_slope: float = 0.5
@@ -214,11 +237,14 @@ class ArchConfig:
     bigram_buckets: int = 0  # BigramHash table rows; 0: off
     bigram_dim: int = 128
     bigram_hash: BigramHashKind = BigramHashKind.mult
+    bigram_mult: int = 1009  # the "mult" hash's multiplier of the previous token (PR #484's EBLS: 104729)
     bigram_init_std: float = 0.01  # 0: zero table (needs ortho_init, which gives the projection weights)
     bigram_scale_init: float = 0.0  # > 0: learned output scale starting here; 0: no scale
     smear: bool = False  # SmearGate on the normalized embedding
     gated_smear: bool = False  # content-gated SmearGate on the raw embedding (golf.models.gated_smear)
     asym_softcap: bool = False  # AsymLogit: one learnable cap per logit sign, both starting at logit_softcap
+    smear_pre_norm: bool = False  # SmearGate before the embedding's RMSNorm (PR #484's EBLS) instead of after it
+    smear_init_logit: float = 0.0  # initial gate logit: the previous position's share is sigmoid(this)
     skip_gates: bool = False  # sigmoid-gated U-Net skips
     virtual_skips: bool = False  # one skip weight per encoder/decoder pair of the looped depth (PR #1855+)
     ln_scale: bool = False  # sublayer inputs times 1/sqrt(physical layer + 1)
@@ -229,6 +255,7 @@ class ArchConfig:
     parallel_residual: ParallelResidual = ParallelResidual.none
     parallel_start: int = 7  # first physical block of the parallel form
     ortho_init: bool = False  # orthogonal init pass over every non-zero-init linear with both dims >= 64
+    ortho_proj_scale: bool = False  # that pass also scales side-table projections by 1/sqrt(2 num_layers) (PR #589)
     ebls_blocks: int = 0  # EBLS: shared blocks serving num_layers virtual layers; 0: off
     ebls_rank: int = 8  # rank of the per-virtual-layer bypasses
     ebls_gamma_init: float = -2.0  # gamma logit at init (sigmoid -> 0.12)
@@ -252,14 +279,17 @@ class OptimizerConfig:
     muon_momentum_warmup_steps: int = 500
     muon_backend_steps: int = 5
     muon_coeffs: MuonCoeffs = MuonCoeffs.ns5
-    muon_ns_safety: float = 0.0  # the Frobenius norm is scaled by this before NS; 0: the coefficients' own (PE 1.02)
     muon_row_norm: bool = False  # MuonEq-R: each row of the update divided by its L2 norm before orthogonalizing
+    muon_row_norm_axis: RowNormAxis = RowNormAxis.rows
+    muon_pe_safety: float = 1.02  # polar_express: the update is divided by this x its norm (PR #1550: 1.0)
     muon_weight_decay: float = 0.0  # decoupled W *= 1 - lr*wd on Muon matrices; 0: off
     muon_wd_order: WeightDecayOrder = WeightDecayOrder.before
     embed_weight_decay: float = 0.0  # > 0: the token embedding steps with AdamW at this decay (else Adam)
     scalar_weight_decay: float = 0.0  # > 0: vectors / control tensors step with AdamW at this decay (else Adam)
     decoder_lr_mult: float = 1.0  # matrix and scalar LR multiplier for tensors of blocks[num_blocks//2:] (PR #462: 2)
     grad_clip_norm: float = 0.0
+    bigram_table_group: SideGroup = SideGroup.embed  # PR #462: scalar
+    value_embed_proj_group: SideGroup = SideGroup.matrix  # PR #1550: scalar
 
 
 @dataclass
@@ -279,9 +309,13 @@ class QuantConfig:
     control_bits: int = 32  # control tensors (scales, mixes, gains): 32 keeps them fp32, 16 stores fp16 (the records)
     clip: ClipMode = ClipMode.percentile
     sdclip_k: float = 12.85
-    sdclip_k_embed: float = 0.0  # per-category SDClip k (the records: embed 14, attn 13, MLP 11.5); 0: sdclip_k
-    sdclip_k_attn: float = 0.0
-    sdclip_k_mlp: float = 0.0
+    sdclip_k_embed: Optional[float] = None  # SDClip k of the embed category; None: sdclip_k; 0: percentile clip
+    sdclip_k_attn: Optional[float] = None  # the same for attention (the PR #1855-#2135 records: 13)
+    sdclip_k_mlp: Optional[float] = None  # the same for the MLP (the records: 11.5)
+    sdclip_k_other: Optional[float] = None  # the same for the other category
+    scale_floor: bool = False  # per-row scales >= 1/qmax, as the official int8 export and the seeds' int6
+    bigram_table_category: QuantCategory = QuantCategory.embed  # PR #462: other (int6 with the blocks)
+    value_embed_table_category: QuantCategory = QuantCategory.embed  # PR #1550: other (int8, percentile clip)
     search_percentiles: list[float] = field(default_factory=lambda: [99.9, 99.95, 99.99, 99.999, 100.0])
     prune_fraction: float = 0.0  # magnitude pruning of each quantized matrix before rounding
     fit_budget: bool = False  # zero the cheapest +-1 codes until the artifact fits budget.artifact_limit_bytes
@@ -317,12 +351,13 @@ class TTTConfig:
     epochs: int = 3  # optimizer epochs over each chunk after it is scored
     optimizer: TTTOptimizer = TTTOptimizer.sgd
     lr: float = 0.002  # peak; cosine decay across the whole pass
+    lr_floor: float = 0.0  # the cosine ends at lr_floor x lr (pre-quant PR #462 / #1550: 0.1)
     momentum: float = 0.9
     weight_decay: float = 0.0
-    batch_seqs: int = 32
+    batch_seqs: int = 32  # sequences per optimizer step over all ranks (global; each rank takes a share)
     seq_len: int = 0  # training sequence length inside a chunk; 0: the eval sequence length
     grad_clip_norm: float = 1.0
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool = False  # keep the token embedding, output head and BigramHash fixed (PR #484)
     freeze_blocks: int = 0  # the first k blocks stay fixed
     freeze_pattern: str = ""  # regex on parameter names to keep fixed
     layer_lr: LayerLR = LayerLR.constant
@@ -338,6 +373,7 @@ class TTTConfig:
     lora_batch_docs: int = 1  # lora: documents adapted side by side, each with its own adapters
     lora_queue: DocQueue = DocQueue.stream  # lora: the order documents are taken in (recorded in the result)
     compile: bool = False
+    qat: bool = False  # pre-quant TTT forwards see fake-quantized weights (PR #462 left late QAT on; #1550 off)
 
 
 @dataclass
@@ -432,11 +468,19 @@ class PathsConfig:
 
 
 @dataclass
+class ResumeConfig:
+    """`resume=never|auto` selects the mode (golf/conf/resume/); see golf.resume."""
+
+    mode: ResumeMode = ResumeMode.never
+    allow_code_change: bool = False  # continue a job although this code writes a different train_gpt.py
+
+
+@dataclass
 class GolfConfig:
     seed: int = 1337
     run_name: str = "run"
     sweep_name: str = "adhoc"
-    resume: ResumeMode = ResumeMode.never
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -62,6 +62,15 @@ def check_vocab(sp: spm.SentencePieceProcessor, vocab_size: int, tokenizer_path:
         )
 
 
+def check_bos(sp: spm.SentencePieceProcessor, bos_id: int, bos_mask: bool, tokenizer_path: str | Path) -> None:
+    """The document start the model masks at (arch.bos_id, SmearGate / BigramHash) must be the tokenizer's BOS."""
+    if not bos_mask or sp.bos_id() == bos_id:
+        return
+    fix = f"set arch.bos_id={sp.bos_id()}" if sp.bos_id() >= 0 else "it has none: set arch.bos_mask=false"
+    raise DataError(f"arch.bos_id={bos_id} is not the BOS of tokenizer {tokenizer_path} (id {sp.bos_id()}), so "
+                    f"document boundaries would be masked at the wrong token; {fix}")
+
+
 def check_tokens_in_vocab(tokens: np.ndarray, vocab_size: int, source: str) -> None:
     """Every token id must index the embedding; ids past it mean shards from another tokenizer."""
     if tokens.size == 0:

@@ -1,27 +1,26 @@
-"""Atomic, strict JSON files: write to a temp file, fsync, rename, so a crash never leaves half a file; a
-NaN or inf is refused (it would not be valid JSON)."""
+"""Strict JSON files, written atomically (golf.utils.atomic), so a crash never leaves half a file; a NaN or inf
+is refused (it would not be valid JSON). A file that does not parse (truncated or altered by hand: golf never
+writes one) is a `CorruptFile` naming it."""
 
 import json
-import os
 from pathlib import Path
+
+from golf.errors import GolfError
+from golf.utils.atomic import write_text
+
+
+class CorruptFile(GolfError, ValueError):
+    """A JSON file that does not parse; a ValueError too, so callers that skip unreadable files still do."""
 
 
 def write_json(path: Path, obj) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=str, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # A full disk or a crash mid-write: the previous file stays whole; drop the partial one.
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text(Path(path), json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def read_json(path: Path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptFile(f"{path} is not valid JSON ({exc}): it was truncated or altered outside golf; restore it, "
+                          f"or re-run the job that wrote it") from None

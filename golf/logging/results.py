@@ -6,7 +6,10 @@ The parent writes it first with status "running"; the worker's rank 0 fills it i
 "failed" with the error type, message and where the traceback was written; a preemption signal leaves
 status "interrupted" with the checkpoint step and the command that continues the run. A SIGKILL leaves
 "running": `resume=auto` tells it from a live run by the job lock (golf.resume). The file is strict JSON:
-a NaN or inf anywhere is a bug, refused when written.
+a NaN or inf anywhere is a bug, refused when written. A job continued by a later process keeps each earlier
+attempt's outcome in `attempts` (status, times, git state, error); one that ended without a word (SIGKILL,
+the OOM killer, a full disk that refused even the failure record) is entered there as "lost". When the disk
+is full, recording a failure first deletes the job's temp files (the half-written file that filled it).
 
 The sections every reader uses (the summary line, golf.report, golf.export, the W&B summary) are declared
 below; writers fill them from these dataclasses and readers read them through `section`, so a key that
@@ -14,6 +17,7 @@ nothing writes cannot be read.
 """
 
 import dataclasses
+import logging
 import math
 import time
 import traceback
@@ -21,9 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from golf.logging.jsonio import read_json, write_json
+from golf.utils.atomic import remove_temp_files, write_text
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
+# What `attempts` keeps of each earlier process that ran the job
+ATTEMPT_KEYS = ("status", "started_at", "finished_at", "launch_id", "git", "error", "interrupted")
 
 
 @dataclass
@@ -102,6 +111,13 @@ class Results:
         self.data = read_json(self.path) if self.path.exists() else {"schema_version": SCHEMA_VERSION}
 
     def start(self, **fields) -> None:
+        """This process runs the job now; an earlier attempt's outcome moves to `attempts`."""
+        if "status" in self.data:
+            before = {k: self.data[k] for k in ATTEMPT_KEYS if self.data.get(k) is not None}
+            if before["status"] == "running":
+                before.update(status="lost", error={"message": "the process ended without recording how (SIGKILL, "
+                                                               "the OOM killer, a node failure or a full disk)"})
+            self.data.setdefault("attempts", []).append(before)
         self.data.pop("interrupted", None)
         self.data.update(status="running", error=None, started_at=_now(), finished_at=None,
                          schema_version=SCHEMA_VERSION, **fields)
@@ -127,15 +143,35 @@ class Results:
         self.data.update(status="interrupted", finished_at=_now(), error=None, interrupted={
             "message": str(exc), "checkpoint_step": step,
             "resume": f"re-run the same command with resume=auto: {self.data.get('resume_command')}"})
-        self.save()
+        self._save_end()
 
     def fail(self, exc: BaseException, where: str) -> None:
         tb_file = self.path.parent / "error.txt"
-        tb_file.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         self.data = _finite(self.data)  # whatever failed must not also make the record unwritable
         self.data.update(status="failed", finished_at=_now(), error={
             "type": type(exc).__name__, "message": str(exc), "where": where, "traceback_file": tb_file.name})
-        self.save()
+        try:
+            write_text(tb_file, "".join(traceback.format_exception(exc)))
+        except OSError:
+            pass  # the traceback is a detail; results.json below is the record
+        self._save_end()
+
+    def _save_end(self) -> None:
+        """Record how the run ended, even on a full disk: the job's temp files go first (the file whose write
+        failed), then one retry; if that fails too, the record stays "running" and the next attempt enters
+        this one as lost. Never raises: the error that ended the run is the one to report."""
+        try:
+            self.save()
+            return
+        except OSError:
+            removed = remove_temp_files([self.path.parent, *(p for p in self.path.parent.iterdir() if p.is_dir())])
+        try:
+            self.save()
+            log.warning(f"recorded status {self.data['status']} after removing {len(removed)} temp file(s) "
+                        f"({', '.join(p.name for p in removed)}) to free space")
+        except OSError as exc:
+            log.error(f"could not record status {self.data['status']} in {self.path} ({exc}); it keeps its last "
+                      f"state until the job is continued with resume=auto, which records this attempt as lost")
 
     def save(self) -> None:
         write_json(self.path, self.data)

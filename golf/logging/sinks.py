@@ -18,20 +18,28 @@ from urllib.parse import urlparse
 from golf.errors import ConfigError
 from golf.logging.launch import job_launch
 from golf.logging.settings import flat_key, job_settings, label, override_key
+from golf.utils.atomic import write_text
 
 
 def rewind_metrics(path: Path, step: int) -> None:
     """Drop the metrics.jsonl records a resumed run will write again: everything after the checkpoint.
 
-    At a checkpoint of step s the log holds the train record of step s but not yet its validation.
+    At a checkpoint of step s the log holds the train record of step s but not yet its validation. A line
+    that does not parse (the torn last line of a run killed, or stopped by a full disk, mid-write) is dropped.
     """
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
-            if line.strip() and ((r := json.loads(line))["step"] < step or (r["step"] == step and "train/loss" in r))]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    kept = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+            if (r := _record(line)) is not None and (r["step"] < step or (r["step"] == step and "train/loss" in r))]
+    write_text(path, "".join(line if line.endswith("\n") else line + "\n" for line in kept))
+
+
+def _record(line: str) -> dict | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
 
 
 DASHBOARD_KEYS = ("arch", "ttt", "quant", "optimizer", "eval", "data")

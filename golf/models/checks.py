@@ -76,6 +76,9 @@ def _check_arch_options(a) -> list[str]:
         errors.append("arch.bigram_init_std=0 zeroes the BigramHash table and its projection starts at zero, so "
                       "neither ever gets a gradient; set arch.bigram_init_std=0.01, or arch.ortho_init=true with "
                       "arch.bigram_dim and arch.model_dim >= 64")
+    if a.bigram_mult <= 0 or (a.ortho_proj_scale and not a.ortho_init) or (a.smear_pre_norm and not a.smear):
+        errors.append(f"arch.bigram_mult={a.bigram_mult} must be positive, arch.ortho_proj_scale needs "
+                      f"arch.ortho_init=true and arch.smear_pre_norm needs arch.smear=true")
     errors += _check_depth_options(a) + _check_gate_and_rope_options(a)
     return errors
 

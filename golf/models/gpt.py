@@ -72,19 +72,21 @@ class GPT(nn.Module):
         if self.lm_head is not None:
             self.lm_head.zero_init = True
         # Optional components are imported only when configured, so a record's script embeds what it uses.
+        bos_id = cfg.bos_id if cfg.bos_mask else None
         self.bigram = None
         if cfg.bigram_buckets:
             from golf.models.bigram_hash import BigramHash
 
             self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
-                                     cfg.bigram_scale_init, cfg.bos_id)
+                                     cfg.bigram_scale_init, bos_id, cfg.bigram_mult)
         self.smear = None
         if cfg.smear:
             from golf.models.smear_gate import SmearGate
 
-            self.smear = SmearGate(dim, cfg.bos_id)
+            self.smear = SmearGate(dim, bos_id, cfg.smear_init_logit)
+        self.smear_pre_norm = cfg.smear_pre_norm
         self.gated_smear = None
-        if cfg.gated_smear:
+        if cfg.gated_smear:  # masked at every BOS whatever arch.bos_mask says (the PR #1855 fix)
             from golf.models.gated_smear import GatedSmear
 
             self.gated_smear = GatedSmear(cfg.gate_window, cfg.bos_id)
@@ -129,7 +131,7 @@ class GPT(nn.Module):
         if cfg.ortho_init:
             from golf.models.orthogonal_init import orthogonal_init_
 
-            orthogonal_init_(self)
+            orthogonal_init_(self, cfg.ortho_proj_scale)
 
     def _init_weights(self) -> None:
         if self.tie_embeddings:
@@ -181,6 +183,8 @@ class GPT(nn.Module):
             x = x + self.bigram(input_ids)
         if self.gated_smear is not None:
             x = self.gated_smear(x, input_ids)
+        if self.smear is not None and self.smear_pre_norm:
+            return F.rms_norm(self.smear(x, input_ids), (x.size(-1),))
         x = F.rms_norm(x, (x.size(-1),))
         return self.smear(x, input_ids) if self.smear is not None else x
 

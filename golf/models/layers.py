@@ -29,12 +29,13 @@ class CastedLinear(nn.Linear):
     zero_init: bool = False
     qat_bits: int = 0  # > 0: training forwards see fake-quantized weights (golf.quant.qat.LateQAT)
     qat_tau: float = 0.0
+    qat_floor: bool = False  # the fake-quant scales are at least 1/qmax (quant.scale_floor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias.to(x.dtype) if self.bias is not None else None
         w = self.weight
         if self.qat_bits and self.training:
-            w = fake_quant(w, self.qat_bits, self.qat_tau)
+            w = fake_quant(w, self.qat_bits, self.qat_tau, self.qat_floor)
         return F.linear(x, w.to(x.dtype), bias)
 
 

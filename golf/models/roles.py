@@ -2,12 +2,17 @@
 
 Each component declares the role of its own parameters next to its definition (a `PARAM_ROLES` class
 attribute: local name -> Role), and `parameter_roles(model)` collects them under their full names. The
-optimizer split (golf.optim.param_groups), the quantizers (golf.quant), bf16 storage (golf.models.layers)
-and TTT freezing (golf.ttt.training) all read roles from here, so a new component touches only its own
-module: nothing matches names elsewhere.
+optimizer split (golf.optim.param_groups), the quantizers (golf.quant), bf16 storage (golf.models.layers),
+the orthogonal init (golf.models.orthogonal_init) and TTT freezing (golf.ttt.training) all read roles from
+here, so a new component touches only its own module: nothing matches names elsewhere.
+
+The seeds disagree on where the side tables go (PR #462 steps the BigramHash table with the scalars and
+quantizes it int6 with the blocks; PR #1550 steps the value-embedding projection with the scalars and
+quantizes its table like the other int8 tensors), so those roles carry a `side` name and a preset moves
+them with `optimizer.<side>_group` / `quant.<side>_category` (passed as `optimizer=` / `quant=` below).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -17,15 +22,21 @@ class Role:
     group: str  # optimizer group: "embed" (token tables, Adam at the embedding LR), "head", "matrix" (Muon), "scalar"
     quant: str  # quantization category: "embed", "attn", "mlp", "other" or "gate" (bits per category: quant.bits_*)
     control: bool = False  # per-channel control tensor: stored fp32, never quantized, never cast to bf16
-    token_table: bool = False  # a token embedding or output head: frozen by ttt.freeze_embeddings
+    embedding: bool = False  # the vocabulary side (token embedding, output head, BigramHash): ttt.freeze_embeddings
+    side: str = ""  # a side table's tensor whose group / category a preset may move (see the module docstring)
 
 
-TOKEN_EMBEDDING = Role("embed", "embed", token_table=True)
-OUTPUT_HEAD = Role("head", "embed", token_table=True)
-SIDE_TABLE = Role("embed", "embed")  # BigramHash / value-embedding tables: the token embedding's group
+TOKEN_EMBEDDING = Role("embed", "embed", embedding=True)
+OUTPUT_HEAD = Role("head", "embed", embedding=True)
+BIGRAM_TABLE = Role("embed", "embed", embedding=True, side="bigram_table")
+BIGRAM_PROJECTION = Role("matrix", "other", embedding=True, side="bigram_proj")
+BIGRAM_SCALE = Role("scalar", "other", control=True, embedding=True)
+VALUE_EMBED_TABLE = Role("embed", "embed", side="value_embed_table")
+VALUE_EMBED_PROJECTION = Role("matrix", "other", side="value_embed_proj")
+# A side table's projection to the model width: the only non-zero `.proj` linears that PR #589's init scales.
+SIDE_PROJECTIONS = (BIGRAM_PROJECTION, VALUE_EMBED_PROJECTION)
 ATTN_MATRIX = Role("matrix", "attn")
 MLP_MATRIX = Role("matrix", "mlp")
-PROJECTION = Role("matrix", "other")  # a side table's projection to the model width
 MLP_VECTOR = Role("scalar", "mlp")
 BYPASS_MATRIX = Role("scalar", "other")  # EBLS low-rank bypasses: Adam, quantized as "other"
 CONTROL = Role("scalar", "other", control=True)
@@ -34,15 +45,29 @@ CONTROL = Role("scalar", "other", control=True)
 ATTN_GATE = Role("scalar", "gate")
 
 
-def parameter_roles(model: nn.Module) -> dict[str, Role]:
-    """Full parameter name -> Role for every parameter of `model`; an undeclared parameter is an error."""
+def preset_moves(optimizer=None, quant=None) -> dict[str, dict[str, str]]:
+    """side -> the Role fields a config moves it to (optimizer group, quant category)."""
+    moves: dict[str, dict[str, str]] = {}
+    if optimizer is not None:
+        moves.setdefault("bigram_table", {})["group"] = str(optimizer.bigram_table_group)
+        moves.setdefault("value_embed_proj", {})["group"] = str(optimizer.value_embed_proj_group)
+    if quant is not None:
+        moves.setdefault("bigram_table", {})["quant"] = str(quant.bigram_table_category)
+        moves.setdefault("value_embed_table", {})["quant"] = str(quant.value_embed_table_category)
+    return moves
+
+
+def parameter_roles(model: nn.Module, optimizer=None, quant=None) -> dict[str, Role]:
+    """Full parameter name -> Role for every parameter of `model`; an undeclared parameter is an error.
+    With an optimizer / quant config, side tables take the group / category that config gives them."""
     names = {name for name, _ in model.named_parameters()}
+    moves = preset_moves(optimizer, quant)
     roles = {}
     for prefix, module in model.named_modules():
         for local, role in getattr(module, "PARAM_ROLES", {}).items():
             name = f"{prefix}.{local}" if prefix else local
             if name in names:
-                roles[name] = role
+                roles[name] = replace(role, **moves.get(role.side, {}))
     missing = sorted(names - roles.keys())
     if missing:
         raise ValueError(f"parameters without a declared role: {missing[:5]}; declare them in the owning "
@@ -53,8 +78,3 @@ def parameter_roles(model: nn.Module) -> dict[str, Role]:
 def control_names(model: nn.Module) -> set[str]:
     """Names of the control tensors (kept fp32 and unquantized by every export)."""
     return {name for name, role in parameter_roles(model).items() if role.control}
-
-
-def quant_categories(model: nn.Module) -> dict[str, str]:
-    """Parameter name -> quantization category."""
-    return {name: role.quant for name, role in parameter_roles(model).items()}

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import CONTROL, PROJECTION, SIDE_TABLE
+from golf.models.roles import CONTROL, VALUE_EMBED_PROJECTION, VALUE_EMBED_TABLE
 
 
 class ValueEmbedding(nn.Module):
-    PARAM_ROLES = {"table.weight": SIDE_TABLE, "proj.weight": PROJECTION, "scale": CONTROL}
+    PARAM_ROLES = {"table.weight": VALUE_EMBED_TABLE, "proj.weight": VALUE_EMBED_PROJECTION, "scale": CONTROL}
 
     def __init__(self, vocab_size: int, dim: int, kv_dim: int):
         super().__init__()

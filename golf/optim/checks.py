@@ -49,6 +49,8 @@ def recipe_errors(cfg, world_size: int) -> list[str]:
     for key in ("muon_weight_decay", "embed_weight_decay", "scalar_weight_decay"):
         if getattr(o, key) < 0:
             errors.append(f"optimizer.{key}={getattr(o, key)} must be >= 0 (0: off)")
+    if o.muon_pe_safety <= 0:
+        errors.append(f"optimizer.muon_pe_safety={o.muon_pe_safety} must be positive (1.0: none, as PR #1550)")
     if o.decoder_lr_mult <= 0:
         errors.append(f"optimizer.decoder_lr_mult={o.decoder_lr_mult} must be positive (1: off; PR #462 uses 2)")
     if o.muon_coeffs == "polar_express" and not 1 <= o.muon_backend_steps <= len(POLAR_EXPRESS_COEFFS):

@@ -2,8 +2,10 @@
 where `ttt.snr_scale` also scales each layer's gradient by it).
 
 Two estimators over a layer's flattened gradient g (PR #484): `eb` = |E[g]| / std(g), what its text
-describes, and `eb_abs` = mean(|g|) / std(g), what its code computed (for zero-mean noise that sits near
-sqrt(2/pi) ~ 0.8 in every layer). Each is kept raw and clipped to [snr_min, snr_max], the scale TTT
+describes (over a whole layer the mean entry is ~0, so it sits under any useful floor), and `eb_abs` =
+mean(|g|) / std(g), what its code computed, with the sample std as there: sqrt(2/pi) ~ 0.8 for Gaussian
+entries, lower for a layer whose gradient is concentrated in a few large entries (sparse rows, outliers),
+so the scales differ across layers. Each is kept raw and clipped to [snr_min, snr_max], the scale TTT
 applies. Layers are golf.models.layer_groups groups, so a shared block is measured once. Values stay on
 the device until they are logged: measuring never makes the host wait.
 """
@@ -20,7 +22,7 @@ SERIES = (*ESTIMATORS, *(f"{e}_clipped" for e in ESTIMATORS))  # the order of a 
 def layer_snr(grads: list[torch.Tensor]) -> torch.Tensor:
     """[eb, eb_abs] of one layer's gradients taken together, on their device."""
     g = torch.cat([t.detach().float().reshape(-1) for t in grads])
-    std = g.std(unbiased=False) + SNR_EPS
+    std = g.std(correction=1 if g.numel() > 1 else 0) + SNR_EPS
     return torch.stack([g.mean().abs(), g.abs().mean()]) / std
 
 

@@ -2,6 +2,12 @@
 
 Options on top of the baseline (all off by default): MuonEq-R row normalisation, the Polar
 Express per-step coefficients, and decoupled weight decay before or after the update.
+
+Two details differ between the sources and are options here: modded-nanogpt's Polar Express divides
+the update by 1.02 x its norm (headroom for bf16 rounding) while PR #1550 divides by the norm alone
+(`pe_safety=1.0`); and PR #1550 row-normalizes after transposing a tall matrix to its wide orientation,
+i.e. it normalizes the columns of the MLP-up matrices (`row_norm_axis="transposed"`), where the MuonEq-R
+paper and the 04-09 record normalize the rows as stored (`"rows"`).
 """
 
 import torch
@@ -17,8 +23,6 @@ POLAR_EXPRESS_COEFFS = (
     (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
     (2.3465413258596377, -1.7097828382687081, 0.42323551169305323),
 )
-# Those coefficients assume the input's spectral norm sits 2% below 1, headroom for bf16 rounding.
-POLAR_EXPRESS_SAFETY = 1.02
 
 
 def coefficient_schedule(kind: str, steps: int) -> tuple[tuple[float, float, float], ...]:
@@ -72,14 +76,12 @@ class Muon(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
-                 coeffs: str = "ns5", row_norm: bool = False, weight_decay: float = 0.0, wd_order: str = "before",
-                 compiled: bool = False, safety: float = 0.0):
+                 coeffs: str = "ns5", row_norm: bool = False, row_norm_axis: str = "rows", pe_safety: float = 1.02,
+                 weight_decay: float = 0.0, wd_order: str = "before", compiled: bool = False):
         coefficient_schedule(coeffs, backend_steps)  # fail at construction, not at the first step
-        # 0: the margin the coefficients assume (Polar Express 1.02, NS5 none); PR #1787-#2135 run PE at 1.
-        safety = safety or (POLAR_EXPRESS_SAFETY if coeffs == "polar_express" else 1.0)
         super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov,
-                                      coeffs=coeffs, row_norm=row_norm, weight_decay=weight_decay,
-                                      wd_order=wd_order, safety=safety))
+                                      coeffs=coeffs, row_norm=row_norm, row_norm_axis=row_norm_axis,
+                                      pe_safety=pe_safety, weight_decay=weight_decay, wd_order=wd_order))
         self.orthogonalize = _orthogonalizer(compiled)
 
     def _update(self, p: torch.Tensor, group: dict, coeffs) -> torch.Tensor:
@@ -93,8 +95,11 @@ class Muon(torch.optim.Optimizer):
         if group["nesterov"]:
             grad = grad.add(buf, alpha=group["momentum"])
         if group["row_norm"]:
-            grad = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-7)
-        update = self.orthogonalize(grad, coeffs, group["safety"])
+            tall = grad.size(-2) > grad.size(-1)
+            axis = -2 if group["row_norm_axis"] == "transposed" and tall else -1
+            grad = grad / grad.norm(dim=axis, keepdim=True).clamp_min(1e-7)
+        safety = group["pe_safety"] if group["coeffs"] == "polar_express" else 1.0
+        update = self.orthogonalize(grad, coeffs, safety)
         scale = max(1, update.size(-2) / update.size(-1)) ** 0.5
         return update.mul_(scale) if scale != 1 else update  # x * 1.0 is x: the multiply is skipped, not changed
 

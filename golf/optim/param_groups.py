@@ -16,10 +16,10 @@ from golf.models.roles import parameter_roles
 from golf.optim.muon import Muon
 
 
-def split_parameters(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
+def split_parameters(model: nn.Module, opt_cfg=None) -> dict[str, list[tuple[str, nn.Parameter]]]:
     """Trainable named parameters by optimizer group (golf.models.roles: embed, head, matrix, scalar),
-    in the model's parameter order."""
-    roles = parameter_roles(model)
+    in the model's parameter order; `opt_cfg` places the side tables (optimizer.*_group)."""
+    roles = parameter_roles(model, optimizer=opt_cfg)
     groups = {"embed": [], "head": [], "matrix": [], "scalar": []}
     for name, p in model.named_parameters():
         if p.requires_grad:
@@ -66,7 +66,7 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
 
     `compiled` compiles Muon's Newton-Schulz iteration (the run's train.compile decision).
     """
-    params = {group: [p for _, p in named] for group, named in split_parameters(model).items()}
+    params = {group: [p for _, p in named] for group, named in split_parameters(model, opt_cfg).items()}
     if opt_cfg.name == "adamw":
         everything = [p for role in ("embed", "head", "matrix", "scalar") for p in params[role]]
         return {"all": _adam(_lr_groups(everything, opt_cfg.matrix_lr), opt_cfg, fused,
@@ -82,8 +82,9 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
     optimizers["matrix"] = Muon(_lr_groups(params["matrix"], opt_cfg.matrix_lr, decoder_ids, mult),
                                 lr=opt_cfg.matrix_lr, momentum=opt_cfg.muon_momentum,
                                 backend_steps=opt_cfg.muon_backend_steps, coeffs=opt_cfg.muon_coeffs,
-                                row_norm=opt_cfg.muon_row_norm, weight_decay=opt_cfg.muon_weight_decay,
-                                wd_order=opt_cfg.muon_wd_order, compiled=compiled, safety=opt_cfg.muon_ns_safety)
+                                row_norm=opt_cfg.muon_row_norm, row_norm_axis=opt_cfg.muon_row_norm_axis,
+                                pe_safety=opt_cfg.muon_pe_safety, weight_decay=opt_cfg.muon_weight_decay,
+                                wd_order=opt_cfg.muon_wd_order, compiled=compiled)
     optimizers["scalar"] = _adam(_lr_groups(params["scalar"], opt_cfg.scalar_lr, decoder_ids, mult), opt_cfg, fused,
                                  opt_cfg.scalar_weight_decay)
     return optimizers

@@ -24,9 +24,11 @@ def quant_errors(q) -> list[str]:
         errors.append(f"quant.prune_fraction={q.prune_fraction} must be in [0, 1)")
     if not q.search_percentiles or not all(0 < p <= 100 for p in q.search_percentiles):
         errors.append(f"quant.search_percentiles={list(q.search_percentiles)} must be a non-empty list in (0, 100]")
-    if q.sdclip_k <= 0 or min(q.sdclip_k_embed, q.sdclip_k_attn, q.sdclip_k_mlp) < 0:
-        errors.append(f"quant.sdclip_k={q.sdclip_k} must be positive and quant.sdclip_k_embed / _attn / _mlp "
-                      f">= 0 (0: quant.sdclip_k)")
+    sdclip_ks = {c: getattr(q, f"sdclip_k_{c}") for c in ("embed", "attn", "mlp", "other")}
+    if q.sdclip_k <= 0 or any(k is not None and k < 0 for k in sdclip_ks.values()):
+        errors.append(f"quant.sdclip_k={q.sdclip_k} must be positive, quant.sdclip_k_<category> "
+                      f"({', '.join(f'{c}={k}' for c, k in sdclip_ks.items())}) null (as sdclip_k), 0 (percentile "
+                      f"clip) or positive")
     if q.gptq_damping <= 0 or q.gptq_block_size <= 0:
         errors.append(f"quant.gptq_damping={q.gptq_damping} and quant.gptq_block_size={q.gptq_block_size} must be "
                       f"positive (defaults 0.01 and 128)")

@@ -29,7 +29,7 @@ import torch
 from golf.errors import ArtifactError
 from golf.models.registry import build_model
 from golf.models.roles import Role, parameter_roles
-from golf.quant.intn import FLOAT_BITS, bits_by_category, storage_bits
+from golf.quant.intn import FLOAT_BITS, bits_by_category, clip_for, storage_bits
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class SizeEstimate:
     params_by_bits: dict[str, int]
     raw_bytes: int  # payload before compression
     model_bytes: int  # estimated compressed payload
-    bits_per_code: dict[str, float] = field(default_factory=dict)
+    bits_per_code: dict[str, float] = field(default_factory=dict)  # "<category>:<bits>" -> estimated bits per code
 
 
 def clip_z(quant) -> float:
@@ -72,9 +72,8 @@ def _stored_bits(role: Role, t: torch.Tensor, quant) -> int:
 def estimate(arch, quant) -> SizeEstimate:
     with torch.device("meta"):
         model = build_model(arch)
-    z = clip_z(quant)
     compressed = quant.compressor != "none"
-    roles = parameter_roles(model)
+    roles = parameter_roles(model, quant=quant)
     by_group: dict[str, int] = {}
     by_bits: dict[str, int] = {}
     raw = model_bytes = 0.0
@@ -90,9 +89,10 @@ def estimate(arch, quant) -> SizeEstimate:
             model_bytes += size
             continue
         rows = t.shape[0] if t.ndim > 1 else 1
-        per_code[str(b)] = code_entropy_bits(b, z)
+        category = roles[name].quant
+        bits = per_code[f"{category}:{b}"] = code_entropy_bits(b, clip_z(clip_for(quant, category)))
         raw += t.numel() + 2 * rows  # one int8 container per code + an fp16 scale per row
-        model_bytes += (t.numel() * per_code[str(b)] / 8 if compressed else t.numel()) + 2 * rows
+        model_bytes += (t.numel() * bits / 8 if compressed else t.numel()) + 2 * rows
     return SizeEstimate(sum(by_group.values()), by_group, by_bits, int(raw), int(model_bytes), per_code)
 
 

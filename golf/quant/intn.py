@@ -2,20 +2,25 @@
 
 Row r of a matrix gets one scale s_r (stored fp16) and codes q = clamp(round(W_r / s_r), -M, M)
 with M = 2^(N-1) - 1, kept in int8 containers (the compressor squeezes out the unused high bits).
-The clip c_r = M s_r comes from a percentile of |W_r|, from k x std(W_r) ("SDClip", k per category
-with quant.sdclip_k_<category>), or from a search over percentiles that keeps the one with the smallest
-reconstruction error per matrix ("GPTQ-lite"). Small tensors (numel <= keep_float_max_numel) stay float:
-fp32 for control tensors (at any size), fp16 otherwise, as in the official export. Attention-gate
-weights (category "gate") are the exception: below 16 bits they are quantized at any size, clipped at
-their row maximum (a dozen weights per row: no outliers to clip, and no Hessian).
+The clip c_r = M s_r comes from a percentile of |W_r|, from k x std(W_r) ("SDClip", with its own k
+per category where a recipe sets one: PR #1550 clips its int8 embedding at k = 20, the PR #1855-#2135
+records use embed 14, attention 13, MLP 11.5), or from a search over percentiles that keeps the one with
+the smallest reconstruction error per matrix ("GPTQ-lite").
+With `quant.scale_floor` every scale is at least 1/M, as in the official int8 export and the seeds'
+int6 exports: rows whose clip is below 1 then get a coarser grid than their range needs. Small tensors
+(numel <= keep_float_max_numel) stay float: fp32 for control tensors (at any size), fp16 otherwise, as
+in the official export. Attention-gate weights (category "gate") are the exception: below 16 bits they are
+quantized at any size, clipped at their row maximum (a dozen weights per row: no outliers to clip, and no
+Hessian).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from golf.artifact import packed
+from golf.config.schema import ClipMode
 from golf.logging.progress import Progress
 from golf.models.roles import Role
 
@@ -49,24 +54,33 @@ def as_rows(t: torch.Tensor) -> torch.Tensor:
     return t.float().reshape(t.shape[0] if t.ndim > 1 else 1, -1)
 
 
-def scales_from_clip(clip: torch.Tensor, bits: int) -> torch.Tensor:
-    """fp16-representable per-row scales (quantizing with the stored value keeps the round trip exact)."""
-    s = (clip / qmax(bits)).to(torch.float16)
+def scales_from_clip(clip: torch.Tensor, bits: int, floor: bool = False) -> torch.Tensor:
+    """fp16-representable per-row scales (quantizing with the stored value keeps the round trip exact);
+    with `floor`, at least 1/qmax."""
+    s = clip / qmax(bits)
+    if floor:
+        s = s.clamp_min(1.0 / qmax(bits))
+    s = s.to(torch.float16)
     return torch.where(s > 0, s, torch.ones_like(s)).float()
 
 
-def percentile_scales(w: torch.Tensor, bits: int, percentile: float) -> torch.Tensor:
+def percentile_scales(w: torch.Tensor, bits: int, percentile: float, floor: bool = False) -> torch.Tensor:
     a = w.abs()
     clip = a.amax(dim=1) if percentile >= 100 else torch.quantile(a, percentile / 100.0, dim=1)
-    return scales_from_clip(clip, bits)
+    return scales_from_clip(clip, bits, floor)
 
 
-def sdclip_scales(w: torch.Tensor, bits: int, k: float) -> torch.Tensor:
-    return scales_from_clip(k * w.std(dim=1, unbiased=False), bits)
+def sdclip_scales(w: torch.Tensor, bits: int, k: float, floor: bool = False) -> torch.Tensor:
+    return scales_from_clip(k * w.std(dim=1), bits, floor)  # the sample std, as PR #1550 computes it
 
 
-def sdclip_k(quant, category: str) -> float:
-    return getattr(quant, f"sdclip_k_{category}", 0.0) or quant.sdclip_k
+def clip_for(quant, category: str):
+    """`quant` as it applies to one category: SDClip with that category's k (quant.sdclip_k_embed / _attn /
+    _mlp / _other; None: quant.sdclip_k), where k = 0 means the percentile clip (PR #1550's int8 tensors)."""
+    k = getattr(quant, f"sdclip_k_{category}", None)
+    if quant.clip != "sdclip" or k is None:
+        return quant
+    return replace(quant, clip=ClipMode.percentile) if k == 0 else replace(quant, sdclip_k=k)
 
 
 def round_rows(w: torch.Tensor, s: torch.Tensor, bits: int) -> torch.Tensor:
@@ -76,14 +90,14 @@ def round_rows(w: torch.Tensor, s: torch.Tensor, bits: int) -> torch.Tensor:
 
 def candidate_scales(w: torch.Tensor, bits: int, quant, category: str = "other") -> list[torch.Tensor]:
     """The per-row scales the clip mode allows; more than one only for the search."""
-    mode = quant.clip
+    mode, floor = quant.clip, quant.scale_floor
     if category == "gate":
         return [percentile_scales(w, bits, 100.0)]
     if mode == "percentile":
-        return [percentile_scales(w, bits, quant.clip_percentile)]
+        return [percentile_scales(w, bits, quant.clip_percentile, floor)]
     if mode == "sdclip":
-        return [sdclip_scales(w, bits, sdclip_k(quant, category))]
-    return [percentile_scales(w, bits, p) for p in quant.search_percentiles]
+        return [sdclip_scales(w, bits, quant.sdclip_k, floor)]
+    return [percentile_scales(w, bits, p, floor) for p in quant.search_percentiles]
 
 
 def round_matrix(name: str, w: torch.Tensor, bits: int, quant,
@@ -151,13 +165,15 @@ def quantize_state(state: dict[str, torch.Tensor], quant, roles: dict[str, Role]
             tensors[name] = t.to(torch.float16).contiguous()
         else:
             w = magnitude_prune(as_rows(t), quant.prune_fraction)
-            q, s = quantize_matrix(name, w, b, quant, roles[name].quant)
+            category = roles[name].quant
+            clipped = clip_for(quant, category)
+            q, s = quantize_matrix(name, w, b, clipped, category)
             tensors[name + ".q"] = q.to(torch.int8).reshape(t.shape).contiguous()
             tensors[name + ".scale"] = s.to(torch.float16).contiguous()
             meta["quantized"][name] = {"bits": b, "dtype": str(t.dtype).removeprefix("torch.")}
             if name in promoted:
                 group = promoted[name]
-                tensors[name + ".promoted_scale"] = promoted_scales(w, group, quant, roles[name].quant).half()
+                tensors[name + ".promoted_scale"] = promoted_scales(w, group, clipped, category).half()
                 meta["quantized"][name]["promoted"] = {"start": group.start, "size": group.size, "bits": group.bits}
         if b:
             params_by_bits[str(b)] = params_by_bits.get(str(b), 0) + t.numel()

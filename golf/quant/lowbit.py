@@ -47,7 +47,7 @@ def quantize_lowbit(model, cfg, model_budget_bytes: int, autocast_dtype, calibra
     q = cfg.quant
     info = {}
     quantizer, promoted = round_matrix, {}
-    roles = parameter_roles(model)
+    roles = parameter_roles(model, quant=q)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if q.scheme == "gptq":
         calibration = calibration or calibrate(model, cfg, autocast_dtype)

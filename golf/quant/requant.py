@@ -30,6 +30,7 @@ from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model, load_model
+from golf.output_dirs import plain_name
 from golf.quant.quantize import quantize
 from golf.record.script import train_script
 from golf.utils.runtime import setup_runtime
@@ -90,6 +91,7 @@ class Requant:
     def __init__(self, job_dir: Path, overrides: list[str]):
         self.job_dir = Path(job_dir)
         self.cfg = requant_config(self.job_dir, overrides)
+        plain_name(self.cfg.quant.name, "quant.name")  # it names the output dir under <job_dir>/requant/
         self.overrides = overrides
         self.rt = setup_runtime(self.cfg.train)
         d = self.cfg.data

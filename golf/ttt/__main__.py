@@ -30,6 +30,7 @@ from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
 from golf.logging.snr_plot import plot_snr
 from golf.models.registry import load_model
+from golf.output_dirs import plain_name
 from golf.ttt import session
 from golf.utils.runtime import seed_everything, setup_runtime, teardown_runtime
 
@@ -72,7 +73,7 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         base = scoring.sliding_eval(artifact_model(), ctx, stride)
         out = {"job_dir": str(jd.path), "ttt": cfg.ttt.name, "eval": str(cfg.eval.name), "overrides": overrides,
                "seed": cfg.seed, "stride": stride, "seq_len": seq_len,
-               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "seconds")}}
+               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "unk_targets", "seconds")}}
         if cfg.ttt.mode != "none":
             t0 = time.perf_counter()
             if cfg.ttt.mode == "prequant":
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tag", help="output name under <job_dir>/ttt/ (default: the ttt name)")
     args = parser.parse_args(argv)
     try:
+        if args.tag is not None:
+            plain_name(args.tag, "--tag")  # it names a file under <job_dir>/ttt/
         out = run(args.job_dir.resolve(), args.overrides, args.tag)
     except GolfError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,9 +16,12 @@ def ttt_eval_errors(cfg) -> list[str]:
         errors.append("eval=sliding needs eval.stride > 0; try eval=sliding64")
     if t.mode.value == "none":
         return errors
-    if t.epochs < 1 or t.lr <= 0 or t.batch_seqs < 1 or t.seq_len < 0:
-        errors.append(f"ttt.epochs={t.epochs}, ttt.lr={t.lr}, ttt.batch_seqs={t.batch_seqs} must be positive and "
-                      f"ttt.seq_len={t.seq_len} >= 0")
+    if t.epochs < 1 or t.lr <= 0 or t.batch_seqs < 1 or t.seq_len < 0 or not 0 <= t.lr_floor < 1:
+        errors.append(f"ttt.epochs={t.epochs}, ttt.lr={t.lr}, ttt.batch_seqs={t.batch_seqs} must be positive, "
+                      f"ttt.seq_len={t.seq_len} >= 0 and ttt.lr_floor={t.lr_floor} in [0, 1)")
+    if t.qat and t.mode != "prequant":
+        errors.append(f"ttt.qat=true applies to pre-quant TTT only (ttt=prequant_adamw); the ttt.mode="
+                      f"{t.mode} protocols adapt the dequantized artifact model; set ttt.qat=false")
     if t.mode.value == "stream" and 0 < stride <= seq_len:
         # Both keep every window's scored positions inside one chunk, so a chunk is scored before any update on it.
         if seq_len % stride:

@@ -15,6 +15,11 @@ trained on. Each row's loss is its own mean and Adam works per element, so a doc
 would get alone (`lora_batch_docs=1` is the unbatched protocol). Adapters and optimizer state are fresh for
 every batch (`lora_reset=document`) or carried on (`stream`: one document at a time, one process). The
 adapters' per-layer gradient SNR is measured at every step, as in stream TTT, and logged once per batch.
+
+The optimizer is `ttt.optimizer`: adamw = PR #77's Adam (betas (0.9, 0.95), eps 1e-10) with decoupled decay
+`ttt.weight_decay`, or sgd with `ttt.momentum`. An adapter belongs to a module, so a block that depth
+recurrence runs more than once (arch.recur_layers) uses the same adapter in every pass; PR #1530 gives each
+virtual slot its own.
 """
 
 import torch
@@ -79,9 +84,13 @@ class _DocumentBatch:
         cfg, ctx = self.cfg, self.ctx
         if fresh:
             self.adapters.reset(seeds)
-            # AdamW at weight_decay 0 is Adam; the records decay their LoRA weights
-            self.optimizer = torch.optim.AdamW(self.adapters.parameters(), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10,
-                                               weight_decay=cfg.weight_decay)
+            params = list(self.adapters.parameters())
+            if cfg.optimizer == "sgd":
+                self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                                 weight_decay=cfg.weight_decay)
+            else:  # AdamW at weight_decay 0 is Adam; the records decay their LoRA weights
+                self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-10,
+                                                   weight_decay=cfg.weight_decay)
         plans = [document_chunks(s, e, cfg.lora_chunk, ctx.seq_len) for s, e in ranges]
         for c in range(max(map(len, plans))):
             active = [(row, plan[c]) for row, plan in enumerate(plans) if c < len(plan)]

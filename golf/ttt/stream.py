@@ -3,8 +3,10 @@
 The eval windows (sliding or non-overlapping, per eval.stride) are assigned to the chunk holding their
 first scored position. For each chunk: SCORE its windows under inference mode (ranks split them), then,
 except for the last chunk, TRAIN for E epochs on exactly the positions just scored, with the LR on a
-cosine across the whole pass. The ledger's clock moves at each phase; what was scored and what was read
-for training is entered by the scorer and the val stream themselves, which proves the order afterwards.
+cosine across the whole pass: chunk c of C trains at lr x cos(c / (C - 1)), as PR #549, so the last
+trained chunk (C - 2) still gets a small step. The ledger's clock moves at each phase; what was scored and
+what was read for training is entered by the scorer and the val stream themselves, which proves the order
+afterwards.
 """
 
 import time
@@ -40,7 +42,6 @@ def run_stream_ttt(model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> 
     runner = compile_model(model) if cfg.compile else model
     trainer = RangeTrainer(model, runner, groups, optimizer, cfg, cfg.seq_len or ctx.seq_len, ctx)
     acc = BPBAccumulator(ctx.device)
-    trained_chunks = max(len(chunks) - 1, 1)
     t0 = time.perf_counter()
     progress = Progress(len(chunks), f"ttt {cfg.name}", "chunks", ctx.rank)
     for index, windows in enumerate(chunks):
@@ -49,7 +50,7 @@ def run_stream_ttt(model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> 
         metrics = {"ttt/step": index, "ttt/scored_tokens": windows[-1].scored[1]}
         if index < len(chunks) - 1:
             a, b = windows[0].scored[0], windows[-1].scored[1]
-            metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(trained_chunks - 1, 1)))
+            metrics["ttt/lr"] = set_lr(optimizer, cfg.lr, cosine(index / max(len(chunks) - 1, 1), cfg.lr_floor))
             metrics["ttt/train_loss"] = trainer.train_range(ctx.val, a, b, cfg.epochs)
             metrics.update(trainer.snr.metrics("ttt/snr"))
         ctx.ledger.tick()

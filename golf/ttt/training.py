@@ -49,7 +49,7 @@ def select_trainable(model: torch.nn.Module, cfg) -> list[LayerGroup]:
     frozen_ids = {id(p) for g in groups if g.depths and min(g.depths) < cfg.freeze_blocks for p in g.params}
     roles = parameter_roles(model)
     for name, p in model.named_parameters():
-        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and roles[name].token_table)
+        frozen = (id(p) in frozen_ids or (cfg.freeze_embeddings and roles[name].embedding)
                   or (pattern is not None and pattern.search(name) is not None))
         p.requires_grad_(not frozen)
     apply_lr_policy(groups, cfg.layer_lr, list(cfg.lr_multipliers), cfg.freeze_blocks)
@@ -66,9 +66,9 @@ def build_optimizer(groups: list[LayerGroup], cfg) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, fused=fused)
 
 
-def cosine(progress: float) -> float:
-    """0.5 (1 + cos(pi x)): 1 at the start of the pass, 0 at its end."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+def cosine(progress: float, floor: float = 0.0) -> float:
+    """floor + (1 - floor) 0.5 (1 + cos(pi x)): 1 at the start of the pass, `floor` at its end."""
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> float:

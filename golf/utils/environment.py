@@ -1,7 +1,8 @@
-"""env.json: what ran where (git state, package versions, devices), with secrets never recorded."""
+"""env.json: what ran where (git state, package versions, devices); environment variables from an allow-list."""
 
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -10,13 +11,18 @@ from pathlib import Path
 
 import torch
 
-# Environment variables worth recording; nothing matching SECRET_MARKERS is ever written. A SLURM array
-# task is <array job id>_<task id>: its SLURM_JOB_ID alone can equal the array's id, which scancel reads
-# as every task. SLURM_RESTART_COUNT says how often the job was requeued (preemptions, time limits).
-RECORDED_ENV_PREFIXES = ("GOLF_", "WANDB_MODE", "WANDB_PROJECT", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
-                         "SLURM_JOB_ID", "SLURM_NNODES", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
-                         "SLURM_RESTART_COUNT")
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+# The only environment variables env.json records, by exact name: the ones golf reads and the ones that say where
+# a job ran. An allow-list, not a deny-list: a cluster's environment holds credentials under any name
+# (*_PASSWD, *_AUTH, *_CREDENTIALS, DATABASE_URL=postgres://user:password@...). A SLURM array task is <array
+# job id>_<task id>: its SLURM_JOB_ID alone can equal the array's id, which scancel reads as every task.
+# SLURM_RESTART_COUNT says how often the job was requeued (preemptions, time limits).
+RECORDED_ENV = ("GOLF_OUT", "GOLF_DATA", "GOLF_CACHE", "GOLF_TOKENIZERS", "GOLF_JOBS", "GOLF_VENV", "GOLF_NODE_RANK",
+                "GOLF_RDZV_HOST", "GOLF_SLURM_PARTITION", "GOLF_SLURM_ACCOUNT", "GOLF_SLURM_QOS", "GOLF_SLURM_TIME_MIN",
+                "GOLF_SLURM_CPUS", "WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "CUDA_VISIBLE_DEVICES",
+                "OMP_NUM_THREADS", "SLURM_JOB_ID", "SLURM_NNODES", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
+                "SLURM_RESTART_COUNT")
+# user:password@ (or a bare token@) in a URL, even inside an allowed variable (GOLF_DATA=s3://key:secret@bucket/)
+URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -53,8 +59,7 @@ def cpu_model() -> str:
 
 
 def environment_info() -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k.startswith(RECORDED_ENV_PREFIXES) and not any(m in k.upper() for m in SECRET_MARKERS)}
+    env = {k: URL_CREDENTIALS.sub("***@", os.environ[k]) for k in RECORDED_ENV if k in os.environ}
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
