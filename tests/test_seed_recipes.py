@@ -21,7 +21,7 @@ from golf.record.script import train_script
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SEED_DOCS = ["pr462", "pr484_ebttt", "pr1550", "resouer_dttt"]
-PRESETS = ["baseline", "tiny", "swiglu_unet", "ebls", "xsa_bigram", "recur_parallel"]
+PRESETS = ["baseline", "tiny", "swiglu_unet", "ebls", "xsa_bigram", "recur_parallel", "frontier"]
 
 
 def _experiment(name: str, *extra: str):
