@@ -58,7 +58,10 @@ class JobDir:
         if not self.config.is_file():
             raise ConfigError(f"{self.path} is not a golf job dir (no config.yaml); pass outputs/runs/<run> or a "
                               f"job dir of outputs/multirun/<sweep>/")
-        return OmegaConf.to_container(OmegaConf.load(self.config))
+        config = OmegaConf.to_container(OmegaConf.load(self.config))
+        if isinstance(config.get("resume"), str):  # job dirs from before `resume` became a group
+            config["resume"] = {"mode": config["resume"]}
+        return config
 
     def load_config(self) -> GolfConfig:
         """The typed config every rank of this job runs with."""

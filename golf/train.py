@@ -26,13 +26,14 @@ from golf.config.validate import validate
 from golf.data.demo import ensure_demo
 from golf.data.disjoint import check_overlap
 from golf.data.loader import load_validation_tokens
-from golf.data.shards import find_shards, read_shard_header
-from golf.data.tokenizer import check_bos, check_vocab, load_tokenizer
+from golf.data.shards import find_shards, load_shard, read_shard_header
+from golf.data.tokenizer import check_bos, check_tokens_in_vocab, check_vocab, load_tokenizer
 from golf.errors import GolfError
 from golf.jobdir import JobDir
 from golf.launcher import Placement, placement, torchrun_command
 from golf.logging.console import setup_logging
 from golf.logging.jsonio import write_json
+from golf.logging.progress import Progress
 from golf.logging.results import ArtifactInfo, Metrics, Results, Timing, section
 from golf.logging.sinks import check_wandb_credentials
 from golf.output_dirs import launch_id, plain_name
@@ -80,12 +81,23 @@ def check_data(cfg: GolfConfig) -> dict:
     check_vocab(sp, cfg.arch.vocab_size, cfg.data.tokenizer_path)
     check_bos(sp, cfg.arch.bos_id, cfg.arch.bos_mask, cfg.data.tokenizer_path)
     load_validation_tokens(cfg.data.val_pattern, cfg.eval.seq_len or cfg.train.seq_len)
+    check_train_tokens(cfg.data.train_pattern, cfg.arch.vocab_size)
     overlap = check_overlap(cfg.data.train_pattern, cfg.data.val_pattern, int(sp.bos_id()),
                             cfg.data.disjoint_check_tokens)
     if not overlap.disjoint:
         log.warning(f"data: train and val overlap ({len(overlap.shared_files)} shared shard(s), val documents in "
                     f"{len(overlap.files_with_val_docs)} train shard(s)); the run will not be compliant")
     return overlap.summary()
+
+
+def check_train_tokens(pattern: str, vocab_size: int) -> None:
+    """Every train token must index the embedding, checked like the val tokens: an id past the vocabulary
+    would otherwise stop training mid-run with an IndexError. One read of each shard, before training."""
+    shards = find_shards(pattern)
+    with Progress(len(shards), "check train shards", "shards") as progress:
+        for shard in shards:
+            check_tokens_in_vocab(load_shard(shard), vocab_size, str(shard))
+            progress.update()
 
 
 def _multirun() -> bool:

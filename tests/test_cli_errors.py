@@ -6,6 +6,8 @@ import shutil
 import pytest
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
+from golf.data.shards import load_shard, write_shard
+
 
 def _assert_clean_failure(proc, *needles):
     output = proc.stdout + proc.stderr
@@ -82,6 +84,19 @@ def test_corrupt_shard_header(tmp_path, demo_cache):
     val.write_bytes(bytes(raw))
     proc = run_golf([*FAST_RUN, "data=shards", f"data.root={data}", "data.vocab_size=1024"], tmp_path, demo_cache)
     _assert_clean_failure(proc, "bad magic", val.name)
+    [job] = job_dirs(tmp_path)
+    assert read_results(job)["status"] == "failed"
+
+
+def test_a_train_token_past_the_vocabulary_fails_before_training(tmp_path, demo_cache):
+    data = _copy_demo(demo_cache, tmp_path / "data")
+    train = sorted(data.glob("demo_train_*.bin"))[-1]
+    tokens = load_shard(train).copy()
+    tokens[len(tokens) // 2] = 1024  # one id past the 1,024-token vocabulary, in the middle of the last shard
+    write_shard(train, tokens)
+    proc = run_golf([*FAST_RUN, "data=shards", f"data.root={data}", "data.vocab_size=1024"], tmp_path, demo_cache)
+    _assert_clean_failure(proc, f"{train.name} contains token id 1024, but arch.vocab_size=1024")
+    assert "step 1/" not in proc.stdout + proc.stderr  # refused before the first training step
     [job] = job_dirs(tmp_path)
     assert read_results(job)["status"] == "failed"
 

@@ -91,6 +91,16 @@ def test_bad_ttt_options_fail_before_any_work(tmp_path, demo_cache):
     assert not list(tmp_path.rglob("model.golf"))  # refused before training
 
 
+def test_an_unknown_protocol_is_one_line_naming_it(ttt_job, demo_cache):
+    job, _ = ttt_job
+    env = {**os.environ, "GOLF_CACHE": str(demo_cache)}
+    proc = subprocess.run([sys.executable, "-m", "golf.ttt", str(job), "ttt=bogus"], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=job)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: In 'config': Could not find 'ttt/bogus' (the options are the "
+                                                "files in golf/conf/<group>/)"]
+
+
 def test_report_rescored_lists_each_protocol_scored_on_the_artifact(ttt_job, demo_cache, tmp_path):
     job, r = ttt_job
     _golf_ttt(job, ["ttt=none", "--tag", "plain"], demo_cache)

@@ -10,9 +10,11 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from golf.config.schema import GolfConfig
+from golf.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -25,8 +27,11 @@ def compose(overrides: list[str], hydra_runtime: bool = False) -> DictConfig:
     """The config `python -m golf.train <overrides>` composes. With `hydra_runtime`, `${hydra:...}`
     interpolations (the run name) resolve as they do under `@hydra.main`, and the hydra node is dropped."""
     register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose("config", overrides=overrides, return_hydra_config=hydra_runtime)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = hydra_compose("config", overrides=overrides, return_hydra_config=hydra_runtime)
+    except (MissingConfigException, ConfigCompositionException) as exc:  # an unknown option or group
+        raise ConfigError(f"{str(exc).splitlines()[0]} (the options are the files in golf/conf/<group>/)") from None
     if hydra_runtime:
         HydraConfig.instance().set_config(cfg)
         del cfg.hydra
