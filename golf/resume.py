@@ -38,6 +38,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from golf.errors import ConfigError, GolfError
+from golf.jobdir import JobDir
 from golf.logging.jsonio import read_json
 from golf.logging.results import RESULTS_FILE
 
@@ -172,7 +173,7 @@ def check_same_config(job_dir: Path, previous_hash: str | None, config: dict, co
     """Refuse to continue `job_dir` under another config, naming the keys that differ."""
     if previous_hash == config_hash:
         return
-    before = _flat(OmegaConf.to_container(OmegaConf.load(job_dir / "config.yaml")))
+    before = _flat(JobDir(job_dir).resolved_config())
     now = _flat(config)
     changed = [f"{k.rstrip('.')}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(before.keys() | now.keys())
                if not k.startswith("resume.") and before.get(k) != now.get(k)]
