@@ -47,18 +47,19 @@ LOG = AccessLog()  # the process's log: one run per process (torchrun ranks and 
 
 
 @contextlib.contextmanager
+def _setting(var: contextvars.ContextVar, value: str):
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
 def reading_as(reader: str):
-    token = _reader.set(reader)
-    try:
-        yield
-    finally:
-        _reader.reset(token)
+    """Reads inside are recorded as made by `reader` (train, val, calibration)."""
+    return _setting(_reader, reader)
 
 
-@contextlib.contextmanager
 def phase(name: str):
-    token = _phase.set(name)
-    try:
-        yield
-    finally:
-        _phase.reset(token)
+    """Reads inside are recorded in phase `name` (warmup, training)."""
+    return _setting(_phase, name)
