@@ -50,6 +50,8 @@ VARIANTS = {
     "sp8192_caseops": {"dataset": "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved",
                        "repo_id": "romeerp/parameter-golf-caseops-v1", "byte_sidecar": True},
 }
+# The official exports' variants: what --tokenizers-only fetches unless --variant names another
+OFFICIAL_VARIANTS = ("sp1024", "sp8192")
 
 # fetch(repo_id, remote_path, local_path) puts the repo file `remote_path` at `local_path`.
 Fetch = Callable[[str, str, Path], None]
@@ -158,7 +160,7 @@ def _fetch_missing(fetch: Fetch, repo_id: str, relative: str, out_dir: Path, dow
 
 def download_tokenizers(
     out_dir: str | Path = DEFAULT_OUT,
-    variants: tuple[str, ...] = tuple(VARIANTS),
+    variants: tuple[str, ...] = OFFICIAL_VARIANTS,
     repo_id: str | None = None,
     fetch: Fetch = hub_fetch,
 ) -> dict:
@@ -269,13 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         "--repo-id", help=f"Hugging Face dataset repo (default per variant, or ${REPO_ID_ENV})"
     )
     parser.add_argument("--tokenizers-only", action="store_true",
-                        help="only the tokenizers of every variant (or of --variant), into OUT/tokenizers/")
+                        help="only the official tokenizers (sp1024, sp8192; or --variant's), into OUT/tokenizers/")
     args = parser.parse_args(argv)
     if args.variant is None and not args.tokenizers_only:
         parser.error("--variant is required (or pass --tokenizers-only)")
     try:
         if args.tokenizers_only:
-            variants = (args.variant,) if args.variant else tuple(VARIANTS)
+            variants = (args.variant,) if args.variant else OFFICIAL_VARIANTS
             summary = download_tokenizers(args.out, variants, args.repo_id)
         else:
             summary = download_fineweb(args.variant, args.train_shards, args.out, args.repo_id)
