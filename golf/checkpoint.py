@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 CKPT_DIR = "ckpt"
 CKPT_FILE = "last.pt"
-FORMAT_VERSION = 2  # 2: RNG states as plain data (format 1 needed weights_only=False)
+FORMAT_VERSION = 2  # 2: RNG states as plain data (format 1 had to be unpickled in full)
 
 
 class CheckpointError(GolfError):
