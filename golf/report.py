@@ -73,7 +73,20 @@ def load_job(job_dir: Path) -> dict:
         "compliant": (results.get("compliance") or {}).get("compliant"),
         "sliding_adapted_bpb": (ttt.get("memorization") or {}).get("sliding_adapted_bpb"),
         "sweep": (results.get("sweep") or {}).get("name"), "wandb_group": (results.get("wandb") or {}).get("group"),
+        "windows": _windows(job_dir),
     }
+
+
+def _windows(job_dir: Path) -> str | None:
+    """`sliding` when the job scored overlapping windows (eval stride < eval length; a TTT run scores its
+    chunks with them too), `full` for non-overlapping ones: groups compare like with like when this agrees."""
+    jd = JobDir(job_dir)
+    if not jd.config.exists():
+        return None
+    config = jd.resolved_config()
+    seq_len = config["eval"].get("seq_len") or config["train"].get("seq_len", 0)
+    stride = config["eval"].get("stride") or seq_len
+    return "sliding" if 0 < stride < seq_len else "full"
 
 
 def _protocol_code_bytes(job_dir: Path, overrides: list[str]) -> int:
@@ -96,6 +109,7 @@ def load_rescored(job: dict, path: Path) -> dict:
     sliding = out.get("stride", 0) < out.get("seq_len", 0)
     record = {**job, "job": f"{job['job']}/ttt/{path.stem}", "settings": {**job["settings"], "ttt": path.stem},
               "metric": "ttt" if ttt else ("sliding" if sliding else "roundtrip"),
+              "windows": "sliding" if sliding else "full",
               "bytes_total": job["bytes_total"] + extra if job["bytes_total"] else None,
               "val_bpb": scored["val_bpb"], "val_loss": scored["val_loss"],
               "eval_s": out["base"]["seconds"] if ttt is None else None, "ttt_s": ttt["seconds"] if ttt else None,
@@ -244,7 +258,7 @@ BAR_TEXT = {"readme": "the written rule: Δ ≤ -0.005 nats, shown by a one-side
 
 
 def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[str], bar: str = "readme") -> str:
-    metrics = {r["metric"] for r in rows if r["n"]}
+    windows = {j.get("windows") for j in jobs if j["status"] == "completed"} - {None}
     lines = [f"# golf report: {len(jobs)} jobs, {len(rows)} groups", "",
              f"Baseline group: `{baseline}`. val_bpb / val_loss are each run's headline, the metric the leaderboard "
              f"reports for its protocol (column `metric`: `ttt`, `sliding` or `roundtrip`); `round trip` is the "
@@ -252,9 +266,10 @@ def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[st
              f"Welch t-test (lower val_loss); record bar ({bar}): {BAR_TEXT[bar]} (p bar). p paired = one-sided "
              f"paired t-test over the seeds both groups ran (valid when a seed pairs the runs: same data order and "
              f"init, or the same artifact scored by two protocols).", ""]
-    if len(metrics) > 1:
-        lines += [f"**The groups' headlines are different metrics ({', '.join(sorted(metrics))}): a Δ between them "
-                  f"mixes the protocols' gains (compare like with like, e.g. eval=sliding64 for every group).**", ""]
+    if len(windows) > 1:
+        lines += ["**The groups score with different windows (full and sliding): a Δ between them mixes the "
+                  "sliding protocol's gain into the setting's (compare like with like, e.g. eval=sliding64 for every "
+                  "group).**", ""]
     lines += ["| group | n | metric | val_bpb (mean ± std) | val_loss nats (mean ± std) | round trip | Δnats | p | "
               "p paired | p bar | record bar | bytes_total (max) | train s | eval s | ttt s | compliant |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

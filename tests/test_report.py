@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from golf.ablation_chart import ablation_figure
-from golf.report import assign_groups, chart_title, main, summarize, varying_keys, welch_p_less
+from golf.report import assign_groups, chart_title, main, markdown, summarize, varying_keys, welch_p_less
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,18 @@ def _job(group_value, seed, loss):
     return {"job": f"j{seed}", "seed": seed, "settings": {"ttt": group_value}, "status": "completed", "error": "",
             "val_bpb": loss / 1.5, "val_loss": loss, "bytes_total": 100, "train_s": 1.0, "eval_s": 1.0, "ttt_s": None,
             "compliant": True}
+
+
+@pytest.mark.parametrize("windows, flagged", [(("sliding", "sliding"), False), (("full", "sliding"), True)])
+def test_groups_that_score_with_different_windows_are_flagged(windows, flagged):
+    """A TTT row on sliding windows against a sliding row is like with like; against a full-window row its Δ
+    would credit the sliding protocol's gain to TTT."""
+    jobs = [{**_job("none", s, 3.0 + s / 1000), "metric": "sliding" if windows[0] == "sliding" else "roundtrip",
+             "val_bpb_roundtrip": 2.0, "windows": windows[0]} for s in (1, 2)]
+    jobs += [{**_job("sgd", s, 2.99 + s / 1000), "metric": "ttt", "val_bpb_roundtrip": 2.0, "windows": windows[1]}
+             for s in (1, 2)]
+    text = markdown(summarize(jobs, assign_groups(jobs), "ttt=none"), jobs, "ttt=none", ["here"])
+    assert ("score with different windows" in text) == flagged
 
 
 def test_record_bar_needs_both_the_margin_and_the_p_value():
