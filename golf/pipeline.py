@@ -193,7 +193,7 @@ class Pipeline:
 
     def reload(self):
         """A fresh model rebuilt from the artifact bytes on disk, ready to score."""
-        return load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype)
+        return load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype, arch_type=type(self.cfg.arch))
 
     def score(self, on_chunk=None) -> Scores:
         """Every protocol of the run on its own reload of the artifact; each result carries its `seconds`

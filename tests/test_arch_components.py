@@ -6,13 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from golf.config.schema import (
-    ArchConfig,
-    BigramHashKind,
-    GolfConfig,
-    MLPKind,
-    ParallelResidual,
-)
+from golf.config.arch import ArchConfig, BigramHashKind, MLPKind, ParallelResidual
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.errors import ConfigError
 from golf.models.attention import CausalSelfAttention, exclude_self_value

@@ -8,8 +8,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from golf.artifact import container
+from golf.config.arch import ArchConfig
 from golf.config.compose import register_schemas
-from golf.config.schema import ArchConfig, Compressor, QuantConfig, QuantScheme, from_dict
+from golf.config.quant import Compressor, QuantConfig, QuantScheme
+from golf.config.schema import from_dict
 from golf.config.validate import validate
 from golf.models.mlp import StarReluMLP, SwiGLUMLP
 from golf.models.registry import build_model

@@ -9,7 +9,7 @@ from test_arch_presets import CPU_OVERRIDES, compose_config
 from test_sliding_eval import VOCAB, _ctx, _model
 
 from golf.checkpoint import Checkpointer
-from golf.config.schema import TTTConfig, TTTMode
+from golf.config.ttt import TTTConfig, TTTMode
 from golf.data.loader import DistributedTokenLoader
 from golf.data.shards import write_shard
 from golf.models.layer_groups import layer_groups

@@ -14,7 +14,7 @@ from test_ttt_legality import _cfg, _tokens
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from golf.checkpoint import Checkpointer
-from golf.config.schema import SNRScale
+from golf.config.ttt import SNRScale
 from golf.data.loader import DistributedTokenLoader
 from golf.data.shards import write_shard
 from golf.eval.sliding import evaluate_sliding

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from golf.config.schema import LoaderName, TrainConfig
+from golf.config.train import LoaderName, TrainConfig
 from golf.data.coprime_loader import CoprimeLoader, ShardCursor
 from golf.data.shards import write_shard
 from golf.data.train_loader import build_train_loader

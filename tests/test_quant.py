@@ -8,15 +8,9 @@ import pytest
 import torch
 
 from golf.artifact import container, packed
-from golf.config.schema import (
-    ArchConfig,
-    CalibSource,
-    ClipMode,
-    Compressor,
-    GolfConfig,
-    QuantConfig,
-    QuantScheme,
-)
+from golf.config.arch import ArchConfig
+from golf.config.quant import CalibSource, ClipMode, Compressor, QuantConfig, QuantScheme
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data import access
 from golf.errors import ArtifactError, ConfigError
@@ -110,7 +104,7 @@ def test_every_scheme_reloads_bit_exactly(tmp_path, quant):
     assert set(state) == set(exported.state)
     for name, t in state.items():
         assert t.dtype == exported.state[name].dtype and torch.equal(t, exported.state[name]), name
-    reloaded = load_model(path, torch.device("cpu"))
+    reloaded = load_model(path, torch.device("cpu"), arch_type=ArchConfig)
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), state.values()))
 
 

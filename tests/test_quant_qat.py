@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from golf.config.schema import ArchConfig, QuantConfig, QuantScheme
+from golf.config.arch import ArchConfig
+from golf.config.quant import QuantConfig, QuantScheme
 from golf.models.fake_quant import fake_quant
 from golf.models.layers import CastedLinear
 from golf.models.registry import build_model

@@ -7,8 +7,10 @@ from hydra import compose, initialize
 from omegaconf import OmegaConf
 
 from golf.checkpoint import Checkpointer
+from golf.config.arch import ArchConfig
 from golf.config.compose import register_schemas
-from golf.config.schema import ArchConfig, GolfConfig, OptimizerConfig
+from golf.config.optimizer import OptimizerConfig
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.loader import DistributedTokenLoader
 from golf.data.shards import write_shard

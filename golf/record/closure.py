@@ -52,7 +52,7 @@ RECORD_MODULES = frozenset({
     "golf", "golf.errors", "golf.guards", "golf.preemption", "golf.pipeline", "golf.trainer",
     "golf.artifact", "golf.artifact.compressors", "golf.artifact.container", "golf.artifact.int8",
     "golf.artifact.corrections", "golf.artifact.packed", "golf.artifact.pergroup",
-    "golf.config", "golf.config.derived", "golf.config.schema",
+    "golf.config", "golf.config.derived",
     "golf.data", "golf.data.access", "golf.data.coprime_loader", "golf.data.loader", "golf.data.shards",
     "golf.data.tokenizer", "golf.data.train_loader",
     "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.scoring",
@@ -98,10 +98,18 @@ def _golf_names(node: ast.AST, module: str, is_package: bool) -> set[str]:
     return {name for name in found if name == "golf" or name.startswith("golf.")}
 
 
+def type_checking_only(stmt: ast.stmt) -> bool:
+    """An `if TYPE_CHECKING:` block: imports for annotations, never run (the script drops it)."""
+    return isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Name) and stmt.test.id == "TYPE_CHECKING" \
+        and not stmt.orelse
+
+
 def imports(name: str) -> tuple[set[str], set[str]]:
-    """(module-level, function-level) golf imports of module `name` (names that are not modules included)."""
+    """(module-level, function-level) golf imports of module `name` (names that are not modules included);
+    imports under `if TYPE_CHECKING:` are neither."""
     path = module_file(name)
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree.body = [stmt for stmt in tree.body if not type_checking_only(stmt)]
     top = {n for stmt in tree.body if isinstance(stmt, (ast.Import, ast.ImportFrom))
            for n in _golf_names(stmt, name, path.name == "__init__.py")}
     every = {n for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))

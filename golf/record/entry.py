@@ -17,8 +17,8 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
-from golf.config.schema import GolfConfig, from_dict
 from golf.errors import GolfError
 from golf.logging.console import setup_logging
 from golf.pipeline import Pipeline
@@ -26,6 +26,7 @@ from golf.utils.runtime import setup_runtime, teardown_runtime
 
 log = logging.getLogger("golf.record")
 ARTIFACT = "final_model.golf"
+SEED = 1337  # without SEED in the environment, as the official script
 # environment variable -> (config key, type), as the official script reads them
 ENVIRONMENT = {
     "SEED": ("seed", int), "ITERATIONS": ("train.iterations", int),
@@ -36,9 +37,10 @@ ENVIRONMENT = {
 }
 
 
-def record_config(embedded: dict, data: dict, environ) -> GolfConfig:
-    """The run's config with the environment's data paths and run settings applied."""
-    tree = copy.deepcopy(embedded)
+def record_config(embedded: dict, data: dict, environ) -> SimpleNamespace:
+    """The run's config with the environment's data paths and run settings applied, as attributes: the code reads
+    it as it reads golf's typed config (options are the plain strings golf's Choice values equal)."""
+    tree = {"seed": SEED, **copy.deepcopy(embedded)}
     for variable, (key, cast) in ENVIRONMENT.items():
         if variable in environ:
             *parents, leaf = key.split(".")
@@ -50,7 +52,11 @@ def record_config(embedded: dict, data: dict, environ) -> GolfConfig:
     tokenizer = environ.get("TOKENIZER_PATH", os.path.normpath(os.path.join(root, data["tokenizer"])))
     tree["data"].update(root=root, train_pattern=os.path.join(root, data["train"]),
                         val_pattern=os.path.join(root, data["val"]), tokenizer_path=tokenizer)
-    return from_dict(GolfConfig, tree)
+    return _attributes(tree)
+
+
+def _attributes(tree: dict) -> SimpleNamespace:
+    return SimpleNamespace(**{k: _attributes(v) if isinstance(v, dict) else v for k, v in tree.items()})
 
 
 class _NoMetrics:

@@ -16,7 +16,7 @@ import os
 import re
 from enum import Enum
 
-from golf.record.closure import record_modules
+from golf.record.closure import record_modules, type_checking_only
 
 SCRIPT_NAME = "train_gpt.py"
 # Keys of the config that say where and under which name a run ran, not what it computes.
@@ -102,7 +102,7 @@ class _Minifier(ast.NodeTransformer):
 
     def _body(self, node):
         self.generic_visit(node)
-        body = [stmt for stmt in node.body if not _type_checking_only(stmt)]
+        body = [stmt for stmt in node.body if not type_checking_only(stmt)]
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                 and isinstance(body[0].value.value, str):
             body = body[1:]
@@ -120,11 +120,6 @@ class _Minifier(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef
     visit_ClassDef = _body
     visit_Module = _body
-
-
-def _type_checking_only(stmt: ast.stmt) -> bool:
-    return isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Name) and stmt.test.id == "TYPE_CHECKING" \
-        and not stmt.orelse
 
 
 def minify(source: str) -> str:

@@ -9,7 +9,6 @@ protocol's module is imported when it runs, so a record embeds only the protocol
 
 import time
 
-from golf.config.schema import TTTConfig, from_dict
 from golf.errors import GolfError
 from golf.eval.context import EvalContext
 from golf.eval.scoring import checked
@@ -66,8 +65,3 @@ def memorization_diagnostic(adapted, ctx: EvalContext, loop_bpb: float) -> dict:
             "gap": gap, "reading": "memorization" if gap > 0 else "adaptation",
             "seconds": time.perf_counter() - t0}
 
-
-def score_with_settings(model, ctx: EvalContext, ttt: dict, seed: int, stride: int) -> dict:
-    """The run's legal TTT protocol from its `ttt` config section (a record's ttt.json), in one process:
-    what the exported scoring script runs to reproduce a TTT run's headline score from the artifact."""
-    return test_time_train(model, ctx, from_dict(TTTConfig, ttt), stride, seed, diagnose=False)
