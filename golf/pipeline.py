@@ -4,8 +4,8 @@ load_data -> build -> train (the loop, then end-of-training calibration inside t
 write_artifact (quantize, check, write the bytes counted against the limit) -> score (every protocol on a
 fresh model rebuilt from those bytes: the round trip, the sliding eval, test-time training). Each stage
 returns what it measured; nothing here writes results.json, talks to W&B or checkpoints by itself: the
-caller passes a metric sink and, optionally, a checkpointer. Every rank runs every stage; rank 0 writes
-the artifact file. Hydra, OmegaConf and W&B are never imported here.
+caller passes the trainer type (golf.job_trainer adds the metric stream and checkpoints). Every rank runs
+every stage; rank 0 writes the artifact file. Hydra, OmegaConf and W&B are never imported here.
 """
 
 import logging
@@ -66,10 +66,11 @@ def headline_protocol(cfg) -> str:
 
 
 class Pipeline:
-    def __init__(self, cfg, rt, artifact_path: Path, code_bytes: int, sink, checkpointer=None, legality: bool = True):
+    def __init__(self, cfg, rt, artifact_path: Path, code_bytes: int, legality: bool = True, trainer=Trainer):
         """`legality`: score every protocol with its legality ledger and checks (golf's runs); a record's script
-        scores without them (same numbers, less code)."""
-        self.cfg, self.rt, self.sink, self.checkpointer, self.legality = cfg, rt, sink, checkpointer, legality
+        scores without them (same numbers, less code). `trainer`: the training loop's type, called as Trainer is
+        (golf's jobs pass golf.job_trainer.JobTrainer with their metric sink and checkpointer)."""
+        self.cfg, self.rt, self.legality, self.trainer = cfg, rt, legality, trainer
         self.artifact_path, self.code_bytes = Path(artifact_path), code_bytes
         self.grad_accum = grad_accum_steps(cfg, rt.world_size)
         self.seq_len = eval_seq_len(cfg)
@@ -117,12 +118,12 @@ class Pipeline:
     def evaluate(self, model) -> dict:
         return evaluate_full(model, self.ctx)
 
-    def periodic_validation(self, step: int, training_ms: float) -> None:
+    def periodic_validation(self, step: int, training_ms: float) -> dict:
         with access.reading_as("val"):
             self.last_val = self.evaluate(self.model)
         log.info(f"step {step} val_loss {self.last_val['val_loss']:.4f} val_bpb {self.last_val['val_bpb']:.4f} "
                  f"train_time {training_ms / 1000:.1f}s")
-        self.sink.log(step, {"val/loss": self.last_val["val_loss"], "val/bpb": self.last_val["val_bpb"]})
+        return self.last_val
 
     def _calibrate(self, model) -> None:
         """End of training: GPTQ Hessians from training tokens, inside the training time (the reserve)."""
@@ -140,9 +141,9 @@ class Pipeline:
         def make_loader():
             return build_train_loader(cfg.train, cfg.data.train_pattern, rt.rank, rt.world_size, cfg.seed, rt.device)
 
-        trainer = Trainer(self.model, self.runner, self.optimizers, make_loader, cfg, rt, self.grad_accum,
-                          self.periodic_validation, self.sink, self.checkpointer, cap_seconds=max(cap, 0.0),
-                          finish=self._calibrate if in_training else None)
+        trainer = self.trainer(self.model, self.runner, self.optimizers, make_loader, cfg, rt, self.grad_accum,
+                               self.periodic_validation, cap_seconds=max(cap, 0.0),
+                               finish=self._calibrate if in_training else None)
         with access.reading_as("train"):
             with access.phase("warmup"):  # compile warm-up steps before the timer; weights restored after
                 trainer.warmup()

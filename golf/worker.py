@@ -8,6 +8,7 @@ only the resolved `config.yaml` of its job dir, so all ranks see the same config
 
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from golf.compliance import compliance, data_checks, eval_timer
 from golf.data import access
 from golf.data.shards import find_shards
 from golf.errors import GolfError
+from golf.job_trainer import JobTrainer
 from golf.jobdir import JobDir
 from golf.logging.console import setup_logging
 from golf.logging.results import ArtifactInfo, Metrics, Results, Timing
@@ -46,8 +48,8 @@ class Job:
         self.sink = MetricSink(self.jd.path, self.cfg, resolved, self.rt.rank)
         checkpointer = Checkpointer(self.jd.path, config_sha256(resolved), self.rt)
         # the run's train_gpt.py, written by golf.train: its size is the run's counted code
-        self.pipeline = Pipeline(self.cfg, self.rt, self.jd.artifact, self.jd.train_script.stat().st_size, self.sink,
-                                 checkpointer)
+        self.pipeline = Pipeline(self.cfg, self.rt, self.jd.artifact, self.jd.train_script.stat().st_size,
+                                 trainer=partial(JobTrainer, sink=self.sink, checkpointer=checkpointer))
         self.stage = "setup"
 
     def record(self, section: str | None = None, **fields) -> None:

@@ -49,7 +49,7 @@ OPTIONAL = {
 
 # Every module a record may embed (the closure of ENTRY with every optional module).
 RECORD_MODULES = frozenset({
-    "golf", "golf.errors", "golf.guards", "golf.preemption", "golf.pipeline", "golf.trainer",
+    "golf", "golf.errors", "golf.guards", "golf.pipeline", "golf.trainer",
     "golf.artifact", "golf.artifact.compressors", "golf.artifact.container", "golf.artifact.int8",
     "golf.artifact.corrections", "golf.artifact.packed", "golf.artifact.pergroup",
     "golf.config", "golf.config.derived",

@@ -59,16 +59,6 @@ def _attributes(tree: dict) -> SimpleNamespace:
     return SimpleNamespace(**{k: _attributes(v) if isinstance(v, dict) else v for k, v in tree.items()})
 
 
-class _NoMetrics:
-    """The record logs lines, not metric streams."""
-
-    def log(self, step: int, metrics: dict) -> None:
-        pass
-
-    def rewind(self, step: int) -> None:
-        pass
-
-
 def main(embedded: dict, data: dict) -> int:
     cfg = record_config(embedded, data, os.environ)
     rt = setup_runtime(cfg.train)
@@ -79,7 +69,7 @@ def main(embedded: dict, data: dict) -> int:
              f"world size {rt.world_size}, device {rt.device}, code {code_bytes} bytes")
     score_only = os.environ.get("SCORE_ARTIFACT")
     try:
-        pipeline = Pipeline(cfg, rt, Path(score_only or ARTIFACT), code_bytes, _NoMetrics(), legality=False)
+        pipeline = Pipeline(cfg, rt, Path(score_only or ARTIFACT), code_bytes, legality=False)
         pipeline.load_data()
         if not score_only:
             pipeline.build()
