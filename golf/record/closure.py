@@ -53,7 +53,7 @@ RECORD_MODULES = frozenset({
     "golf.artifact", "golf.artifact.compressors", "golf.artifact.container", "golf.artifact.int8",
     "golf.artifact.corrections", "golf.artifact.packed", "golf.artifact.pergroup",
     "golf.config", "golf.config.derived",
-    "golf.data", "golf.data.access", "golf.data.coprime_loader", "golf.data.loader", "golf.data.shards",
+    "golf.data", "golf.data.coprime_loader", "golf.data.loader", "golf.data.shards",
     "golf.data.tokenizer", "golf.data.train_loader",
     "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.scoring",
     "golf.eval.sliding", "golf.eval.val_stream",

@@ -69,7 +69,7 @@ def main(embedded: dict, data: dict) -> int:
              f"world size {rt.world_size}, device {rt.device}, code {code_bytes} bytes")
     score_only = os.environ.get("SCORE_ARTIFACT")
     try:
-        pipeline = Pipeline(cfg, rt, Path(score_only or ARTIFACT), code_bytes, legality=False)
+        pipeline = Pipeline(cfg, rt, Path(score_only or ARTIFACT), code_bytes)
         pipeline.load_data()
         if not score_only:
             pipeline.build()

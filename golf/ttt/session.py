@@ -53,6 +53,21 @@ def prequant_ttt(float_model, ctx: EvalContext, cfg, stride: int, on_chunk=None)
     return {**result, "legal": False, "compliant": False, "reason": PREQUANT_REASON}
 
 
+def score_ttt(pipeline, stride: int, on_chunk=None) -> tuple[dict, object]:
+    """The run's protocol as its pipeline scores it (golf.pipeline): the legal one on a fresh reload of the
+    artifact, pre-quant TTT on the trained unquantized weights; its final log lines; (result, adapted model)."""
+    cfg = pipeline.cfg
+    if cfg.ttt.mode == "prequant":
+        result, adapted = pipeline.timed(lambda model: prequant_ttt(pipeline.model, pipeline.ctx, cfg, stride,
+                                                                    on_chunk))
+        pipeline.final_line(f"research_prequant_ttt_{cfg.ttt.name}", result)
+        return result, adapted
+    result, adapted = pipeline.timed(lambda model: test_time_train(model, pipeline.ctx, cfg.ttt, stride, cfg.seed,
+                                                                   on_chunk, diagnose=False))
+    pipeline.final_line(f"final_{cfg.quant.name}_ttt_{cfg.ttt.name}", result)
+    return result, adapted
+
+
 def memorization_diagnostic(adapted, ctx: EvalContext, loop_bpb: float) -> dict:
     """PR #484: a stride-64 sliding eval of the adapted weights next to the TTT-loop BPB. Both see tokens
     the model has trained on by then, so the pair is a diagnostic, never a score: a loop BPB far below
