@@ -17,7 +17,7 @@ from torch.utils._pytree import tree_flatten
 from benchmarks.throughput import plain_steps
 from golf.checkpoint import Checkpointer
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers

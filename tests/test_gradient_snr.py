@@ -11,7 +11,7 @@ from test_sliding_eval import VOCAB, _ctx, _model
 from golf.checkpoint import Checkpointer
 from golf.config.ttt import TTTConfig, TTTMode
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.job_trainer import JobTrainer
 from golf.models.layer_groups import layer_groups
 from golf.models.registry import build_model

@@ -16,7 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from golf.checkpoint import Checkpointer
 from golf.config.ttt import SNRScale
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.eval.sliding import evaluate_sliding
 from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model

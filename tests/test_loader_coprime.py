@@ -10,7 +10,7 @@ import torch
 
 from golf.config.train import LoaderName, TrainConfig
 from golf.data.coprime_loader import CoprimeLoader, ShardCursor
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.data.train_loader import build_train_loader
 from golf.errors import ConfigError, DataError
 

@@ -13,7 +13,7 @@ from golf.config.optimizer import OptimizerConfig
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.errors import ConfigError
 from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model

@@ -39,6 +39,7 @@ OPTIONAL = {
     "golf.eval.ledger": lambda c: c.ttt.mode != "none",  # a protocol's clock; plain evals skip legality in a record
     "golf.eval.scoring": lambda c: c.ttt.mode != "none",
     "golf.optim.averaging": lambda c: c.train.ema_decay > 0 or c.train.swa_every > 0,
+    "golf.optim.polar_express": lambda c: c.optimizer.muon_coeffs == "polar_express",
     "golf.artifact.packed": lambda c: c.quant.scheme in ("intn", "gptq"),
     "golf.artifact.pergroup": lambda c: c.quant.scheme in ("intn", "gptq") and c.quant.compressor == "pergroup",
     "golf.ttt.session": lambda c: c.ttt.mode != "none",
@@ -65,7 +66,7 @@ RECORD_MODULES = frozenset({
     "golf.models.orthogonal_init", "golf.models.recurrence", "golf.models.registry", "golf.models.roles",
     "golf.models.smear_gate", "golf.models.value_embedding",
     "golf.optim", "golf.optim.averaging", "golf.optim.gradient_snr", "golf.optim.muon", "golf.optim.param_groups",
-    "golf.optim.schedule",
+    "golf.optim.polar_express", "golf.optim.schedule",
     "golf.quant", "golf.quant.awq_lite", "golf.quant.calibration", "golf.quant.fit", "golf.quant.gptq",
     "golf.quant.intn",
     "golf.quant.lowbit", "golf.quant.lqer", "golf.quant.qat", "golf.quant.quantize",

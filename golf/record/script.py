@@ -132,6 +132,13 @@ def minify(source: str) -> str:
     return small
 
 
+def _source_literal(source: str) -> str:
+    """A module's source as a literal: raw and triple-quoted (its own lines, no escapes) unless it could end one."""
+    if "'''" in source or source.endswith(("\\", "'")):
+        return repr(source)
+    return f"r'''{source}'''"
+
+
 def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     """The exact bytes of the run's train_gpt.py, and the source size of each module it embeds."""
     code_format = str(cfg.export.code)
@@ -141,7 +148,7 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
         source = path.read_text(encoding="utf-8")
         if code_format != "plain":
             source = minify(source)
-        entries.append(f"    {name!r}: ({path.name == '__init__.py'}, {source!r}),\n")
+        entries.append(f"    {name!r}: ({path.name == '__init__.py'}, {_source_literal(source)}),\n")
     config, data = embedded_config(cfg)
     script = (("" if code_format != "plain" else _HEADER) + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n"
               + "".join(entries) + "}\n" + _BOOTSTRAP)
