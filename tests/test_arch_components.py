@@ -14,10 +14,12 @@ from golf.models.attention import CausalSelfAttention, exclude_self_value
 from golf.models.bigram_hash import BigramHash, bigram_buckets
 from golf.models.gpt import GPT
 from golf.models.layers import Rotary, apply_rotary, rotary_inv_freq
-from golf.models.mlp import ReluSquaredMLP, StarReluMLP, SwiGLUMLP
+from golf.models.mlp import ReluSquaredMLP
 from golf.models.recurrence import layer_order
 from golf.models.roles import parameter_roles
 from golf.models.smear_gate import SmearGate
+from golf.models.star_relu import StarReluMLP
+from golf.models.swiglu import SwiGLUMLP
 from golf.optim.param_groups import split_parameters
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -159,7 +159,7 @@ def test_fitter_lands_under_a_decimal_target_and_reports_impossible_ones():
     meta, tensors, _ = quantize_state(model.state_dict(), cfg.quant, parameter_roles(model))
 
     def encode(t):
-        return container.pack_quantized(meta, t, ARCH, "zlib", 9)
+        return packed.pack(meta, t, ARCH, "zlib", 9)
 
     full = len(encode(tensors))
     target = full - 400
