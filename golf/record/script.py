@@ -16,7 +16,7 @@ import os
 import re
 from enum import Enum
 
-from golf.record.closure import record_modules, type_checking_only
+from golf.record.closure import imports, record_modules, type_checking_only
 
 SCRIPT_NAME = "train_gpt.py"
 # Keys of the config that say where and under which name a run ran, not what it computes.
@@ -132,6 +132,24 @@ def minify(source: str) -> str:
     return small
 
 
+def _dependencies_first(modules: dict) -> list[str]:
+    """Module names with every module after the ones it imports: code that works together sits together, which
+    compresses a little better than alphabetical order."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name not in seen:
+            seen.add(name)
+            for imported in sorted(imports(name)[0] & modules.keys()):
+                visit(imported)
+            ordered.append(name)
+
+    for name in modules:
+        visit(name)
+    return ordered
+
+
 def _source_literal(source: str) -> str:
     """A module's source as a literal: raw and triple-quoted (its own lines, no escapes) unless it could end one."""
     if "'''" in source or source.endswith(("\\", "'")):
@@ -144,7 +162,8 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     code_format = str(cfg.export.code)
     modules = record_modules(cfg)
     entries = []
-    for name, path in modules.items():
+    for name in _dependencies_first(modules):
+        path = modules[name]
         source = path.read_text(encoding="utf-8")
         if code_format != "plain":
             source = minify(source)
