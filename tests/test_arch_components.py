@@ -10,7 +10,8 @@ from golf.config.arch import ArchConfig, BigramHashKind, MLPKind, ParallelResidu
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.errors import ConfigError
-from golf.models.attention import CausalSelfAttention, exclude_self_value
+from golf.models.attention import CausalSelfAttention
+from golf.models.attn_gate import AttnGate
 from golf.models.bigram_hash import BigramHash, bigram_buckets
 from golf.models.gpt import GPT
 from golf.models.layers import Rotary, apply_rotary, rotary_inv_freq
@@ -20,6 +21,7 @@ from golf.models.roles import parameter_roles
 from golf.models.smear_gate import SmearGate
 from golf.models.star_relu import StarReluMLP
 from golf.models.swiglu import SwiGLUMLP
+from golf.models.xsa import exclude_self_value
 from golf.optim.param_groups import split_parameters
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -140,7 +142,7 @@ def test_qk_gain_init_and_attention_gate():
     x = torch.randn(2, 6, 32)
     # Zero gate weight, bias 4: every head's output is scaled by sigmoid(4) ~ 0.982.
     torch.testing.assert_close(gated(x)[0], plain(x)[0] * torch.sigmoid(torch.tensor(4.0)))
-    assert CausalSelfAttention.PARAM_ROLES["attn_gate.weight"].control
+    assert AttnGate.PARAM_ROLES["weight"].control
 
 
 def test_value_embedding_and_value_residual_enter_the_values():
