@@ -141,7 +141,8 @@ def test_calibration_reads_the_train_stream_and_logs_the_files_it_read(tmp_path)
     _write_shard(tmp_path / "fineweb_train_000000.bin", tokens)
     _write_shard(tmp_path / "fineweb_val_000000.bin", tokens[::-1])
     access.LOG.clear()
-    x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), 4, 32)
+    with access.reading_as("calibration"):  # the reader name a job's pipeline gives calibration
+        x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), 4, 32)
     assert x.shape == (4, 32) and torch.equal(x[0], torch.arange(32)) and source.startswith("train:")
     assert access.LOG.files("calibration") == [str((tmp_path / "fineweb_train_000000.bin").resolve())]
 
