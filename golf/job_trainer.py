@@ -52,7 +52,9 @@ class JobTrainer(Trainer):
     def _measure(self) -> None:
         self.snr.measure()  # on the device; read with the loss when the step is logged
 
-    def _logged(self, step: int, metrics: dict) -> None:
+    def _logged(self, step: int, loss: float, lr_mul: float, step_ms: float, tok_s: float, elapsed_ms: float) -> None:
+        metrics = {"train/loss": loss, "train/lr_mul": lr_mul, "train/step_ms": step_ms, "train/tokens_per_s": tok_s,
+                   "train/elapsed_s": elapsed_ms / 1000}
         gammas = getattr(self.base_model, "gammas", None)
         if gammas is not None:
             metrics.update({f"ebls/{name}": float(value) for name, value in gammas().items()})

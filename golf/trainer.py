@@ -202,8 +202,7 @@ class Trainer:
         log.info(f"step {step}/{t.iterations} train_loss {loss:.4f} lr_mul {lr_mul:.3f} | "
                  f"{step_ms:.1f} ms/step {tok_s:,.0f} tok/s | elapsed {format_duration(elapsed_ms / 1000)} "
                  f"ETA {format_duration(remaining_steps_ms / 1000)}")
-        self._logged(step, {"train/loss": loss, "train/lr_mul": lr_mul, "train/step_ms": step_ms,
-                            "train/tokens_per_s": tok_s, "train/elapsed_s": elapsed_ms / 1000})
+        self._logged(step, loss, lr_mul, step_ms, tok_s, elapsed_ms)
 
     def _finish_training(self) -> float:
         """Load the averaged weights, then run `finish`; returns the ms it took (training time)."""
@@ -227,8 +226,8 @@ class Trainer:
     def _measure(self) -> None:
         """At a log step, after the backward pass and before the optimizer step."""
 
-    def _logged(self, step: int, metrics: dict) -> None:
-        pass
+    def _logged(self, step: int, loss: float, lr_mul: float, step_ms: float, tok_s: float, elapsed_ms: float) -> None:
+        """A log step's numbers (its line is printed already)."""
 
     def _stops(self, cap: bool) -> bool:
         """Whether this step is the last: the cap reached on any rank."""

@@ -165,7 +165,7 @@ def test_value_embedding_and_value_residual_enter_the_values():
 
 
 def test_xsa_on_chosen_layers_only():
-    assert [b.attn.xsa for b in tiny(xsa_layers=[1, 3]).blocks] == [False, True, False, True]
+    assert [b.attn.xsa is not None for b in tiny(xsa_layers=[1, 3]).blocks] == [False, True, False, True]
 
 
 # ---- embeddings ------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ The script embeds the static import closure of its entry point (golf.record.entr
 model, optimizer, data, evaluation, quantization, artifact) plus the optional modules the run's config
 uses. Optional modules are the ones golf imports inside a function, only when a config asks for them
 (an architecture component, a quantizer, a TTT protocol); `OPTIONAL` says which config selects each one.
-Only module-level imports enter the static closure, so an optional module is embedded exactly when its
-predicate holds. `RECORD_MODULES` is the allow-list: every module a record may ever carry. Tests check
+Only module-level imports enter the static closure (imports under `if TYPE_CHECKING:` serve annotations and
+never run), so an optional module is embedded exactly when its predicate holds. What golf's jobs add around a
+run (golf.job_pipeline, golf.job_trainer: checkpoints, preemption, the data access log, results) is outside
+the closure by construction. `RECORD_MODULES` is the allow-list: every module a record may ever carry. Tests check
 that the largest closure stays inside it, that every lazy golf import inside it is in `OPTIONAL`, and
 that none of it imports Hydra, OmegaConf, W&B or plotting.
 """

@@ -4,9 +4,10 @@ It embeds the golf modules the run's config uses (golf.record.closure), its conf
 or seed-specific keys, and its data layout; a meta-path finder serves the embedded modules ahead of any
 installed golf, so the file needs only torch, numpy and sentencepiece (and the compressor's package). The
 same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
-`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings and
-function annotations dropped, comments gone in the re-print) and wrap the whole script in a self-extracting
-line, as records ship their code.
+`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings, function
+annotations and annotation-only `if TYPE_CHECKING:` imports dropped, comments gone in the re-print, one
+space per indentation level) and wrap the whole script in a self-extracting line, as records ship their code.
+The config is plain data: the script reads it as attributes (golf.record.entry), without golf's typed schema.
 """
 
 import ast
