@@ -18,8 +18,8 @@ from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.demo import ensure_demo
 from golf.data.train_loader import build_train_loader
+from golf.job_trainer import JobTrainer
 from golf.pipeline import Pipeline
-from golf.trainer import Trainer
 from golf.utils.environment import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ class NoSink:
 def golf_training_setup(cfg, rt, compiled: bool):
     """(model, runner, optimizers) from golf's own build stage (golf.pipeline, as a run builds them: seeded init,
     the baseline's bf16 storage dtypes under bf16 autocast, fused Adam on CUDA), compiled when `compiled`."""
-    pipeline = Pipeline(cfg, dataclasses.replace(rt, compile=compiled), Path(os.devnull), 0, NoSink())
+    pipeline = Pipeline(cfg, dataclasses.replace(rt, compile=compiled), Path(os.devnull), 0)
     pipeline.build()
     return pipeline.model, pipeline.runner, pipeline.optimizers
 
@@ -59,10 +59,10 @@ def train_loader(cfg, rt):
     return build_train_loader(cfg.train, cfg.data.train_pattern, 0, 1, cfg.seed, rt.device)
 
 
-def golf_trainer(cfg, rt, model, runner, optimizers: dict, checkpointer) -> Trainer:
+def golf_trainer(cfg, rt, model, runner, optimizers: dict, checkpointer) -> JobTrainer:
     """golf's Trainer as a run drives it (warmup, schedules, loss watch, the checkpointer given), without periodic
     validation or metric logging: benchmarks time the training steps."""
-    return Trainer(model, runner, optimizers, lambda: train_loader(cfg, rt), cfg, rt, grad_accum_steps(cfg, 1),
+    return JobTrainer(model, runner, optimizers, lambda: train_loader(cfg, rt), cfg, rt, grad_accum_steps(cfg, 1),
                    lambda step, ms: None, NoSink(), checkpointer)
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
+from golf.config.arch import ArchConfig
 from golf.config.derived import eval_batch_seqs
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
@@ -72,7 +73,8 @@ class BenchInputs:
 
 def make_model(cfg, rt, job: Path | None) -> torch.nn.Module:
     seed_everything(cfg.seed)
-    model = load_model(job / "artifact" / "model.golf", torch.device("cpu")) if job else build_model(cfg.arch)
+    model = (load_model(job / "artifact" / "model.golf", torch.device("cpu"), arch_type=ArchConfig) if job
+             else build_model(cfg.arch))
     if rt.autocast_dtype == torch.bfloat16:
         apply_baseline_precision(model)
     return model.to(rt.device)

@@ -16,7 +16,9 @@ from types import ModuleType
 
 import torch
 
-from golf.config.schema import ArchConfig, OptimizerConfig, TrainConfig
+from golf.config.arch import ArchConfig
+from golf.config.optimizer import OptimizerConfig
+from golf.config.train import TrainConfig
 from golf.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

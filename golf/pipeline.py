@@ -2,12 +2,14 @@
 
 load_data -> build -> train (the loop, then end-of-training calibration inside the training time) ->
 write_artifact (quantize, check, write the bytes counted against the limit) -> score (every protocol on a
-fresh model rebuilt from those bytes: the round trip, the sliding eval, test-time training). Each stage
-returns what it measured; nothing here writes results.json, talks to W&B or checkpoints by itself: the
-caller passes a metric sink and, optionally, a checkpointer. Every rank runs every stage; rank 0 writes
-the artifact file. Hydra, OmegaConf and W&B are never imported here.
+fresh model rebuilt from those bytes: the round trip, the sliding eval, test-time training). This is what a
+record's train_gpt.py runs; golf's jobs run golf.job_pipeline.JobPipeline, which adds the data access log,
+the legality ledger of every protocol, checkpoints and the metric stream (golf.job_trainer) and what
+results.json records. Every rank runs every stage; rank 0 writes the artifact file. Hydra, OmegaConf and
+W&B are never imported here.
 """
 
+import contextlib
 import logging
 import math
 import time
@@ -20,7 +22,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from golf.artifact import container
 from golf.config.derived import eval_batch_seqs, eval_seq_len, grad_accum_steps
-from golf.data import access
 from golf.data.train_loader import build_train_loader
 from golf.errors import ArtifactError
 from golf.eval.context import load_eval_context
@@ -63,22 +64,25 @@ def headline_protocol(cfg) -> str:
 
 
 class Pipeline:
-    def __init__(self, cfg, rt, artifact_path: Path, code_bytes: int, sink, checkpointer=None, legality: bool = True):
-        """`legality`: score every protocol with its legality ledger and checks (golf's runs); a record's script
-        scores without them (same numbers, less code)."""
-        self.cfg, self.rt, self.sink, self.checkpointer, self.legality = cfg, rt, sink, checkpointer, legality
+    def __init__(self, cfg, rt, artifact_path: Path, code_bytes: int):
+        self.cfg, self.rt = cfg, rt
         self.artifact_path, self.code_bytes = Path(artifact_path), code_bytes
         self.grad_accum = grad_accum_steps(cfg, rt.world_size)
         self.seq_len = eval_seq_len(cfg)
         self.calibration = None
         self.last_val: dict = {}
-        access.LOG.clear()  # one run per log: a sequential sweep runs several in one process
+
+    def _reading(self, reader: str, phase: str | None = None):
+        """Shard reads inside are made by `reader` (train, val, calibration), in `phase` (warmup, training) when
+        given; golf.job_pipeline enters them in the data access log."""
+        return contextlib.nullcontext()
 
     # ---- data and model ------------------------------------------------------------------------------
 
     def load_data(self) -> None:
         d = self.cfg.data
-        self.ctx = load_eval_context(self.cfg, self.rt, eval_batch_seqs(self.cfg, self.rt.world_size))
+        with self._reading("val"):
+            self.ctx = load_eval_context(self.cfg, self.rt, eval_batch_seqs(self.cfg, self.rt.world_size))
         sidecar = f" bytes from {d.val_bytes_pattern}" if self.ctx.val.has_byte_sidecar else ""
         log.info(f"data: {d.name} val_tokens {len(self.ctx.val) - 1:,}{sidecar} tokenizer {d.tokenizer_path}")
 
@@ -105,23 +109,25 @@ class Pipeline:
 
     # ---- training ------------------------------------------------------------------------------------
 
-    def evaluate(self, model) -> dict:
-        return evaluate_full(model, self.ctx)
-
-    def periodic_validation(self, step: int, training_ms: float) -> None:
-        with access.reading_as("val"):
-            self.last_val = self.evaluate(self.model)
+    def periodic_validation(self, step: int, training_ms: float) -> dict:
+        with self._reading("val"):
+            self.last_val = evaluate_full(self.model, self.ctx)
         log.info(f"step {step} val_loss {self.last_val['val_loss']:.4f} val_bpb {self.last_val['val_bpb']:.4f} "
                  f"train_time {training_ms / 1000:.1f}s")
-        self.sink.log(step, {"val/loss": self.last_val["val_loss"], "val/bpb": self.last_val["val_bpb"]})
+        return self.last_val
 
     def _calibrate(self, model) -> None:
         """End of training: GPTQ Hessians from training tokens, inside the training time (the reserve)."""
         from golf.quant.calibration import calibrate
 
-        self.calibration = calibrate(model, self.cfg, self.rt.autocast_dtype)
+        with self._reading("calibration"):
+            self.calibration = calibrate(model, self.cfg, self.rt.autocast_dtype)
         log.info(f"calibration: {self.calibration.source} ({self.calibration.tokens:,} tokens) in "
                  f"{self.calibration.seconds:.1f}s of training time (reserve {self.cfg.quant.calib_reserve_s:g}s)")
+
+    def make_trainer(self, make_loader, cap_seconds: float, finish) -> Trainer:
+        return Trainer(self.model, self.runner, self.optimizers, make_loader, self.cfg, self.rt, self.grad_accum,
+                       self.periodic_validation, cap_seconds, finish)
 
     def train(self) -> TrainOutcome:
         cfg, rt = self.cfg, self.rt
@@ -131,85 +137,69 @@ class Pipeline:
         def make_loader():
             return build_train_loader(cfg.train, cfg.data.train_pattern, rt.rank, rt.world_size, cfg.seed, rt.device)
 
-        trainer = Trainer(self.model, self.runner, self.optimizers, make_loader, cfg, rt, self.grad_accum,
-                          self.periodic_validation, self.sink, self.checkpointer, cap_seconds=max(cap, 0.0),
-                          finish=self._calibrate if in_training else None)
-        with access.reading_as("train"):
-            with access.phase("warmup"):  # compile warm-up steps before the timer; weights restored after
-                trainer.warmup()
-            with access.phase("training"):
-                self.outcome = trainer.run()
+        trainer = self.make_trainer(make_loader, max(cap, 0.0), self._calibrate if in_training else None)
+        with self._reading("train", "warmup"):  # compile warm-up steps before the timer; weights restored after
+            trainer.warmup()
+        with self._reading("train", "training"):
+            self.outcome = trainer.run()
         check_finite_weights(self.model, self.outcome.steps, "before writing the artifact")
         return self.outcome
 
     # ---- artifact ------------------------------------------------------------------------------------
 
-    def write_artifact(self) -> dict:
-        """Quantize, check the weights the artifact will reload to, write it (rank 0); the artifact info."""
-        t0 = time.perf_counter()
+    def write_artifact(self) -> None:
+        """Quantize, check the weights the artifact will reload to, write it (rank 0)."""
         b = self.cfg.budget
         step_state = {**self.model.step_state(), "trained_steps": self.outcome.steps,
                       "train_seq_len": self.outcome.final_seq_len}
-        quantized = quantize(self.model, self.cfg, b.artifact_limit_bytes - self.code_bytes, self.rt.autocast_dtype,
-                             self.calibration, step_state)
-        bad = [name for name, t in quantized.state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+        self.quantized = quantize(self.model, self.cfg, b.artifact_limit_bytes - self.code_bytes,
+                                  self.rt.autocast_dtype, self.calibration, step_state)
+        bad = [name for name, t in self.quantized.state.items()
+               if t.is_floating_point() and not torch.isfinite(t).all()]
         if bad:
             raise NonFiniteError(f"the quantized weights of {bad[0]} (and {len(bad) - 1} more) are NaN/inf after "
                                  f"quant={self.cfg.quant.name}: the trained weights overflow the export; no artifact "
                                  f"was written; lower the learning rates or enable optimizer.grad_clip_norm")
-        blob = quantized.blob
-        info = {"bytes_total": len(blob) + self.code_bytes, "bytes_model": len(blob), "bytes_code": self.code_bytes,
-                "limit_bytes": b.artifact_limit_bytes,
-                "headroom_bytes": b.artifact_limit_bytes - len(blob) - self.code_bytes,
-                "compressor": f"{self.cfg.quant.compressor}-{self.cfg.quant.level}", "quant": self.cfg.quant.name,
-                "sha256": container.payload_sha256(blob), "quant_info": quantized.info}
+        blob = self.quantized.blob
         if self.rt.is_main:
             container.write(self.artifact_path, blob)
-        info["quant_s"] = round(time.perf_counter() - t0, 3)
+        total = len(blob) + self.code_bytes
+        headroom = b.artifact_limit_bytes - total
         log.info(f"Serialized model {self.cfg.quant.name}: {len(blob)} bytes")
         log.info(f"Code size: {self.code_bytes} bytes")
-        log.info(f"Total submission size {self.cfg.quant.name}: {info['bytes_total']} bytes (limit "
-                 f"{b.artifact_limit_bytes:,}, headroom {info['headroom_bytes']:,})")
-        if info["headroom_bytes"] < 0 and b.enforce_artifact_limit:
-            raise ArtifactError(f"artifact {info['bytes_total']:,} B exceeds the {b.artifact_limit_bytes:,} B limit "
-                                f"by {-info['headroom_bytes']:,} B (quant={self.cfg.quant.name}); set "
+        log.info(f"Total submission size {self.cfg.quant.name}: {total} bytes (limit "
+                 f"{b.artifact_limit_bytes:,}, headroom {headroom:,})")
+        if headroom < 0 and b.enforce_artifact_limit:
+            raise ArtifactError(f"artifact {total:,} B exceeds the {b.artifact_limit_bytes:,} B limit "
+                                f"by {-headroom:,} B (quant={self.cfg.quant.name}); set "
                                 f"quant.fit_budget=true (intn/gptq schemes), use fewer bits (quant=int6_zstd) or "
                                 f"shrink the model (arch.*), or set budget.enforce_artifact_limit=false for a "
                                 f"non-record run")
         if self.rt.distributed:
             dist.barrier()
-        return info
 
     # ---- scoring -------------------------------------------------------------------------------------
 
     def reload(self):
         """A fresh model rebuilt from the artifact bytes on disk, ready to score."""
-        return load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype)
+        return load_model(self.artifact_path, self.rt.device, self.rt.autocast_dtype, arch_type=type(self.cfg.arch))
 
     def score(self, on_chunk=None) -> Scores:
         """Every protocol of the run on its own reload of the artifact; each result carries its `seconds`
         from artifact load to final BPB (what the official eval timer counts for that protocol)."""
-        cfg, ctx = self.cfg, self.ctx
+        cfg = self.cfg
         stride = cfg.eval.stride or self.seq_len
-        quant = cfg.quant.name
-        roundtrip, _ = self._timed(self._full_eval)
-        self._final_line(f"final_{quant}_roundtrip", roundtrip)
+        roundtrip, _ = self.timed(self._full_eval)
+        self.final_line(f"final_{cfg.quant.name}_roundtrip", roundtrip)
         sliding = None
         if cfg.eval.name == "sliding":
-            sliding, _ = self._timed(lambda model: self._sliding_eval(model, stride))
-            self._final_line(f"final_{quant}_sliding_window", sliding)
+            sliding, _ = self.timed(lambda model: self._sliding_eval(model, stride))
+            self.final_line(f"final_{cfg.quant.name}_sliding_window", sliding)
         ttt = None
         if cfg.ttt.mode != "none":
-            from golf.ttt import session
-        if cfg.ttt.mode == "prequant":
-            ttt, _ = self._timed(lambda model: session.prequant_ttt(self.model, ctx, cfg, stride, on_chunk))
-            self._final_line(f"research_prequant_ttt_{cfg.ttt.name}", ttt)
-        elif cfg.ttt.mode != "none":
-            ttt, adapted = self._timed(lambda model: session.test_time_train(model, ctx, cfg.ttt, stride, cfg.seed,
-                                                                             on_chunk, diagnose=False))
-            self._final_line(f"final_{quant}_ttt_{cfg.ttt.name}", ttt)
-            if cfg.ttt.mode == "stream":  # outside the eval timer: a diagnostic, never a score
-                ttt["memorization"] = session.memorization_diagnostic(adapted, ctx, ttt["val_bpb"])
+            from golf.ttt.session import score_ttt
+
+            ttt, self.adapted = score_ttt(self, stride, on_chunk)
         scores = Scores(roundtrip, sliding, ttt, headline_protocol(cfg))
         h = scores.headline_result
         for name, result in (("roundtrip", roundtrip), ("sliding", sliding), ("ttt", ttt)):
@@ -220,22 +210,14 @@ class Pipeline:
         return scores
 
     def _full_eval(self, model) -> dict:
-        if self.legality:
-            from golf.eval.scoring import full_eval
-
-            return full_eval(model, self.ctx)
         return evaluate_full(model, self.ctx)
 
     def _sliding_eval(self, model, stride: int) -> dict:
-        if self.legality:
-            from golf.eval.scoring import sliding_eval
-
-            return sliding_eval(model, self.ctx, stride)
         from golf.eval.sliding import evaluate_sliding
 
         return evaluate_sliding(model, self.ctx, stride)
 
-    def _timed(self, protocol) -> tuple[dict, torch.nn.Module]:
+    def timed(self, protocol) -> tuple[dict, torch.nn.Module]:
         """The protocol's result with `seconds` from artifact load to final BPB, and the model it ran on."""
         t0 = time.perf_counter()
         model = self.reload()
@@ -244,8 +226,7 @@ class Pipeline:
         return result, model
 
     @staticmethod
-    def _final_line(name: str, result: dict) -> None:
+    def final_line(name: str, result: dict) -> None:
         log.info(f"{name} val_loss:{result['val_loss']:.4f} val_bpb:{result['val_bpb']:.4f} "
                  f"eval_time:{1000 * result['seconds']:.0f}ms")
         log.info(f"{name}_exact val_loss:{result['val_loss']:.8f} val_bpb:{result['val_bpb']:.8f}")
-

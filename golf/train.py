@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from golf import preemption
 from golf.checkpoint import config_sha256
 from golf.config.compose import register_schemas
-from golf.config.schema import GolfConfig, LauncherName
+from golf.config.job import LauncherName
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.byte_sidecar import check_sidecar_alignment
 from golf.data.demo import ensure_demo

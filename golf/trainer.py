@@ -16,18 +16,14 @@
    budget minus the reserve kept for it.
 3. Model hooks: `base_model.on_train_step(step, progress)`, if defined, runs before every step with the
    share of training done (golf.optim.schedule.training_progress; e.g. depth recurrence switching on at
-   a step or a fraction); the model must derive its state from these alone. A resumed run first calls
-   it with the last completed step and the training time it reached. `base_model.gammas()`, if defined
-   (EBLS), returns {name: scalar} logged as `ebls/<name>` at log steps. At log steps the per-layer
-   gradient SNR (golf.optim.gradient_snr) of the step's gradient, before clipping, is logged as `snr/*`.
-4. Checkpoints (`golf.checkpoint`): every `train.checkpoint_every_steps` steps, every
-   `train.checkpoint_every_minutes` of training time, at the wall-clock cap, at the last step and
-   on a preemption signal (then it stops with `Preempted`). Writing one is excluded from the
-   training timer. A run started from a checkpoint continues from its step, elapsed training
-   time, weights, optimizer states, averaging state, RNG and data position, so it computes
-   exactly what the uninterrupted run would have.
+   a step or a fraction); the model must derive its state from these alone.
+
+A record's train_gpt.py runs this loop as it is. golf's jobs run `golf.job_trainer.JobTrainer`, which adds
+checkpoints and resume, preemption, gradient SNR and the metric stream through the hooks below (`_start`,
+`_validated`, `_measure`, `_logged`, `_stops`, `_after_step`), each a no-op here.
 """
 
+import contextlib
 import copy
 import logging
 import time
@@ -36,11 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from golf import preemption
-from golf.guards import LossWatch, check_finite_weights
+from golf.guards import LossWatch
 from golf.logging.console import expected_training, format_duration
-from golf.models.layer_groups import layer_groups
-from golf.optim.gradient_snr import GradientSNR
 from golf.optim.schedule import (
     fraction_lr_multiplier,
     lr_multiplier,
@@ -64,12 +57,12 @@ class TrainOutcome:
     averaging: dict  # which weight averaging was loaded into the model, with its count of updates / snapshots
     last_step_start_s: float = 0.0  # training time when the last step began (the cap rule: none starts after it)
     final_seq_len: int = 0  # sequence length of the last step (train.seq_len_schedule)
-    snr: dict | None = None  # per-layer gradient SNR at the log steps: last and mean (GradientSNR.summary)
+    snr: dict | None = None  # per-layer gradient SNR at the log steps (golf.job_trainer)
 
 
 class Trainer:
-    def __init__(self, base_model, model, optimizers: dict, make_loader, cfg, rt, grad_accum: int,
-                 validate, sink, checkpointer=None, cap_seconds: float = 0.0, finish=None):
+    def __init__(self, base_model, model, optimizers: dict, make_loader, cfg, rt, grad_accum: int, validate,
+                 cap_seconds: float = 0.0, finish=None):
         self.base_model = base_model  # the raw module (state dicts, clipping)
         self.model = model  # what runs forward: compiled and/or DDP-wrapped
         self.optimizers = optimizers
@@ -77,9 +70,7 @@ class Trainer:
         self.cfg = cfg
         self.rt = rt
         self.grad_accum = grad_accum
-        self.validate = validate  # callable(step) -> None, runs periodic validation
-        self.sink = sink
-        self.checkpointer = checkpointer  # None: no checkpoints (a record's train_gpt.py)
+        self.validate = validate  # callable(step, training_ms) -> the validation result
         self.finish = finish  # callable(model): end-of-training work counted as training time
         self.qat = None
         if cfg.quant.qat_threshold > 0:
@@ -89,9 +80,9 @@ class Trainer:
         self.max_wallclock_ms = 1000.0 * cap_seconds if cap_seconds > 0 else None
         self.stages = shape_stages(cfg.train)
         self.averager = None  # built in run(), from the weights training starts with
-        self.snr = GradientSNR(layer_groups(base_model), cfg.ttt.snr_min, cfg.ttt.snr_max)
         # Stop flags travel over gloo on CPU tensors: an NCCL all-reduce read back would sync every step.
         self.flag_group = dist.new_group(backend="gloo") if rt.distributed else None
+        self.training_ms, self.t0 = 0.0, 0.0  # training time measured up to t0 (perf_counter seconds)
 
     def _sync(self) -> None:
         if self.rt.device.type == "cuda":
@@ -100,6 +91,18 @@ class Trainer:
     def _zero_grad(self) -> None:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
+
+    def _elapsed_ms(self) -> float:
+        return self.training_ms + 1000.0 * (time.perf_counter() - self.t0)
+
+    @contextlib.contextmanager
+    def _paused(self):
+        """The time inside is not training time (validation, checkpoints)."""
+        self._sync()
+        self.training_ms = self._elapsed_ms()
+        yield
+        self._sync()
+        self.t0 = time.perf_counter()
 
     def _shape(self, step: int) -> tuple[int, int]:
         """(batch_tokens, seq_len) of `step` under train.batch_schedule / train.seq_len_schedule."""
@@ -179,18 +182,12 @@ class Trainer:
             self.model.require_backward_grad_sync = True
 
     def _agree(self, *flags: bool) -> list[bool]:
-        """True where any rank says True, so every rank stops and checkpoints at the same step."""
+        """True where any rank says True, so every rank stops (and checkpoints) at the same step."""
         if not self.rt.distributed:
             return list(flags)
         tensor = torch.tensor([int(f) for f in flags])
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=self.flag_group)
         return [bool(v) for v in tensor.tolist()]
-
-    def _checkpoint_due(self, step: int, training_ms: float, last_ckpt_ms: float) -> bool:
-        t = self.cfg.train
-        every_ms = 60_000 * t.checkpoint_every_minutes
-        return ((t.checkpoint_every_steps > 0 and step % t.checkpoint_every_steps == 0)
-                or (every_ms > 0 and training_ms - last_ckpt_ms >= every_ms))
 
     def _logs(self, step: int) -> bool:
         t = self.cfg.train
@@ -205,18 +202,7 @@ class Trainer:
         log.info(f"step {step}/{t.iterations} train_loss {loss:.4f} lr_mul {lr_mul:.3f} | "
                  f"{step_ms:.1f} ms/step {tok_s:,.0f} tok/s | elapsed {format_duration(elapsed_ms / 1000)} "
                  f"ETA {format_duration(remaining_steps_ms / 1000)}")
-        metrics = {"train/loss": loss, "train/lr_mul": lr_mul, "train/step_ms": step_ms,
-                   "train/tokens_per_s": tok_s, "train/elapsed_s": elapsed_ms / 1000}
-        gammas = getattr(self.base_model, "gammas", None)
-        if gammas is not None:
-            metrics.update({f"ebls/{name}": float(value) for name, value in gammas().items()})
-        self.sink.log(step, {**metrics, **self.snr.metrics("snr")})
-
-    def _save(self, step: int, training_ms: float, train_loss: torch.Tensor, loader, watch: LossWatch) -> None:
-        watch.check(train_loss)
-        check_finite_weights(self.base_model, step, "before writing the checkpoint")
-        self.checkpointer.save(step, training_ms, float(train_loss), self.base_model, self.optimizers, loader,
-                               self.averager)
+        self._logged(step, loss, lr_mul, step_ms, tok_s, elapsed_ms)
 
     def _finish_training(self) -> float:
         """Load the averaged weights, then run `finish`; returns the ms it took (training time)."""
@@ -228,47 +214,56 @@ class Trainer:
         self._sync()
         return 1000.0 * (time.perf_counter() - t0)
 
+    # ---- hooks (golf.job_trainer) ---------------------------------------------------------------------
+
+    def _start(self, loader) -> tuple[int, torch.Tensor]:
+        """(first step, last train loss); the training time starts at self.training_ms."""
+        return 0, torch.zeros((), device=self.rt.device)
+
+    def _validated(self, step: int, result: dict) -> None:
+        pass
+
+    def _measure(self) -> None:
+        """At a log step, after the backward pass and before the optimizer step."""
+
+    def _logged(self, step: int, loss: float, lr_mul: float, step_ms: float, tok_s: float, elapsed_ms: float) -> None:
+        """A log step's numbers (its line is printed already)."""
+
+    def _stops(self, cap: bool) -> bool:
+        """Whether this step is the last: the cap reached on any rank."""
+        return self._agree(cap)[0]
+
+    def _after_step(self, step: int, stop_after, train_loss: torch.Tensor, loader, watch: LossWatch) -> None:
+        pass
+
+    # ---- the loop -------------------------------------------------------------------------------------
+
     def run(self) -> TrainOutcome:
         t = self.cfg.train
         loader = self.make_loader()
-        training_ms = 0.0
-        stop_after = None
-        step = 0
-        last_step_start_ms = 0.0
-        train_loss = torch.zeros((), device=self.rt.device)
         if t.ema_decay > 0 or t.swa_every > 0:
             from golf.optim.averaging import make_averager
 
             self.averager = make_averager(self.base_model, t)
-        if self.checkpointer is not None and self.checkpointer.exists():
-            state = self.checkpointer.load()
-            self.checkpointer.restore(state, self.base_model, self.optimizers, loader, self.averager)
-            step, training_ms = state["step"], state["training_ms"]
-            if step > 0:
-                self._on_train_step(step - 1, training_ms)
-            train_loss = torch.tensor(state["train_loss"], device=self.rt.device)
-            self.sink.rewind(step)
-            if self.max_wallclock_ms is not None and training_ms >= self.max_wallclock_ms:
-                stop_after = step
-        start_step, last_ckpt_ms = step, training_ms
+        step, train_loss = self._start(loader)
+        start_step = step
+        cap_ms = self.max_wallclock_ms
+        stop_after = step if cap_ms is not None and self.training_ms >= cap_ms else None
+        last_step_start_ms = 0.0
         watch = LossWatch(self.rt.device)
         self._zero_grad()  # from here on every optimizer step leaves the gradients cleared for the next
         self._sync()
-        t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
         while True:
             last_step = step == t.iterations or (stop_after is not None and step >= stop_after)
             if last_step or (t.val_every > 0 and step % t.val_every == 0):
-                self._sync()
-                training_ms += 1000.0 * (time.perf_counter() - t0)
-                if last_step:
-                    training_ms += self._finish_training()
-                self.validate(step, training_ms)
-                self._sync()
-                t0 = time.perf_counter()
+                with self._paused():
+                    if last_step:
+                        self.training_ms += self._finish_training()
+                    self._validated(step, self.validate(step, self.training_ms))
             if last_step:
                 break
-            elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
-            last_step_start_ms = elapsed_ms
+            elapsed_ms = last_step_start_ms = self._elapsed_ms()
             lr_mul = self._lr_mul(step, elapsed_ms)
             if self.qat is not None:
                 self.qat.update(step, lr_mul)
@@ -276,33 +271,22 @@ class Trainer:
             train_loss = self._forward_backward(loader, *self._shape(step))
             watch.observe(step + 1, train_loss)
             if self._logs(step + 1):
-                self.snr.measure()  # on the device; read with the loss when the step is logged
+                self._measure()
             self._step_optimizers(step, lr_mul)
             step += 1
             if self.averager is not None:
                 self.averager.update(step, lr_mul)
-            elapsed_ms = training_ms + 1000.0 * (time.perf_counter() - t0)
+            elapsed_ms = self._elapsed_ms()
             if self._logs(step):
                 watch.check(train_loss)
                 self._log_step(step, train_loss.item(), lr_mul, elapsed_ms, elapsed_ms / step)
-            cap = self.max_wallclock_ms is not None and elapsed_ms >= self.max_wallclock_ms
-            cap, preempt = self._agree(cap, preemption.requested() is not None)
-            if stop_after is None and cap:
+            if self._stops(cap_ms is not None and elapsed_ms >= cap_ms) and stop_after is None:
                 stop_after = step
-                log.info(f"stopping early: wall-clock cap {self.max_wallclock_ms / 1000:.0f}s reached at step {step}")
-            if self.checkpointer is not None and (preempt or step == stop_after or step == t.iterations
-                                                  or self._checkpoint_due(step, elapsed_ms, last_ckpt_ms)):
-                self._sync()
-                training_ms += 1000.0 * (time.perf_counter() - t0)
-                self._save(step, training_ms, train_loss, loader, watch)
-                last_ckpt_ms = training_ms
-                t0 = time.perf_counter()
-            if preempt:
-                raise preemption.Preempted(preemption.requested() or preemption.SIGNALS[0], step)
+                log.info(f"stopping early: wall-clock cap {cap_ms / 1000:.0f}s reached at step {step}")
+            self._after_step(step, stop_after, train_loss, loader, watch)
         watch.check(train_loss)
-        return TrainOutcome(steps=step, train_seconds=training_ms / 1000.0, train_loss=float(train_loss),
+        return TrainOutcome(steps=step, train_seconds=self.training_ms / 1000.0, train_loss=float(train_loss),
                             tokens_seen=tokens_through(self.stages, step), hit_wallclock_cap=stop_after is not None,
                             resumed_from=start_step, last_step_start_s=last_step_start_ms / 1000.0,
                             final_seq_len=self._shape(max(step - 1, 0))[1],
-                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"},
-                            snr=self.snr.summary())
+                            averaging=self.averager.summary() if self.averager is not None else {"method": "none"})

@@ -19,12 +19,13 @@ from golf.compliance import compliance, data_checks, eval_timer
 from golf.data import access
 from golf.data.shards import find_shards
 from golf.errors import GolfError
+from golf.job_pipeline import JobPipeline
 from golf.jobdir import JobDir
 from golf.logging.console import setup_logging
 from golf.logging.results import ArtifactInfo, Metrics, Results, Timing
 from golf.logging.sinks import MetricSink
 from golf.logging.snr_plot import plot_snr
-from golf.pipeline import Pipeline, Scores
+from golf.pipeline import Scores
 from golf.utils.atomic import atomic_write
 from golf.utils.runtime import setup_runtime, teardown_runtime
 
@@ -46,8 +47,8 @@ class Job:
         self.sink = MetricSink(self.jd.path, self.cfg, resolved, self.rt.rank)
         checkpointer = Checkpointer(self.jd.path, config_sha256(resolved), self.rt)
         # the run's train_gpt.py, written by golf.train: its size is the run's counted code
-        self.pipeline = Pipeline(self.cfg, self.rt, self.jd.artifact, self.jd.train_script.stat().st_size, self.sink,
-                                 checkpointer)
+        self.pipeline = JobPipeline(self.cfg, self.rt, self.jd.artifact, self.jd.train_script.stat().st_size,
+                                    self.sink, checkpointer)
         self.stage = "setup"
 
     def record(self, section: str | None = None, **fields) -> None:

@@ -7,13 +7,16 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from golf.artifact import container
+from golf.artifact import container, packed
+from golf.config.arch import ArchConfig
 from golf.config.compose import register_schemas
-from golf.config.schema import ArchConfig, Compressor, QuantConfig, QuantScheme, from_dict
+from golf.config.quant import Compressor, QuantConfig, QuantScheme
+from golf.config.schema import from_dict
 from golf.config.validate import validate
-from golf.models.mlp import StarReluMLP, SwiGLUMLP
 from golf.models.registry import build_model
 from golf.models.roles import parameter_roles
+from golf.models.star_relu import StarReluMLP
+from golf.models.swiglu import SwiGLUMLP
 from golf.quant.intn import dequantized, quantize_state
 from golf.quant.quantize import pack_official
 
@@ -101,7 +104,7 @@ def test_quantized_artifact_rebuilds_a_preset_from_its_json_header():
     model, arch = preset_model("recur_parallel")
     quant = QuantConfig(scheme=QuantScheme.intn, keep_float_max_numel=1024)
     meta, tensors, _ = quantize_state(model.state_dict(), quant, parameter_roles(model))
-    contents = container.unpack(container.pack_quantized(meta, tensors, arch, "zlib", 9))
+    contents = container.unpack(packed.pack(meta, tensors, arch, "zlib", 9))
     fields, state = contents.arch, contents.weights
     assert fields["recur_layers"] == [3, 4, 5] and fields["parallel_residual"] == "two_lane"
     rebuilt = build_model(from_dict(ArchConfig, fields))

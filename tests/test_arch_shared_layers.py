@@ -5,7 +5,7 @@ import pytest
 import torch
 from test_arch_components import VOCAB, noisy, tiny
 
-from golf.config.schema import LayerLR, TTTConfig
+from golf.config.ttt import LayerLR, TTTConfig
 from golf.models.layer_groups import layer_groups
 from golf.ttt.training import apply_lr_policy, build_optimizer, select_trainable
 

@@ -10,7 +10,8 @@ import torch
 
 from golf.artifact import container
 from golf.artifact.int8 import dequantize_state_dict, quantize_state_dict
-from golf.config.schema import ArchConfig, Compressor, QuantConfig, QuantScheme
+from golf.config.arch import ArchConfig
+from golf.config.quant import Compressor, QuantConfig, QuantScheme
 from golf.errors import ArtifactError
 from golf.models.registry import build_model, load_model
 from golf.models.roles import control_names
@@ -157,7 +158,7 @@ def test_artifact_round_trip_is_bit_exact(tmp_path, scheme, compressor):
         expected = dequantize_state_dict(quantized)
     else:
         expected = state
-    reloaded = load_model(path, CPU)
+    reloaded = load_model(path, CPU, arch_type=ArchConfig)
     got = reloaded.state_dict()
     assert set(got) == set(expected)
     for name in expected:
@@ -214,7 +215,7 @@ def test_corrupt_artifacts_raise_artifact_error(good_artifact, corrupt, words):
     assert bad != blob
     path.write_bytes(bad)
     with pytest.raises(ArtifactError) as info:
-        load_model(path, CPU)
+        load_model(path, CPU, arch_type=ArchConfig)
     message = str(info.value)
     assert str(path) in message  # the message names the file
     for word in words:

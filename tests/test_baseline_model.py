@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from golf.config.schema import ArchConfig, OptimizerConfig
+from golf.config.arch import ArchConfig
+from golf.config.optimizer import OptimizerConfig
 from golf.models.registry import build_model
 from golf.optim.muon import Muon, newton_schulz5
 from golf.optim.param_groups import build_optimizers, split_parameters

@@ -16,7 +16,7 @@ import sentencepiece as spm
 import torch
 from optional_assets import official_tokenizer
 
-from golf.config.schema import ArchConfig
+from golf.config.arch import ArchConfig
 from golf.eval.bpb import build_byte_tables
 from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full

@@ -15,7 +15,8 @@ import sentencepiece as spm
 import torch
 from conftest import FAST_RUN, run_golf
 
-from golf.config.schema import ArchConfig, DocQueue, TTTConfig, TTTMode, TTTOptimizer
+from golf.config.arch import ArchConfig
+from golf.config.ttt import DocQueue, TTTConfig, TTTMode, TTTOptimizer
 from golf.data.build import build_dataset
 from golf.data.demo import demo_corpus
 from golf.data.shards import find_shards, load_shard

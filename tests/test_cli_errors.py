@@ -6,7 +6,8 @@ import shutil
 import pytest
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
-from golf.data.shards import load_shard, write_shard
+from golf.data.shard_writer import write_shard
+from golf.data.shards import load_shard
 
 
 def _assert_clean_failure(proc, *needles):

@@ -12,7 +12,8 @@ import pytest
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
 from golf.data.disjoint import check_overlap
-from golf.data.shards import find_shards, load_shard, write_shard
+from golf.data.shard_writer import write_shard
+from golf.data.shards import find_shards, load_shard
 from golf.logging.results import Results
 
 GPTQ = ["quant=gptq_int6", "quant.calib_seqs=4"]

@@ -9,14 +9,8 @@ import torch
 from optional_assets import needs_cuda
 
 from golf.data.loader import DistributedTokenLoader, TokenStream, load_validation_tokens
-from golf.data.shards import (
-    HEADER_BYTES,
-    SHARD_MAGIC,
-    find_shards,
-    load_shard,
-    read_shard_header,
-    write_shard,
-)
+from golf.data.shard_writer import write_shard
+from golf.data.shards import HEADER_BYTES, SHARD_MAGIC, find_shards, load_shard, read_shard_header
 from golf.errors import ConfigError, DataError
 
 

@@ -10,9 +10,8 @@ import pytest
 import sentencepiece as spm
 
 from golf.data import build
-from golf.data.build import build_dataset, dataset_sha256, main, read_documents
+from golf.data.build import CANONICAL_SPM_SPEC, build_dataset, dataset_sha256, main, read_documents
 from golf.data.shards import find_shards, load_shard, read_shard_header
-from golf.data.tokenizer import CANONICAL_SPM_SPEC
 from golf.errors import DataError
 
 WORDS = "alpha beta gamma delta river stone cloud light night tree über café naïve".split()

@@ -16,7 +16,8 @@ from golf.data.caseops import ALLCAPS, CAPNEXT, ESC, TITLE, CaseOpsError, decode
 from golf.data.demo import demo_corpus
 from golf.data.disjoint import check_overlap
 from golf.data.loader import load_validation_tokens
-from golf.data.shards import find_shards, load_shard, write_shard
+from golf.data.shard_writer import write_shard
+from golf.data.shards import find_shards, load_shard
 from golf.errors import DataError
 
 TRICKY = ["", "The NASA Launch", "iPhone OpenAI", "A", "I'm OK", "ABc aBC abC", "x" * 5 + "Y",

@@ -9,7 +9,8 @@ import pytest
 from golf.data import fineweb
 from golf.data.build import train_tokenizer
 from golf.data.fineweb import download_fineweb, hub_fetch, place_file
-from golf.data.shards import read_shard_header, write_shard
+from golf.data.shard_writer import write_shard
+from golf.data.shards import read_shard_header
 from golf.errors import DataError
 
 REPO = "willdepueoai/parameter-golf"

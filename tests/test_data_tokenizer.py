@@ -8,8 +8,8 @@ import sentencepiece as spm
 from optional_assets import official_tokenizer
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
-from golf.data.build import train_tokenizer
-from golf.data.tokenizer import CANONICAL_SPM_SPEC, check_tokens_in_vocab, check_vocab, load_tokenizer
+from golf.data.build import CANONICAL_SPM_SPEC, train_tokenizer
+from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
 from golf.errors import DataError
 
 # Fields that legitimately differ per build: where it was written and how big it is.

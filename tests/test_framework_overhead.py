@@ -17,10 +17,10 @@ from torch.utils._pytree import tree_flatten
 from benchmarks.throughput import plain_steps
 from golf.checkpoint import Checkpointer
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
+from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers
-from golf.trainer import Trainer
 from golf.utils.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -66,8 +66,8 @@ def _setup(tmp_path, overrides: list[str], steps: int):
 
 def _golf_ops(tmp_path, overrides, steps) -> collections.Counter:
     cfg, model, optimizers, make_loader = _setup(tmp_path, overrides, steps)
-    trainer = Trainer(model, model, optimizers, make_loader, cfg, RT, ACCUM, lambda step, ms: None, _Sink(),
-                      Checkpointer(tmp_path / f"golf{steps}", "h" * 64, RT))
+    trainer = JobTrainer(model, model, optimizers, make_loader, cfg, RT, ACCUM, lambda step, ms: None, _Sink(),
+                         Checkpointer(tmp_path / f"golf{steps}", "h" * 64, RT))
     trainer.warmup()
     with DispatchedOps() as ops:
         trainer.run()

@@ -9,14 +9,14 @@ from test_arch_presets import CPU_OVERRIDES, compose_config
 from test_sliding_eval import VOCAB, _ctx, _model
 
 from golf.checkpoint import Checkpointer
-from golf.config.schema import TTTConfig, TTTMode
+from golf.config.ttt import TTTConfig, TTTMode
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
+from golf.job_trainer import JobTrainer
 from golf.models.layer_groups import layer_groups
 from golf.models.registry import build_model
 from golf.optim.gradient_snr import SERIES, GradientSNR
 from golf.optim.param_groups import build_optimizers
-from golf.trainer import Trainer
 from golf.ttt import session
 from golf.utils.runtime import Runtime
 
@@ -82,8 +82,9 @@ def test_training_logs_every_layers_snr_at_log_steps(tmp_path, arch):
     model = build_model(cfg.arch)
     sink = _Records()
     optimizers = build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings, fused=False)
-    trainer = Trainer(model, model, optimizers, lambda: DistributedTokenLoader(str(tmp_path / "s_train_*.bin"), 0, 1),
-                      cfg, RT, 1, lambda s, ms: None, sink, Checkpointer(tmp_path, "h" * 64, RT))
+    pattern = str(tmp_path / "s_train_*.bin")
+    trainer = JobTrainer(model, model, optimizers, lambda: DistributedTokenLoader(pattern, 0, 1), cfg, RT, 1,
+                         lambda s, ms: None, sink, Checkpointer(tmp_path, "h" * 64, RT))
     outcome = trainer.run()
     groups = {g.key for g in layer_groups(model)}
     assert [step for step, _ in sink.records] == [1, 2, 3]  # steps <= 10 always log

@@ -14,13 +14,13 @@ from test_ttt_legality import _cfg, _tokens
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from golf.checkpoint import Checkpointer
-from golf.config.schema import SNRScale
+from golf.config.ttt import SNRScale
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.eval.sliding import evaluate_sliding
+from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers
-from golf.trainer import Trainer
 from golf.ttt import session
 from golf.utils.runtime import Runtime
 
@@ -85,9 +85,9 @@ def _reads_of_a_run(tmp_path, steps: int, overrides: list[str], sink=None) -> co
     torch.manual_seed(0)
     model = build_model(cfg.arch)
     optimizers = build_optimizers(model, cfg.optimizer, cfg.arch.tie_embeddings, fused=True)  # as on CUDA
-    trainer = Trainer(model, model, optimizers, lambda: DistributedTokenLoader(str(tmp_path / "s_train_*.bin"), 0, 1),
-                      cfg, rt, 1, lambda step, ms: None, sink or _Sink(),
-                      Checkpointer(tmp_path / str(steps), "h" * 64, rt))
+    pattern = str(tmp_path / "s_train_*.bin")
+    trainer = JobTrainer(model, model, optimizers, lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1,
+                         lambda step, ms: None, sink or _Sink(), Checkpointer(tmp_path / str(steps), "h" * 64, rt))
     trainer.warmup()
     with ScalarReads() as reads:
         trainer.run()

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from golf.config.schema import LoaderName, TrainConfig
+from golf.config.train import LoaderName, TrainConfig
 from golf.data.coprime_loader import CoprimeLoader, ShardCursor
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.data.train_loader import build_train_loader
 from golf.errors import ConfigError, DataError
 

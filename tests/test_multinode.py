@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import FAST_RUN, free_port, read_results
 
-from golf.config.schema import LauncherConfig, LauncherName
+from golf.config.job import LauncherConfig, LauncherName
 from golf.errors import ConfigError
 from golf.launcher import Placement, placement, torchrun_command
 

@@ -8,15 +8,9 @@ import pytest
 import torch
 
 from golf.artifact import container, packed
-from golf.config.schema import (
-    ArchConfig,
-    CalibSource,
-    ClipMode,
-    Compressor,
-    GolfConfig,
-    QuantConfig,
-    QuantScheme,
-)
+from golf.config.arch import ArchConfig
+from golf.config.quant import CalibSource, ClipMode, Compressor, QuantConfig, QuantScheme
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data import access
 from golf.errors import ArtifactError, ConfigError
@@ -110,7 +104,7 @@ def test_every_scheme_reloads_bit_exactly(tmp_path, quant):
     assert set(state) == set(exported.state)
     for name, t in state.items():
         assert t.dtype == exported.state[name].dtype and torch.equal(t, exported.state[name]), name
-    reloaded = load_model(path, torch.device("cpu"))
+    reloaded = load_model(path, torch.device("cpu"), arch_type=ArchConfig)
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), state.values()))
 
 
@@ -147,7 +141,8 @@ def test_calibration_reads_the_train_stream_and_logs_the_files_it_read(tmp_path)
     _write_shard(tmp_path / "fineweb_train_000000.bin", tokens)
     _write_shard(tmp_path / "fineweb_val_000000.bin", tokens[::-1])
     access.LOG.clear()
-    x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), 4, 32)
+    with access.reading_as("calibration"):  # the reader name a job's pipeline gives calibration
+        x, source = train_tokens(str(tmp_path / "fineweb_train_*.bin"), 4, 32)
     assert x.shape == (4, 32) and torch.equal(x[0], torch.arange(32)) and source.startswith("train:")
     assert access.LOG.files("calibration") == [str((tmp_path / "fineweb_train_000000.bin").resolve())]
 
@@ -165,7 +160,7 @@ def test_fitter_lands_under_a_decimal_target_and_reports_impossible_ones():
     meta, tensors, _ = quantize_state(model.state_dict(), cfg.quant, parameter_roles(model))
 
     def encode(t):
-        return container.pack_quantized(meta, t, ARCH, "zlib", 9)
+        return packed.pack(meta, t, ARCH, "zlib", 9)
 
     full = len(encode(tensors))
     target = full - 400

@@ -10,7 +10,8 @@ from test_arch_components import VOCAB, noisy, tiny
 from test_arch_presets import compose_config
 
 from golf.artifact import container, packed, pergroup
-from golf.config.schema import QuantConfig
+from golf.config.arch import ArchConfig
+from golf.config.quant import QuantConfig
 from golf.data.demo import demo_dir_name
 from golf.errors import ArtifactError, ConfigError
 from golf.models.registry import build_model, load_model
@@ -161,7 +162,7 @@ def test_frontier_export_round_trip_is_exact(tmp_path, demo_cache):
     assert state.keys() == out.state.keys() and all(torch.equal(state[k], out.state[k]) for k in state)
     path = tmp_path / "model.golf"
     container.write(path, out.blob)
-    reloaded = load_model(path, torch.device("cpu")).eval()
+    reloaded = load_model(path, torch.device("cpu"), arch_type=ArchConfig).eval()
     model.load_state_dict(out.state)
     ids = torch.randint(2, cfg.arch.vocab_size, (2, 32), generator=torch.Generator().manual_seed(5))
     with torch.no_grad():

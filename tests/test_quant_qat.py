@@ -4,12 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from golf.config.schema import ArchConfig, QuantConfig, QuantScheme
+from golf.config.arch import ArchConfig
+from golf.config.quant import QuantConfig, QuantScheme
 from golf.models.fake_quant import fake_quant
 from golf.models.layers import CastedLinear
 from golf.models.registry import build_model
 from golf.quant.intn import percentile_scales, round_rows
-from golf.quant.qat import LateQAT
+from golf.quant.qat import LateQAT, fake_quantize
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -39,7 +40,7 @@ def test_switch_takes_effect_under_torch_compile():
     x = torch.randn(4, 32)
     before = compiled(x)
     assert torch.equal(before, F.linear(x, layer.weight))
-    layer.qat_bits = 4  # what LateQAT does mid-training
+    fake_quantize(layer, 4, floor=False)  # what LateQAT does mid-training
     after = compiled(x)
     assert torch.allclose(after, F.linear(x, fake_quant(layer.weight, 4)), atol=1e-6)
     assert not torch.allclose(after, before, atol=1e-3)

@@ -14,9 +14,14 @@ from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
 from golf.config.compose import compose, typed
 from golf.record.closure import ENTRY, OPTIONAL, RECORD_MODULES, imports, module_file, record_modules, static_closure
-from golf.record.script import minify, train_script
+from golf.record.entry import record_config
+from golf.record.script import _literal, _source_literal, minify, train_script
 
 FORBIDDEN = ("hydra", "omegaconf", "wandb", "matplotlib", "scipy")
+# What golf's jobs add around a run (checkpoints, preemption, the data access log, results, the typed schema):
+# never part of a record's counted code.
+JOB_ONLY = ("golf.config.schema", "golf.preemption", "golf.checkpoint", "golf.data.access", "golf.job_trainer",
+            "golf.job_pipeline")
 # A recipe config touching every optional path a record can carry at CPU size: recurrence, parallel residuals,
 # XSA, value embeddings, SmearGate, EMA, late QAT, GPTQ with training-data calibration inside the training-time
 # reserve, sliding eval and score-first stream TTT.
@@ -95,6 +100,10 @@ def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache, overrides
 def test_a_baseline_record_carries_no_optional_component():
     modules = set(record_modules(_cfg("arch=baseline")))
     assert not modules & set(OPTIONAL), sorted(modules & set(OPTIONAL))
+    # nor what only other configs import through an optional module (gradient SNR and layer groups: TTT; the
+    # fake-quant grid: late QAT; writing shards: the CaseOps sidecar module)
+    assert not modules & {"golf.optim.gradient_snr", "golf.models.layer_groups", "golf.models.fake_quant",
+                          "golf.data.shard_writer"}
     recipe = set(record_modules(_cfg(*RECIPE)))
     for name in ("golf.models.smear_gate", "golf.models.value_embedding", "golf.quant.lowbit", "golf.quant.qat",
                  "golf.quant.calibration", "golf.ttt.stream", "golf.optim.averaging", "golf.eval.sliding"):
@@ -156,16 +165,41 @@ def test_counted_code_stays_inside_the_allow_list_and_every_lazy_import_is_decla
 
 def test_the_allow_list_has_no_stale_entry():
     assert RECORD_MODULES == set(static_closure([ENTRY, *OPTIONAL]))
+    assert RECORD_MODULES.isdisjoint(JOB_ONLY), sorted(RECORD_MODULES & set(JOB_ONLY))
 
 
 def test_minifying_keeps_the_code_and_drops_docstrings_and_annotations():
     source = module_file("golf.config.derived").read_text()
     small = minify(source)
     assert '"""' not in small and "-> int" not in small and len(small) < len(source)
+    assert "TYPE_CHECKING:" not in small and "golf.config.schema" not in small  # the annotation-only import
+    assert "\n if cfg.train.grad_accum_steps > 0:\n  return cfg.train.grad_accum_steps" in small  # a space a level
     namespace = {}
     exec(compile(small, "derived", "exec"), namespace)
     cfg = _cfg("+experiment=cpu_demo")
     assert namespace["eval_batch_seqs"](cfg, 1) == 256 and namespace["grad_accum_steps"](cfg, 4) == 1
+
+
+def test_the_wrapper_literal_and_the_module_literals_evaluate_to_what_they_hold():
+    tricky = bytes(range(256)) + b"'''" + b"''" + b"\\'" + b"\x00" + b"0\x007\x00\x008" + b"\r\n\r" + b"'"
+    for payload in (tricky, b"'", b"", b"\\", b"\x00", b"a''"):
+        source = b"# -*- coding: latin-1 -*-\nx = '''" + _literal(payload).encode("latin-1") + b"'''\n"
+        namespace = {}
+        exec(compile(source, "wrapper", "exec"), namespace)
+        assert namespace["x"].encode("latin-1") == payload, payload
+    for source in ("a = 'x'", "x\\", "s = r'\\n'\n", "a'''b", "q = \"'\"\n"):
+        assert ast.literal_eval(_source_literal(source)) == source
+
+
+def test_the_record_config_is_the_embedded_one_with_the_environment_applied():
+    embedded = {"train": {"iterations": 10, "seq_len": 64}, "budget": {"train_seconds": 600.0},
+                "data": {"name": "demo", "vocab_size": 1024}}
+    data = {"root": "./data/datasets/demo", "train": "t_*.bin", "val": "v_*.bin", "tokenizer": "tok.model"}
+    cfg = record_config(embedded, data, {"ITERATIONS": "7", "MAX_WALLCLOCK_SECONDS": "90", "DATA_PATH": "/d"})
+    assert (cfg.seed, cfg.train.iterations, cfg.train.seq_len, cfg.budget.train_seconds) == (1337, 7, 64, 90.0)
+    assert (cfg.data.val_pattern, cfg.data.tokenizer_path, cfg.data.val_bytes_pattern) == (
+        "/d/v_*.bin", "/d/tok.model", "")
+    assert record_config(embedded, data, {"SEED": "42"}).seed == 42 and embedded["train"]["iterations"] == 10
 
 
 def test_the_script_is_the_same_for_every_seed_and_names_no_machine_path():

@@ -9,6 +9,7 @@ import sys
 import torch
 from conftest import FAST_RUN, job_dirs, read_results, run_golf
 
+from golf.config.arch import ArchConfig
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import load_tokenizer
 from golf.eval.bpb import build_byte_tables
@@ -54,7 +55,7 @@ def test_run_writes_every_output_and_scores_the_artifact(tmp_path, demo_cache):
     root = cfg["root"]
     sp = load_tokenizer(f"{root}/tokenizer.model")
     val = load_validation_tokens(f"{root}/demo_val_*.bin", 64)
-    model = load_model(path, torch.device("cpu"))
+    model = load_model(path, torch.device("cpu"), arch_type=ArchConfig)
     ctx = EvalContext(ValStream(val), build_byte_tables(sp, 1024), 64, 1, 8192 // 64, max_seqs=48)
     again = evaluate_full(model, ctx)
     assert again["val_bpb"] == results["metrics"]["val_bpb"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from golf.config.schema import ArchConfig
+from golf.config.arch import ArchConfig
 from golf.eval.bpb import BPBAccumulator, ByteTables, build_byte_tables
 from golf.eval.context import EvalContext
 from golf.eval.full import evaluate_full

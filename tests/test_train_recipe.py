@@ -7,18 +7,20 @@ from hydra import compose, initialize
 from omegaconf import OmegaConf
 
 from golf.checkpoint import Checkpointer
+from golf.config.arch import ArchConfig
 from golf.config.compose import register_schemas
-from golf.config.schema import ArchConfig, GolfConfig, OptimizerConfig
+from golf.config.optimizer import OptimizerConfig
+from golf.config.schema import GolfConfig
 from golf.config.validate import validate
 from golf.data.loader import DistributedTokenLoader
-from golf.data.shards import write_shard
+from golf.data.shard_writer import write_shard
 from golf.errors import ConfigError
+from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model
 from golf.optim.averaging import EMA, SWA
 from golf.optim.muon import Muon, coefficient_schedule, newton_schulz, newton_schulz5
 from golf.optim.param_groups import build_optimizers
 from golf.optim.schedule import fraction_lr_multiplier, shape_stages, tokens_through
-from golf.trainer import Trainer
 from golf.utils.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -261,9 +263,9 @@ def test_trainer_follows_the_batch_schedules_and_calls_the_model_hooks(tmp_path)
     model.on_train_step = lambda step, progress: hook_steps.append((step, progress))
     model.gammas = lambda: {"attn_0": torch.tensor(0.25)}
     pattern, sink = _shards(tmp_path), _Sink()
-    trainer = Trainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
-                      lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1, lambda step, ms: None, sink,
-                      Checkpointer(tmp_path, "s" * 64, rt))
+    trainer = JobTrainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
+                         lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1, lambda step, ms: None, sink,
+                         Checkpointer(tmp_path, "s" * 64, rt))
     trainer.warmup()
     # the warmup compiles every scheduled shape with the model state of the first and of the last step
     assert shapes == [(4, 16), (2, 32), (4, 32)] * 2
@@ -281,9 +283,9 @@ def test_trainer_follows_the_batch_schedules_and_calls_the_model_hooks(tmp_path)
     capped = _cfg("train.iterations=3", "train.batch_tokens=64", "train.seq_len=16", "train.grad_accum_steps=1",
                   "train.warmup_steps=0", "train.val_every=0", "train.checkpoint_every_minutes=0")
     hook_steps.clear()
-    Trainer(model, model, build_optimizers(model, capped.optimizer, True, False),
-            lambda: DistributedTokenLoader(pattern, 0, 1), capped, rt, 1, lambda step, ms: None, sink,
-            Checkpointer(tmp_path / "capped", "c" * 64, rt), cap_seconds=3600).run()
+    JobTrainer(model, model, build_optimizers(model, capped.optimizer, True, False),
+               lambda: DistributedTokenLoader(pattern, 0, 1), capped, rt, 1, lambda step, ms: None, sink,
+               Checkpointer(tmp_path / "capped", "c" * 64, rt), cap_seconds=3600).run()
     progress = [p for _, p in hook_steps]
     assert [s for s, _ in hook_steps] == [0, 1, 2] and 0 < progress[1] < progress[2] < 0.01
 
@@ -331,9 +333,9 @@ def test_wallclock_cap_stops_at_the_first_step_ending_past_it(tmp_path):
     rt = Runtime(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), autocast_dtype=None, compile=False)
     model = _model()
     pattern = _shards(tmp_path)
-    trainer = Trainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
-                      lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1, lambda step, ms: None, _Sink(),
-                      Checkpointer(tmp_path, "s" * 64, rt), cap_seconds=cfg.budget.train_seconds)
+    trainer = JobTrainer(model, model, build_optimizers(model, cfg.optimizer, True, False),
+                         lambda: DistributedTokenLoader(pattern, 0, 1), cfg, rt, 1, lambda step, ms: None, _Sink(),
+                         Checkpointer(tmp_path, "s" * 64, rt), cap_seconds=cfg.budget.train_seconds)
     outcome = trainer.run()
     assert outcome.hit_wallclock_cap and 1 < outcome.steps < 100000
     assert outcome.last_step_start_s < 0.3 <= outcome.train_seconds

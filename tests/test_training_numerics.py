@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from benchmarks.reference import find_reference, load_reference, official_model, official_optimizers
-from golf.config.schema import ArchConfig, OptimizerConfig
+from golf.config.arch import ArchConfig
+from golf.config.optimizer import OptimizerConfig
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model
 from golf.optim.param_groups import build_optimizers

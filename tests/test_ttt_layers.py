@@ -7,7 +7,7 @@ import torch
 from test_sliding_eval import _model
 from torch import nn
 
-from golf.config.schema import LayerLR, TTTConfig
+from golf.config.ttt import LayerLR, TTTConfig
 from golf.models.layer_groups import layer_groups
 from golf.optim.gradient_snr import GradientSNR, layer_snr, scale_gradients
 from golf.ttt.training import apply_lr_policy, build_optimizer, select_trainable

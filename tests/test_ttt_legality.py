@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import DocQueue, LayerLR, LoRAReset, SNRScale, TTTConfig, TTTMode, TTTOptimizer
+from golf.config.ttt import DocQueue, LayerLR, LoRAReset, SNRScale, TTTConfig, TTTMode, TTTOptimizer
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.ledger import Ledger
 from golf.eval.sliding import score_windows, sliding_windows

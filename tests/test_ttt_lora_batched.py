@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import DocQueue, TTTConfig, TTTMode, TTTOptimizer
+from golf.config.ttt import DocQueue, TTTConfig, TTTMode, TTTOptimizer
 from golf.ttt import session
 from golf.ttt.documents import queue_batches
 

@@ -11,16 +11,10 @@ from test_arch_presets import compose_config
 from test_sliding_eval import VOCAB, _ctx, _model
 from test_ttt_legality import _tokens
 
-from golf.config.schema import (
-    ArchConfig,
-    GolfConfig,
-    QuantConfig,
-    QuantScheme,
-    SNRScale,
-    TTTConfig,
-    TTTMode,
-    TTTOptimizer,
-)
+from golf.config.arch import ArchConfig
+from golf.config.quant import QuantConfig, QuantScheme
+from golf.config.schema import GolfConfig
+from golf.config.ttt import SNRScale, TTTConfig, TTTMode, TTTOptimizer
 from golf.models.gpt import GPT
 from golf.quant.qat import LateQAT
 from golf.ttt.lora import run_lora_ttt

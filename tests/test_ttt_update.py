@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from test_sliding_eval import VOCAB, _ctx, _model
 
-from golf.config.schema import TTTConfig, TTTMode
+from golf.config.ttt import TTTConfig, TTTMode
 from golf.ttt import session
 
 SEQ_LEN = 64

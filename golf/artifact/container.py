@@ -33,7 +33,8 @@ PACKED_MAGIC = b"GQNT"  # golf.artifact.packed's layout (imported only for such 
 VERSION = 1
 
 
-def _plain(cfg) -> dict:
+def arch_fields(cfg) -> dict:
+    """The arch config as the plain fields an artifact stores (a typed config or a plain namespace)."""
     if is_dataclass(cfg):
         return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(cfg).items()}
     return dict(cfg) if isinstance(cfg, dict) else dict(vars(cfg))
@@ -55,23 +56,9 @@ def pack(weights: dict, arch, scheme: str, compressor: str, level: int, step_sta
     """Artifact bytes of the official layout: `weights` from golf.artifact.int8.quantize_state_dict or
     `raw_weights`, serialized with the arch fields and the step state, and compressed."""
     buf = io.BytesIO()
-    torch.save({"arch": _plain(arch), "quant": str(scheme), "weights": weights, "step_state": step_state or {}}, buf)
+    torch.save({"arch": arch_fields(arch), "quant": str(scheme), "weights": weights, "step_state": step_state or {}},
+               buf)
     return frame(buf.getvalue(), compressor, level)
-
-
-def pack_quantized(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int,
-                   step_state: dict | None = None, buckets: dict[str, str] | None = None,
-                   hot_codec: str = "brotli") -> bytes:
-    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as golf.artifact.packed reads them); the
-    "pergroup" compressor takes each quantized matrix's bucket and the codec of the buckets."""
-    meta = {**meta, "arch": _plain(arch), "step_state": step_state or {}}
-    if compressor == "pergroup":
-        from golf.artifact import pergroup
-
-        return with_header(pergroup.encode(meta, tensors, buckets or {}, hot_codec, level), compressor)
-    from golf.artifact import packed
-
-    return frame(packed.serialize(meta, tensors), compressor, level)
 
 
 def frame(raw: bytes, compressor: str, level: int) -> bytes:

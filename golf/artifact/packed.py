@@ -14,6 +14,7 @@ import struct
 import numpy as np
 import torch
 
+from golf.artifact import container
 from golf.artifact.corrections import reconstruct
 
 MAGIC = b"GQNT"  # golf.artifact.container.PACKED_MAGIC
@@ -25,6 +26,19 @@ def _dtype(name: str) -> torch.dtype:
 
 def _group_order(dtype: str) -> tuple[int, str]:
     return (0 if dtype == "torch.int8" else 1, dtype)
+
+
+def pack(meta: dict, tensors: dict[str, torch.Tensor], arch, compressor: str, level: int,
+         step_state: dict | None = None, buckets: dict[str, str] | None = None, hot_codec: str = "brotli") -> bytes:
+    """Artifact bytes of an intn / gptq export (`meta` and `tensors` as `serialize` takes them), behind the
+    golf.artifact.container header; the "pergroup" compressor takes each quantized matrix's bucket and the
+    codec of the buckets."""
+    meta = {**meta, "arch": container.arch_fields(arch), "step_state": step_state or {}}
+    if compressor == "pergroup":
+        from golf.artifact import pergroup
+
+        return container.with_header(pergroup.encode(meta, tensors, buckets or {}, hot_codec, level), compressor)
+    return container.frame(serialize(meta, tensors), compressor, level)
 
 
 def serialize(meta: dict, tensors: dict[str, torch.Tensor]) -> bytes:

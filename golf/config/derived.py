@@ -1,6 +1,11 @@
 """Settings derived from the config (not rules): gradient accumulation, the eval window and batch."""
 
-from golf.config.schema import GolfConfig
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a record's script reads a plain namespace
+    from golf.config.schema import GolfConfig
 
 
 def grad_accum_steps(cfg: GolfConfig, world_size: int) -> int:

@@ -6,7 +6,8 @@ span sections (batch shapes over the world size, launcher, budget, data vs model
 """
 
 from golf.config.derived import eval_seq_len, grad_accum_steps
-from golf.config.schema import GolfConfig, LauncherName
+from golf.config.job import LauncherName
+from golf.config.schema import GolfConfig
 from golf.errors import ConfigError
 from golf.models.checks import arch_errors
 from golf.optim.checks import recipe_errors

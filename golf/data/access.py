@@ -1,6 +1,6 @@
 """Which data files this process read, as whom and in which phase: entered by the shard reader itself
-(golf.data.shards.load_shard), so data-use compliance is computed from what was opened, never from what
-a config says.
+(golf.data.shards.load_shard calls the hook this module installs on import), so data-use compliance is
+computed from what was opened, never from what a config says.
 
 A reader names itself (`reading_as("calibration")`: the train loader, calibration, the val loader) and the
 run marks its phases: `warmup` (compile warm-up steps before the timer starts; the weights are restored
@@ -13,6 +13,8 @@ import contextvars
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from golf.data import shards
 
 _reader = contextvars.ContextVar("golf_data_reader", default="other")
 _phase = contextvars.ContextVar("golf_data_phase", default="outside")
@@ -44,6 +46,7 @@ class AccessLog:
 
 
 LOG = AccessLog()  # the process's log: one run per process (torchrun ranks and sweep jobs are processes)
+shards.READ_HOOKS.append(LOG.record)
 
 
 @contextlib.contextmanager

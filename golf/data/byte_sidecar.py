@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from golf.data.loader import load_validation_tokens
-from golf.data.shards import find_shards, read_shard_header, write_shard
+from golf.data.shard_writer import write_shard
+from golf.data.shards import find_shards, read_shard_header
 from golf.errors import DataError
 
 MAX_TOKEN_BYTES = 2**16 - 1

@@ -1,7 +1,7 @@
-"""The official Parameter Golf token shard format.
+"""The official Parameter Golf token shard format, and reading it.
 
 A shard is a 1024-byte header of 256 little-endian int32 (magic 20240520, version 1, token count,
-the rest zero) followed by that many little-endian uint16 token ids. Files written here are
+the rest zero) followed by that many little-endian uint16 token ids. golf.data.shard_writer writes them
 byte-compatible with the official FineWeb export, so official shards and golf-built shards are
 interchangeable.
 """
@@ -10,55 +10,25 @@ from __future__ import annotations
 
 import glob
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
-from golf.data import access
 from golf.errors import DataError
 
 SHARD_MAGIC = 20240520
 SHARD_VERSION = 1
 HEADER_INTS = 256
 HEADER_BYTES = HEADER_INTS * 4
-MAX_TOKEN_ID = 2**16 - 1
 
+# Called with the path of every shard opened: golf.data.access, once imported (golf's jobs), enters each read in
+# the run's access log; a record's train_gpt.py reads without it.
+READ_HOOKS: list = []
 _REBUILD_HINT = "rebuild it with python -m golf.data.build or re-download with python -m golf.data.fineweb"
 _GET_DATA_HINT = (
     "download official shards with python -m golf.data.fineweb --variant sp1024 --train-shards 10, "
     "use the built-in corpus with data=demo, or build your own with python -m golf.data.build"
 )
-
-
-def write_shard(path: str | Path, tokens) -> None:
-    """Write `tokens` as one shard; readers never see a half-written file."""
-    path = Path(path)
-    values = np.asarray(tokens)
-    if values.ndim != 1:
-        raise DataError(
-            f"{path}: tokens must be a 1-D sequence, got shape {values.shape}; pass a flat list of ids"
-        )
-    if values.size and (values.min() < 0 or values.max() > MAX_TOKEN_ID):
-        raise DataError(
-            f"{path}: token ids must lie in [0, {MAX_TOKEN_ID}] to fit uint16, got range "
-            f"[{values.min()}, {values.max()}]; use a tokenizer with at most 65536 pieces"
-        )
-    header = np.zeros(HEADER_INTS, dtype="<i4")
-    header[0] = SHARD_MAGIC
-    header[1] = SHARD_VERSION
-    header[2] = values.size
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique sibling name keeps concurrent writers apart; os.replace makes the swap atomic.
-    tmp_path = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp_path, "xb") as f:
-            f.write(header.tobytes())
-            f.write(values.astype("<u2").tobytes())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
 
 
 def read_shard_header(path: str | Path) -> int:
@@ -93,9 +63,10 @@ def read_shard_header(path: str | Path) -> int:
 
 
 def load_shard(path: str | Path) -> np.ndarray:
-    """Return a read-only memmap over the shard's tokens (no copy); the read enters the access log."""
+    """Return a read-only memmap over the shard's tokens (no copy); the read goes to READ_HOOKS."""
     num_tokens = read_shard_header(path)
-    access.LOG.record(path)
+    for hook in READ_HOOKS:
+        hook(path)
     if num_tokens == 0:
         # np.memmap refuses zero-length maps; an empty array behaves the same for readers.
         return np.empty(0, dtype="<u2")

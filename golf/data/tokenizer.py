@@ -1,4 +1,4 @@
-"""SentencePiece tokenizer loading, consistency checks and the canonical training spec."""
+"""SentencePiece tokenizer loading and its consistency checks against the model and the data."""
 
 from __future__ import annotations
 
@@ -8,32 +8,6 @@ import numpy as np
 import sentencepiece as spm
 
 from golf.errors import DataError
-
-# Trainer settings of the official FineWeb tokenizers (openai/parameter-golf
-# data/download_hf_docs_and_tokenize.py), checked field by field against the official .model
-# files by the tests. Two deliberate notes:
-# - byte_fallback: the sp8192 model (kevclark/parameter-golf) and the current exporter use True;
-#   the older sp1024/2048/4096 models were trained without it and map unseen characters to <unk>.
-# - num_threads, input_sentence_size and max_sentence_length are the official values spelled out,
-#   because they are stored in the .model file: fixing them keeps builds byte-identical across
-#   machines. With input_sentence_size=0 every sentence is used (no random sampling), and the BPE
-#   trainer's merges do not depend on the thread count, so training is deterministic.
-CANONICAL_SPM_SPEC: dict = {
-    "model_type": "bpe",
-    "character_coverage": 0.999,
-    "byte_fallback": True,
-    "split_digits": True,
-    "normalization_rule_name": "nmt_nfkc",
-    "add_dummy_prefix": False,
-    "hard_vocab_limit": False,
-    "pad_id": 0,
-    "bos_id": 1,
-    "eos_id": 2,
-    "unk_id": 3,
-    "num_threads": 16,
-    "input_sentence_size": 0,
-    "max_sentence_length": 4192,
-}
 
 
 def load_tokenizer(path: str | Path) -> spm.SentencePieceProcessor:

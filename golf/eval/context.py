@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 import torch
 
 from golf.config.derived import eval_seq_len
-from golf.data import access
 from golf.data.loader import load_validation_tokens
 from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
 from golf.eval.bpb import ByteTables, build_byte_tables
@@ -54,19 +53,19 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None):
 def load_eval_context(cfg, rt, batch_seqs: int) -> EvalContext:
     """The context of one process of a run (`cfg`: golf.config.schema.GolfConfig, `rt`:
     golf.utils.runtime.Runtime): tokenizer and byte tables, the val tokens checked against the vocabulary, and
-    the byte sidecar when `data.val_bytes_pattern` names one."""
+    the byte sidecar when `data.val_bytes_pattern` names one. The shard reads are the caller's to name (a run's
+    pipeline enters them as reader `val` in its data access log)."""
     d = cfg.data
     seq_len = eval_seq_len(cfg)
     sp = load_tokenizer(d.tokenizer_path)
     check_vocab(sp, cfg.arch.vocab_size, d.tokenizer_path)
     tables = build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device)
-    with access.reading_as("val"):
-        tokens = load_validation_tokens(d.val_pattern, seq_len)
-        token_bytes = None
-        if d.val_bytes_pattern:
-            from golf.data.byte_sidecar import load_byte_sidecar  # only transformed datasets carry one
+    tokens = load_validation_tokens(d.val_pattern, seq_len)
+    token_bytes = None
+    if d.val_bytes_pattern:
+        from golf.data.byte_sidecar import load_byte_sidecar  # only transformed datasets carry one
 
-            token_bytes = load_byte_sidecar(d.val_bytes_pattern, d.val_pattern, seq_len)
+        token_bytes = load_byte_sidecar(d.val_bytes_pattern, d.val_pattern, seq_len)
     check_tokens_in_vocab(tokens.numpy(), cfg.arch.vocab_size, d.val_pattern)
     bos_id = int(sp.bos_id())
     return EvalContext(ValStream(tokens, bos_id=bos_id, token_bytes=token_bytes), tables, seq_len, bos_id, batch_seqs,

@@ -10,25 +10,12 @@ from golf.models.layers import CastedLinear, Rotary, apply_rotary
 from golf.models.roles import ATTN_MATRIX, CONTROL
 
 
-def exclude_self_value(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """XSA (docs/techniques.md#xsa): remove from each head's output its component along the token's own value.
-
-    y: [B, H, T, hd], v: [B, Hkv, T, hd]. Query head h reads KV head h // (H / Hkv), so viewing y as
-    [B, Hkv, H / Hkv, T, hd] lines every head up with its own values without repeating them.
-    """
-    b, h, t, d = y.shape
-    grouped = y.reshape(b, v.size(1), h // v.size(1), t, d)
-    unit = F.normalize(v, dim=-1).unsqueeze(2)
-    return (grouped - (grouped * unit).sum(dim=-1, keepdim=True) * unit).reshape(b, h, t, d)
-
-
 class CausalSelfAttention(nn.Module):
     """forward(x, ve, v0) -> (output, raw values). The raw values (after the value embedding, before the
     value-residual blend) are what the first layer hands to later layers as v0."""
 
     PARAM_ROLES = {"c_q.weight": ATTN_MATRIX, "c_k.weight": ATTN_MATRIX, "c_v.weight": ATTN_MATRIX,
-                   "proj.weight": ATTN_MATRIX, "q_gain": CONTROL, "attn_gate.weight": CONTROL,
-                   "attn_gate.bias": CONTROL, "ve_layer_scale": CONTROL, "vrl_lambda": CONTROL}
+                   "proj.weight": ATTN_MATRIX, "q_gain": CONTROL, "ve_layer_scale": CONTROL, "vrl_lambda": CONTROL}
 
     def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
                  rope_dims: int = 0, rope_ntk_train_len: int = 0, xsa: bool = False, gate: bool = False,
@@ -49,16 +36,19 @@ class CausalSelfAttention(nn.Module):
         self.rope_dims = rope_dims if 0 < rope_dims < self.head_dim else 0
         self.rotary = Rotary(self.rope_dims or self.head_dim, base=rope_base, ntk_train_len=rope_ntk_train_len,
                              yarn_train_len=rope_yarn_train_len)
-        self.xsa = xsa
+        # The options' modules are imported only when configured, so a record's script embeds what it uses.
+        self.xsa = None
+        if xsa:
+            from golf.models.xsa import exclude_self_value
+
+            self.xsa = exclude_self_value
         self.attn_gate = None
         if gate:
-            # Per-head sigmoid gate on the output (docs/techniques.md#attention-output-gate): zero weight,
-            # bias 4 -> starts near open.
-            self.attn_gate = CastedLinear(dim, num_heads, bias=True)
-            self.attn_gate.zero_init = True
-            nn.init.constant_(self.attn_gate.bias, 4.0)
+            from golf.models.attn_gate import AttnGate
+
+            self.attn_gate = AttnGate(dim, num_heads)
         self.sparse_gate = None
-        if sparse_gate_window:  # imported only when configured, so a record's script embeds what it uses
+        if sparse_gate_window:
             from golf.models.sparse_attn_gate import SparseAttnGate
 
             self.sparse_gate = SparseAttnGate(num_heads, sparse_gate_window, sparse_gate_scale)
@@ -88,10 +78,10 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.num_kv_heads != self.num_heads
         )
-        if self.xsa:
-            y = exclude_self_value(y, v)
+        if self.xsa is not None:
+            y = self.xsa(y, v)
         if self.attn_gate is not None:
-            y = y * torch.sigmoid(self.attn_gate(x)).transpose(1, 2)[..., None]
+            y = self.attn_gate.gated(y, x)
         if self.sparse_gate is not None:
             y = self.sparse_gate(y, x)
         y = y.transpose(1, 2).contiguous().reshape(bsz, seqlen, dim)

@@ -14,19 +14,24 @@ sigmoid-gated skips, LN scale, depth recurrence, parallel residuals (incl. the l
 layer sharing, orthogonal init. Layer lists (xsa_layers, value_embed_layers) index physical blocks.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golf.config.schema import ArchConfig
 from golf.models.attention import CausalSelfAttention
 from golf.models.block import Block
 from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
 from golf.models.recurrence import layer_order, virtual_depth
 from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
+
+if TYPE_CHECKING:  # a record's script builds the model from a plain namespace
+    from golf.config.arch import ArchConfig
 
 
 class GPT(nn.Module):

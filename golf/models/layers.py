@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golf.models.fake_quant import fake_quant
 from golf.models.roles import parameter_roles
 
 
@@ -30,12 +29,15 @@ class CastedLinear(nn.Linear):
     qat_bits: int = 0  # > 0: training forwards see fake-quantized weights (golf.quant.qat.LateQAT)
     qat_tau: float = 0.0
     qat_floor: bool = False  # the fake-quant scales are at least 1/qmax (quant.scale_floor)
+    # golf.models.fake_quant.fake_quant, set on the layer with qat_bits by golf.quant.qat (so only runs with QAT
+    # import it)
+    fake_quant = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias.to(x.dtype) if self.bias is not None else None
         w = self.weight
         if self.qat_bits and self.training:
-            w = fake_quant(w, self.qat_bits, self.qat_tau, self.qat_floor)
+            w = self.fake_quant(w, self.qat_bits, self.qat_tau, self.qat_floor)
         return F.linear(x, w.to(x.dtype), bias)
 
 

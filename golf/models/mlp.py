@@ -1,12 +1,12 @@
-"""Feed-forward blocks. Every variant's output projection is flagged zero_init (the model zeroes it), so a
-fresh block adds nothing."""
+"""Feed-forward blocks: the baseline's, and the choice of variant (golf.models.star_relu, golf.models.swiglu).
+Every variant's output projection is flagged zero_init (the model zeroes it), so a fresh block adds nothing."""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import MLP_MATRIX, MLP_VECTOR
+from golf.models.roles import MLP_MATRIX
 
 
 class ReluSquaredMLP(nn.Module):
@@ -28,48 +28,17 @@ class ReluSquaredMLP(nn.Module):
         return self.proj(h.square())
 
 
-class StarReluMLP(nn.Module):
-    """proj(scale * relu(fc(x))^2 + bias) with per-hidden-unit scale and bias vectors: the MLP that PR #462
-    calls "SwiGLU" (no gate, no SiLU; Star-ReLU with vector instead of scalar s, b)."""
-
-    PARAM_ROLES = {"fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX, "scale": MLP_VECTOR, "bias": MLP_VECTOR}
-
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc = CastedLinear(dim, hidden, bias=False)
-        self.proj = CastedLinear(hidden, dim, bias=False)
-        self.proj.zero_init = True
-        self.scale = nn.Parameter(torch.ones(hidden, dtype=torch.float32))
-        self.bias = nn.Parameter(torch.zeros(hidden, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.fc(x)).square()
-        return self.proj(self.scale.to(dtype=h.dtype) * h + self.bias.to(dtype=h.dtype))
-
-
-class SwiGLUMLP(nn.Module):
-    """proj(silu(gate(x)) * fc(x)): the true gated SwiGLU (docs/techniques.md#mlp-variants, PR #484's variant)."""
-
-    PARAM_ROLES = {"gate.weight": MLP_MATRIX, "fc.weight": MLP_MATRIX, "proj.weight": MLP_MATRIX}
-
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.gate = CastedLinear(dim, hidden, bias=False)
-        self.fc = CastedLinear(dim, hidden, bias=False)
-        self.proj = CastedLinear(hidden, dim, bias=False)
-        self.proj.zero_init = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.silu(self.gate(x)) * self.fc(x))
-
-
 def build_mlp(kind: str, dim: int, hidden: int, leaky_slope: float) -> nn.Module:
     if kind == "relu2":
         return ReluSquaredMLP(dim, hidden)
     if kind == "leaky_relu2":
         return ReluSquaredMLP(dim, hidden, leaky_slope)
-    if kind == "star_relu":
+    if kind == "star_relu":  # the variants are imported when used, so a record embeds only its own
+        from golf.models.star_relu import StarReluMLP
+
         return StarReluMLP(dim, hidden)
     if kind == "swiglu":
+        from golf.models.swiglu import SwiGLUMLP
+
         return SwiGLUMLP(dim, hidden)
     raise ValueError(f"unknown MLP kind {kind!r}; choose relu2, leaky_relu2, star_relu or swiglu")

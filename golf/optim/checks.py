@@ -4,7 +4,7 @@ by golf.config.validate before any work starts)."""
 import itertools
 
 from golf.config.derived import grad_accum_steps
-from golf.optim.muon import POLAR_EXPRESS_COEFFS
+from golf.optim.polar_express import POLAR_EXPRESS_COEFFS
 from golf.optim.schedule import shape_stages
 
 

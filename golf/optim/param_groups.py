@@ -11,7 +11,6 @@ per optimizer for the tensors of the decoder half of `model.blocks`.
 import torch
 from torch import nn
 
-from golf.errors import ConfigError
 from golf.models.roles import parameter_roles
 from golf.optim.muon import Muon
 
@@ -25,22 +24,6 @@ def split_parameters(model: nn.Module, opt_cfg=None) -> dict[str, list[tuple[str
         if p.requires_grad:
             groups[roles[name].group].append((name, p))
     return groups
-
-
-def decoder_tensor_ids(model: nn.Module) -> set[int]:
-    """ids of the tensors of the decoder half, `model.blocks[len(model.blocks) // 2:]` (PR #462).
-
-    Found by module identity, so a tensor registered under another name (a shared or banked
-    weight handed to a block) is found too; a tensor that an encoder block also uses is not
-    decoder-only and keeps the base LR.
-    """
-    blocks = getattr(model, "blocks", None)
-    if not isinstance(blocks, nn.ModuleList):
-        raise ConfigError(f"optimizer.decoder_lr_mult needs a model whose physical blocks are `model.blocks` "
-                          f"(an nn.ModuleList); {type(model).__name__} has none; set optimizer.decoder_lr_mult=1")
-    half = len(blocks) // 2
-    encoder = {id(p) for block in blocks[:half] for p in block.parameters()}
-    return {id(p) for block in blocks[half:] for p in block.parameters() if id(p) not in encoder}
 
 
 def _lr_groups(params: list, lr: float, decoder_ids: set[int] = frozenset(), decoder_mult: float = 1.0) -> list[dict]:
@@ -72,7 +55,11 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
         return {"all": _adam(_lr_groups(everything, opt_cfg.matrix_lr), opt_cfg, fused,
                              opt_cfg.weight_decay)}
     mult = opt_cfg.decoder_lr_mult
-    decoder_ids = decoder_tensor_ids(model) if mult != 1.0 else set()
+    decoder_ids = set()
+    if mult != 1.0:  # imported when used, so a record embeds only what its config runs
+        from golf.optim.decoder_lr import decoder_tensor_ids
+
+        decoder_ids = decoder_tensor_ids(model)
     optimizers = {}
     token_lr = opt_cfg.tied_embed_lr if tie_embeddings else opt_cfg.embed_lr
     optimizers["embed"] = _adam(_lr_groups(params["embed"], token_lr), opt_cfg, fused,

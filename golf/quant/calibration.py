@@ -4,8 +4,8 @@ weights to the text they are scored on.
 
 Training tokens may be read only inside the training time: with `quant.calib_source=train` the run keeps
 `quant.calib_reserve_s` of the training cap for this and calibrates right after the last step, in the
-training phase (golf.trainer `finish`). The shard reads enter the data access log as reader
-`calibration`, so the compliance checks see which files were read and in which phase.
+training phase (golf.trainer `finish`). The pipeline names the shard reads as reader `calibration` in the
+data access log, so the compliance checks see which files were read and in which phase.
 """
 
 import time
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 
-from golf.data import access
 from golf.data.loader import DistributedTokenLoader
 from golf.quant.gptq import collect_hessians
 
@@ -30,8 +29,7 @@ class Calibration:
 
 def train_tokens(train_pattern: str, seqs: int, seq_len: int) -> tuple[torch.Tensor, str]:
     """The first `seqs` sequences of the training stream (the order rank 0 of one process reads)."""
-    with access.reading_as("calibration"):
-        x, _ = DistributedTokenLoader(train_pattern, 0, 1, "cpu").next_batch(seqs * seq_len, seq_len, 1)
+    x, _ = DistributedTokenLoader(train_pattern, 0, 1, "cpu").next_batch(seqs * seq_len, seq_len, 1)
     return x, f"train:{train_pattern}"
 
 

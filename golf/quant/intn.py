@@ -14,13 +14,13 @@ quantized at any size, clipped at their row maximum (a dozen weights per row: no
 Hessian).
 """
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
 from golf.artifact import packed
-from golf.config.schema import ClipMode
 from golf.logging.progress import Progress
 from golf.models.roles import Role
 
@@ -80,7 +80,12 @@ def clip_for(quant, category: str):
     k = getattr(quant, f"sdclip_k_{category}", None)
     if quant.clip != "sdclip" or k is None:
         return quant
-    return replace(quant, clip=ClipMode.percentile) if k == 0 else replace(quant, sdclip_k=k)
+    adjusted = copy.copy(quant)  # a dataclass in golf, a plain namespace in a record's script
+    if k == 0:
+        adjusted.clip = "percentile"
+    else:
+        adjusted.sdclip_k = k
+    return adjusted
 
 
 def round_rows(w: torch.Tensor, s: torch.Tensor, bits: int) -> torch.Tensor:

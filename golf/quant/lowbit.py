@@ -7,7 +7,7 @@ import logging
 
 import torch
 
-from golf.artifact import container
+from golf.artifact import packed
 from golf.errors import ArtifactError
 from golf.models.roles import Role, parameter_roles
 from golf.quant.calibration import calibrate
@@ -75,7 +75,7 @@ def quantize_lowbit(model, cfg, model_budget_bytes: int, autocast_dtype, calibra
         info["compressor"] = f"pergroup-{codec}-brotli{q.level}"
 
     def encode(t: dict[str, torch.Tensor]) -> bytes:
-        return container.pack_quantized(meta, t, cfg.arch, q.compressor, q.level, step_state, buckets, codec)
+        return packed.pack(meta, t, cfg.arch, q.compressor, q.level, step_state, buckets, codec)
 
     if q.fit_budget:
         tensors, blob, info["fit"] = fit_to_budget(meta, tensors, encode, model_budget_bytes)

@@ -12,6 +12,7 @@ import logging
 
 from torch import nn
 
+from golf.models.fake_quant import fake_quant
 from golf.models.layers import CastedLinear
 from golf.models.roles import parameter_roles
 from golf.quant.intn import FLOAT_BITS, bits_by_category
@@ -34,6 +35,11 @@ def quantized_layers(model: nn.Module, quant) -> list[tuple[CastedLinear, int]]:
     return layers
 
 
+def fake_quantize(module: CastedLinear, bits: int, floor: bool) -> None:
+    """From now on `module`'s training forwards see its weights on the `bits` grid."""
+    module.qat_bits, module.qat_floor, module.fake_quant = bits, floor, fake_quant
+
+
 def set_fake_quant(model: nn.Module, quant, on: bool) -> None:
     """Hard fake quantization of every quantized layer on (the export's grid) or off: what pre-quant TTT
     runs under (`ttt.qat`), whatever state training left the layers in."""
@@ -42,7 +48,7 @@ def set_fake_quant(model: nn.Module, quant, on: bool) -> None:
             module.qat_bits, module.qat_tau, module.qat_floor = 0, 0.0, False
     if on:
         for module, b in quantized_layers(model, quant):
-            module.qat_bits, module.qat_floor = b, quant.scale_floor
+            fake_quantize(module, b, quant.scale_floor)
 
 
 class LateQAT:
@@ -59,7 +65,7 @@ class LateQAT:
         if not self.active and lr_mul < self.threshold:
             self.active = True
             for module, b in self.layers:
-                module.qat_bits, module.qat_floor = b, self.floor
+                fake_quantize(module, b, self.floor)
             log.info(f"qat: on at step {step} (lr_mul {lr_mul:.3f} < {self.threshold}) for {len(self.layers)} layers")
         if self.active and not self.soft and self.soft_tau > 0 and lr_mul < self.soft_below:
             self.soft = True

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from golf.artifact import container
+from golf.config.arch import ArchConfig
 from golf.config.derived import eval_batch_seqs
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
@@ -127,7 +128,7 @@ class Requant:
         path = out / "model.golf"
         container.write(path, exported.blob)
         t0 = time.perf_counter()
-        reloaded = self.evaluate(load_model(path, self.rt.device, self.rt.autocast_dtype))
+        reloaded = self.evaluate(load_model(path, self.rt.device, self.rt.autocast_dtype, arch_type=ArchConfig))
         if reloaded["val_bpb"] != in_memory["val_bpb"]:
             raise GolfError(f"round trip mismatch: in-memory val_bpb {in_memory['val_bpb']!r} vs reloaded "
                             f"{reloaded['val_bpb']!r}; the artifact does not reload to the exported weights (bug)")

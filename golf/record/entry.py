@@ -17,8 +17,8 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
-from golf.config.schema import GolfConfig, from_dict
 from golf.errors import GolfError
 from golf.logging.console import setup_logging
 from golf.pipeline import Pipeline
@@ -26,6 +26,7 @@ from golf.utils.runtime import setup_runtime, teardown_runtime
 
 log = logging.getLogger("golf.record")
 ARTIFACT = "final_model.golf"
+SEED = 1337  # without SEED in the environment, as the official script
 # environment variable -> (config key, type), as the official script reads them
 ENVIRONMENT = {
     "SEED": ("seed", int), "ITERATIONS": ("train.iterations", int),
@@ -36,9 +37,10 @@ ENVIRONMENT = {
 }
 
 
-def record_config(embedded: dict, data: dict, environ) -> GolfConfig:
-    """The run's config with the environment's data paths and run settings applied."""
-    tree = copy.deepcopy(embedded)
+def record_config(embedded: dict, data: dict, environ) -> SimpleNamespace:
+    """The run's config with the environment's data paths and run settings applied, as attributes: the code reads
+    it as it reads golf's typed config (options are the plain strings golf's Choice values equal)."""
+    tree = {"seed": SEED, **copy.deepcopy(embedded)}
     for variable, (key, cast) in ENVIRONMENT.items():
         if variable in environ:
             *parents, leaf = key.split(".")
@@ -51,17 +53,11 @@ def record_config(embedded: dict, data: dict, environ) -> GolfConfig:
     tree["data"].update(root=root, train_pattern=os.path.join(root, data["train"]),
                         val_pattern=os.path.join(root, data["val"]), tokenizer_path=tokenizer,
                         val_bytes_pattern=os.path.join(root, data["val_bytes"]) if "val_bytes" in data else "")
-    return from_dict(GolfConfig, tree)
+    return _attributes(tree)
 
 
-class _NoMetrics:
-    """The record logs lines, not metric streams."""
-
-    def log(self, step: int, metrics: dict) -> None:
-        pass
-
-    def rewind(self, step: int) -> None:
-        pass
+def _attributes(tree: dict) -> SimpleNamespace:
+    return SimpleNamespace(**{k: _attributes(v) if isinstance(v, dict) else v for k, v in tree.items()})
 
 
 def main(embedded: dict, data: dict) -> int:
@@ -74,7 +70,7 @@ def main(embedded: dict, data: dict) -> int:
              f"world size {rt.world_size}, device {rt.device}, code {code_bytes} bytes")
     score_only = os.environ.get("SCORE_ARTIFACT")
     try:
-        pipeline = Pipeline(cfg, rt, Path(score_only or ARTIFACT), code_bytes, _NoMetrics(), legality=False)
+        pipeline = Pipeline(cfg, rt, Path(score_only or ARTIFACT), code_bytes)
         pipeline.load_data()
         if not score_only:
             pipeline.build()

@@ -4,18 +4,20 @@ It embeds the golf modules the run's config uses (golf.record.closure), its conf
 or seed-specific keys, and its data layout; a meta-path finder serves the embedded modules ahead of any
 installed golf, so the file needs only torch, numpy and sentencepiece (and the compressor's package). The
 same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
-`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings and
-function annotations dropped, comments gone in the re-print) and wrap the whole script in a self-extracting
-line, as records ship their code.
+`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings, function
+annotations and annotation-only `if TYPE_CHECKING:` imports dropped, comments gone in the re-print, one
+space per indentation level) and wrap the whole script in a self-extracting line, as records ship their code.
+The config is plain data: the script reads it as attributes (golf.record.entry), without golf's typed schema.
 """
 
 import ast
 import dataclasses
 import lzma
 import os
+import re
 from enum import Enum
 
-from golf.record.closure import record_modules
+from golf.record.closure import imports, record_modules, type_checking_only
 
 SCRIPT_NAME = "train_gpt.py"
 # Keys of the config that say where and under which name a run ran, not what it computes.
@@ -49,9 +51,29 @@ torchrun --standalone --nproc_per_node=8 train_gpt.py (DATA_PATH, TOKENIZER_PATH
 '''
 
 # The compressed script rides in a latin-1 string literal: one file byte per payload byte (base85, the
-# usual way, costs a quarter more); only NUL, newline, carriage return, quote and backslash are escaped.
-_WRAPPER = "# -*- coding: latin-1 -*-\nimport {0};exec({0}.decompress('{{}}'.encode('l1')))\n"
-_ESCAPES = {0: "\\x00", 10: "\\n", 13: "\\r", 39: "\\'", 92: "\\\\"}
+# usual way, costs a quarter more). Inside triple quotes only a backslash, a carriage return (which reading
+# the source would turn into a newline), a NUL (which source may not hold) and a quote that could close the
+# literal need an escape.
+_WRAPPER = "# -*- coding: latin-1 -*-\nimport {0};exec({0}.decompress('''{{}}'''.encode('l1')))\n"
+_OCTAL_DIGITS = b"01234567"
+
+
+def _literal(payload: bytes) -> str:
+    """`payload` as the body of a triple-quoted latin-1 literal that evaluates back to it."""
+    out = []
+    for i, byte in enumerate(payload):
+        after = payload[i + 1:i + 2]
+        if byte == 92:
+            out.append("\\\\")
+        elif byte == 13:
+            out.append("\\r")
+        elif byte == 0:  # \0 is one octal escape only when no octal digit follows
+            out.append("\\x00" if after and after in _OCTAL_DIGITS else "\\0")
+        elif byte == 39 and after in (b"'", b""):  # no run of three quotes, no quote before the closing ones
+            out.append("\\'")
+        else:
+            out.append(chr(byte))
+    return "".join(out)
 
 
 def _plain(value):
@@ -78,15 +100,16 @@ def embedded_config(cfg) -> tuple[dict, dict]:
 
 
 class _Minifier(ast.NodeTransformer):
-    """Drops docstrings and function annotations (class annotations stay: dataclasses need them)."""
+    """Drops docstrings, function annotations (class annotations stay: dataclasses need them) and
+    `if TYPE_CHECKING:` blocks (imports for annotations only; the condition is False when the code runs)."""
 
     def _body(self, node):
         self.generic_visit(node)
-        body = node.body
+        body = [stmt for stmt in node.body if not type_checking_only(stmt)]
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                 and isinstance(body[0].value.value, str):
-            body = body[1:] or [ast.Pass()]
-        node.body = body
+            body = body[1:]
+        node.body = body or [ast.Pass()]
         return node
 
     def visit_FunctionDef(self, node):
@@ -103,7 +126,38 @@ class _Minifier(ast.NodeTransformer):
 
 
 def minify(source: str) -> str:
-    return ast.unparse(_Minifier().visit(ast.parse(source)))
+    """The module's code re-printed without docstrings, annotations and comments, indented by one space per
+    level; checked to parse to the very same syntax tree as the plain re-print, so only layout changed."""
+    printed = ast.unparse(_Minifier().visit(ast.parse(source)))
+    small = re.sub(r"^(?:    )+", lambda m: " " * (len(m.group()) // 4), printed, flags=re.MULTILINE)
+    if ast.dump(ast.parse(small)) != ast.dump(ast.parse(printed)):
+        raise AssertionError("re-indenting changed the code (a multi-line literal?); golf.record.script has a bug")
+    return small
+
+
+def _dependencies_first(modules: dict) -> list[str]:
+    """Module names with every module after the ones it imports: code that works together sits together, which
+    compresses a little better than alphabetical order."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name not in seen:
+            seen.add(name)
+            for imported in sorted(imports(name)[0] & modules.keys()):
+                visit(imported)
+            ordered.append(name)
+
+    for name in modules:
+        visit(name)
+    return ordered
+
+
+def _source_literal(source: str) -> str:
+    """A module's source as a literal: raw and triple-quoted (its own lines, no escapes) unless it could end one."""
+    if "'''" in source or source.endswith(("\\", "'")):
+        return repr(source)
+    return f"r'''{source}'''"
 
 
 def train_script(cfg) -> tuple[bytes, dict[str, int]]:
@@ -111,24 +165,26 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     code_format = str(cfg.export.code)
     modules = record_modules(cfg)
     entries = []
-    for name, path in modules.items():
+    for name in _dependencies_first(modules):
+        path = modules[name]
         source = path.read_text(encoding="utf-8")
         if code_format != "plain":
             source = minify(source)
-        entries.append(f"    {name!r}: ({path.name == '__init__.py'}, {source!r}),\n")
+        entries.append(f"    {name!r}: ({path.name == '__init__.py'}, {_source_literal(source)}),\n")
     config, data = embedded_config(cfg)
     script = (("" if code_format != "plain" else _HEADER) + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n"
               + "".join(entries) + "}\n" + _BOOTSTRAP)
     files = {name: path.stat().st_size for name, path in modules.items()}
     if code_format == "plain":
         return script.encode("utf-8"), files
-    payload = _compress(code_format, script.encode("utf-8")).decode("latin-1").translate(_ESCAPES)
+    payload = _literal(_compress(code_format, script.encode("utf-8")))
     return _WRAPPER.format(code_format).format(payload).encode("latin-1"), files
 
 
 def _compress(code_format: str, raw: bytes) -> bytes:
-    if code_format == "lzma":
-        return lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME)
+    if code_format == "lzma":  # the .lzma container (13 header bytes), tuned for text; lzma.decompress detects it
+        return lzma.compress(raw, format=lzma.FORMAT_ALONE, filters=[
+            {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": 3, "lp": 0, "pb": 0, "nice_len": 273}])
     import brotli  # the brotli extra; only a brotli-wrapped script needs it
 
     return brotli.compress(raw, quality=11)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from golf.config.arch import ArchConfig
 from golf.config.compose import compose, typed
 from golf.config.derived import eval_batch_seqs
 from golf.config.schema import GolfConfig
@@ -62,7 +63,7 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         stride = cfg.eval.stride or seq_len
 
         def artifact_model():
-            return load_model(jd.artifact, rt.device, rt.autocast_dtype)
+            return load_model(jd.artifact, rt.device, rt.autocast_dtype, arch_type=ArchConfig)
 
         base = scoring.sliding_eval(artifact_model(), ctx, stride)
         out = {"job_dir": str(jd.path), "ttt": cfg.ttt.name, "eval": str(cfg.eval.name), "overrides": overrides,

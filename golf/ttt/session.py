@@ -9,7 +9,6 @@ protocol's module is imported when it runs, so a record embeds only the protocol
 
 import time
 
-from golf.config.schema import TTTConfig, from_dict
 from golf.errors import GolfError
 from golf.eval.context import EvalContext
 from golf.eval.scoring import checked
@@ -54,6 +53,21 @@ def prequant_ttt(float_model, ctx: EvalContext, cfg, stride: int, on_chunk=None)
     return {**result, "legal": False, "compliant": False, "reason": PREQUANT_REASON}
 
 
+def score_ttt(pipeline, stride: int, on_chunk=None) -> tuple[dict, object]:
+    """The run's protocol as its pipeline scores it (golf.pipeline): the legal one on a fresh reload of the
+    artifact, pre-quant TTT on the trained unquantized weights; its final log lines; (result, adapted model)."""
+    cfg = pipeline.cfg
+    if cfg.ttt.mode == "prequant":
+        result, adapted = pipeline.timed(lambda model: prequant_ttt(pipeline.model, pipeline.ctx, cfg, stride,
+                                                                    on_chunk))
+        pipeline.final_line(f"research_prequant_ttt_{cfg.ttt.name}", result)
+        return result, adapted
+    result, adapted = pipeline.timed(lambda model: test_time_train(model, pipeline.ctx, cfg.ttt, stride, cfg.seed,
+                                                                   on_chunk, diagnose=False))
+    pipeline.final_line(f"final_{cfg.quant.name}_ttt_{cfg.ttt.name}", result)
+    return result, adapted
+
+
 def memorization_diagnostic(adapted, ctx: EvalContext, loop_bpb: float) -> dict:
     """PR #484: a stride-64 sliding eval of the adapted weights next to the TTT-loop BPB. Both see tokens
     the model has trained on by then, so the pair is a diagnostic, never a score: a loop BPB far below
@@ -66,8 +80,3 @@ def memorization_diagnostic(adapted, ctx: EvalContext, loop_bpb: float) -> dict:
             "gap": gap, "reading": "memorization" if gap > 0 else "adaptation",
             "seconds": time.perf_counter() - t0}
 
-
-def score_with_settings(model, ctx: EvalContext, ttt: dict, seed: int, stride: int) -> dict:
-    """The run's legal TTT protocol from its `ttt` config section (a record's ttt.json), in one process:
-    what the exported scoring script runs to reproduce a TTT run's headline score from the artifact."""
-    return test_time_train(model, ctx, from_dict(TTTConfig, ttt), stride, seed, diagnose=False)
