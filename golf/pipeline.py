@@ -60,7 +60,7 @@ class Scores:
 def headline_protocol(cfg) -> str:
     """The metric the records report for this run's protocol: the legal TTT score for a legal TTT run, the
     sliding score for a sliding eval, the non-overlapping round trip otherwise."""
-    if cfg.ttt.mode in ("stream", "lora"):
+    if cfg.ttt.mode in ("stream", "lora", "phased_lora"):
         return "ttt"
     return "sliding" if cfg.eval.name == "sliding" else "roundtrip"
 
@@ -215,7 +215,8 @@ class Pipeline:
             self._final_line(f"research_prequant_ttt_{cfg.ttt.name}", ttt)
         elif cfg.ttt.mode != "none":
             ttt, adapted = self._timed(lambda model: session.test_time_train(model, ctx, cfg.ttt, stride, cfg.seed,
-                                                                             on_chunk, diagnose=False))
+                                                                             on_chunk, diagnose=False,
+                                                                             tilt=cfg.eval.ngram_tilt))
             self._final_line(f"final_{quant}_ttt_{cfg.ttt.name}", ttt)
             if cfg.ttt.mode == "stream":  # outside the eval timer: a diagnostic, never a score
                 ttt["memorization"] = session.memorization_diagnostic(adapted, ctx, ttt["val_bpb"])
@@ -236,13 +237,20 @@ class Pipeline:
         return evaluate_full(model, self.ctx)
 
     def _sliding_eval(self, model, stride: int) -> dict:
+        ctx, tilt = self.ctx, self.cfg.eval.ngram_tilt
+        if tilt.enabled:  # the n-gram tilt's precompute counts in the protocol's seconds
+            from golf.eval.ngram_tilt import with_tilt
+
+            ctx = with_tilt(ctx, tilt)
         if self.legality:
             from golf.eval.scoring import sliding_eval
 
-            return sliding_eval(model, self.ctx, stride)
-        from golf.eval.sliding import evaluate_sliding
+            result = sliding_eval(model, ctx, stride)
+        else:
+            from golf.eval.sliding import evaluate_sliding
 
-        return evaluate_sliding(model, self.ctx, stride)
+            result = evaluate_sliding(model, ctx, stride)
+        return {**result, "ngram_tilt": ctx.tilt.summary} if ctx.tilt is not None else result
 
     def _timed(self, protocol) -> tuple[dict, torch.nn.Module]:
         """The protocol's result with `seconds` from artifact load to final BPB, and the model it ran on."""

@@ -103,6 +103,7 @@ class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
     lora = "lora"  # score-first per-document LoRA adapters, documents batched side by side (PR #77, #1530)
+    phased_lora = "phased_lora"  # lora + global SGD over the scored documents between phases (PR #1610, #1626)
     prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
 
 
@@ -131,6 +132,12 @@ class LoRAReset(Choice):
 class DocQueue(Choice):
     stream = "stream"  # documents in val order
     length = "length"  # batches of similar length, longest batch first (PR #1530 onwards)
+
+
+class TiltGate(Choice):
+    prefix = "prefix"  # the gate reads the prefix's counts only (PR #2135's token expert)
+    word_start = "word_start"  # PR #2018's within-word / word experts: the gate asks whether the target starts a
+    #                            word, so the score is not a distribution given the prefix; always refused
 
 
 class EvalMode(Choice):
@@ -372,8 +379,25 @@ class TTTConfig:
     lora_head: bool = False  # lora: an adapter on the output head's logits as well
     lora_batch_docs: int = 1  # lora: documents adapted side by side, each with its own adapters
     lora_queue: DocQueue = DocQueue.stream  # lora: the order documents are taken in (recorded in the result)
+    phases: int = 1  # phased_lora: global steps, each once its share of phase_docs documents of the queue is scored
+    phase_docs: int = 2000  # phased_lora: documents of the queue the last global step trains on
+    phase_lr: float = 0.001  # phased_lora: SGD LR of the global steps (momentum, chunk_tokens, batch_seqs as stream)
+    phase_epochs: int = 1  # phased_lora: epochs of each global step over its documents
     compile: bool = False
     qat: bool = False  # pre-quant TTT forwards see fake-quantized weights (PR #462 left late QAT on; #1550 off)
+
+
+@dataclass
+class NgramTiltConfig:
+    """The token n-gram tilt (PR #2135): where the last order - 1 tokens were followed by one token in at least
+    `threshold` of their earlier occurrences, that token's logit gets +boost and the softmax is taken again."""
+
+    enabled: bool = False
+    order: int = 16  # the context is the previous order - 1 tokens
+    boost: float = 2.625
+    threshold: float = 0.8
+    gate: TiltGate = TiltGate.prefix
+    renormalize: bool = True  # false: the boost without a new softmax (probabilities sum past 1): refused
 
 
 @dataclass
@@ -383,6 +407,7 @@ class EvalConfig:
     stride: int = 0  # sliding: positions between windows; 0: seq_len (non-overlapping)
     batch_tokens: int = 524288
     max_seqs: int = 0  # 0: the whole val split; > 0 is a smoke test and is never compliant
+    ngram_tilt: NgramTiltConfig = field(default_factory=NgramTiltConfig)
 
 
 @dataclass

@@ -71,7 +71,10 @@ def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumu
                 _record_scored(ctx.ledger, batch, scored)
             x, y, mask = to_device(x, ctx.device), to_device(y, ctx.device), to_device(scored, ctx.device)
             with autocast_context(ctx.device, ctx.autocast_dtype):
-                nll = model(x, y, reduction="none")
+                if ctx.tilt is None:
+                    nll = model(x, y, reduction="none")
+                else:
+                    nll = ctx.tilt.nll(model.logits(x), y, torch.tensor([w.start for w in batch]))
             # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU,
             # over the columns some window of the batch scores (the last `stride` ones after the first batch).
             lo, hi = min(w.score_from for w in batch), max(w.length for w in batch)

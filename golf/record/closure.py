@@ -43,7 +43,10 @@ OPTIONAL = {
     "golf.artifact.pergroup": lambda c: c.quant.scheme in ("intn", "gptq") and c.quant.compressor == "pergroup",
     "golf.ttt.session": lambda c: c.ttt.mode != "none",
     "golf.ttt.stream": lambda c: c.ttt.mode == "stream",
-    "golf.ttt.lora": lambda c: c.ttt.mode == "lora",
+    "golf.ttt.lora": lambda c: c.ttt.mode in ("lora", "phased_lora"),
+    "golf.ttt.documents": lambda c: c.ttt.mode in ("lora", "phased_lora"),
+    "golf.ttt.phased": lambda c: c.ttt.mode == "phased_lora",
+    "golf.eval.ngram_tilt": lambda c: c.eval.ngram_tilt.enabled,
     "golf.ttt.prequant": lambda c: c.ttt.mode == "prequant",
 }
 
@@ -55,8 +58,8 @@ RECORD_MODULES = frozenset({
     "golf.config", "golf.config.derived", "golf.config.schema",
     "golf.data", "golf.data.access", "golf.data.coprime_loader", "golf.data.loader", "golf.data.shards",
     "golf.data.tokenizer", "golf.data.train_loader",
-    "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.scoring",
-    "golf.eval.sliding", "golf.eval.val_stream",
+    "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.ngram_tilt",
+    "golf.eval.scoring", "golf.eval.sliding", "golf.eval.val_stream",
     "golf.logging", "golf.logging.console", "golf.logging.progress",
     "golf.models", "golf.models.attention", "golf.models.bigram_hash", "golf.models.block", "golf.models.ebls",
     "golf.models.asym_softcap", "golf.models.document_mask", "golf.models.fake_quant", "golf.models.gated_smear",
@@ -70,8 +73,8 @@ RECORD_MODULES = frozenset({
     "golf.quant.intn",
     "golf.quant.lowbit", "golf.quant.lqer", "golf.quant.qat", "golf.quant.quantize",
     "golf.record", "golf.record.entry",
-    "golf.ttt", "golf.ttt.documents", "golf.ttt.lora", "golf.ttt.lora_adapters", "golf.ttt.prequant",
-    "golf.ttt.session", "golf.ttt.stream",
+    "golf.ttt", "golf.ttt.documents", "golf.ttt.lora", "golf.ttt.lora_adapters", "golf.ttt.phased",
+    "golf.ttt.prequant", "golf.ttt.session", "golf.ttt.stream",
     "golf.ttt.training",
     "golf.utils", "golf.utils.compile", "golf.utils.runtime",
 })
