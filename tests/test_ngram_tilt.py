@@ -59,32 +59,34 @@ def _repetitive_tokens(n: int = 512) -> torch.Tensor:
 
 
 def test_the_scored_distribution_sums_to_one_and_is_the_closed_form(monkeypatch):
-    """Every distribution the sliding eval sums under the tilt: softmax over the whole vocabulary of the boosted
-    logits, = p(a) exp(boost [a = h]) / (1 + p(h) (exp(boost) - 1)) computed from the model's own logits."""
+    """For every window the sliding eval scores under the tilt, the NLL the scorer would sum for each candidate
+    target a of the vocabulary: exp(-NLL) sums to 1 over a and is p(a) exp(boost [a = h]) / (1 + p(h) (exp(boost)
+    - 1)), p the softmax of the model's own logits."""
     cfg = NgramTiltConfig(enabled=True)  # PR #2135: order 16, boost 2.625, threshold 0.8
     tokens = _repetitive_tokens()
     ctx = with_tilt(_ctx(tokens), cfg)
     seen = []
-    honest = NgramTilt.logits
+    honest = NgramTilt.nll
 
-    def record(self, logits, starts):
-        out = honest(self, logits, starts)
-        seen.append((logits.double(), out.double(), starts))
-        return out
+    def record(self, logits, targets, starts):
+        seen.append((logits, starts))
+        return honest(self, logits, targets, starts)
 
-    monkeypatch.setattr(NgramTilt, "logits", record)
+    monkeypatch.setattr(NgramTilt, "nll", record)
     tilted = evaluate_sliding(_model(), ctx, 16)
+    monkeypatch.undo()
     gated = 0
-    for raw, out, starts in seen:
-        assert torch.allclose(torch.softmax(out, -1).sum(-1), torch.ones(out.shape[:2], dtype=torch.float64),
-                              atol=1e-6)
-        positions = (starts[:, None] + torch.arange(raw.size(1))).clamp(max=len(tokens) - 2)
-        hint, gate = ctx.tilt.hint[positions], ctx.tilt.gate[positions]
-        p = torch.softmax(raw, -1)
-        p_hint = p.gather(-1, hint.unsqueeze(-1))
-        boost = torch.zeros_like(p).scatter(-1, hint.unsqueeze(-1), cfg.boost) * gate.unsqueeze(-1)
-        closed = torch.where(gate.unsqueeze(-1), p * boost.exp() / (1 + p_hint * (math.exp(cfg.boost) - 1)), p)
-        assert torch.allclose(torch.softmax(out, -1), closed, atol=1e-6)
+    for raw, starts in seen:
+        rows, width, vocab = raw.shape
+        scored = torch.stack([ctx.tilt.nll(raw, torch.full((rows, width), a), starts) for a in range(vocab)], -1)
+        q = torch.exp(-scored.double())
+        assert torch.allclose(q.sum(-1), torch.ones(rows, width, dtype=torch.float64), atol=1e-5)
+        positions = (starts[:, None] + torch.arange(width)).clamp(max=len(tokens) - 2)
+        hint, gate = ctx.tilt.hint[positions].unsqueeze(-1), ctx.tilt.gate[positions].unsqueeze(-1)
+        p = torch.softmax(raw.double(), -1)
+        boosted = p * torch.zeros_like(p).scatter(-1, hint, cfg.boost).exp()
+        closed = torch.where(gate, boosted / (1 + p.gather(-1, hint) * (math.exp(cfg.boost) - 1)), p)
+        assert torch.allclose(q, closed, atol=1e-5)
         gated += int(gate.sum())
     assert gated > 100 and ctx.tilt.summary["gated"] > 100
     plain = evaluate_sliding(_model(), _ctx(tokens), 16)

@@ -1,8 +1,13 @@
 """Phased TTT (PR #1610 / #1626): where the queue pauses, the global step against SGD written out with autograd,
 a global step that moves nothing changes no LoRA score, and the AsymLogit caps that training leaves frozen."""
 
+import os
+import socket
+
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from test_sliding_eval import VOCAB, _ctx, _model
 
@@ -98,3 +103,44 @@ def test_the_global_step_moves_the_asymlogit_caps_that_training_leaves_frozen():
     assert not model.softcap.pos.requires_grad  # frozen in training, as in the records
     _run(_cfg(phase_lr=0.5), _tokens(), model)
     assert model.softcap.pos.item() != 3.0 and model.softcap.neg.item() != 3.0
+
+
+def _two_rank_run(rank: int, port: int, out: dict) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        result = session.test_time_train(_model(), _ctx(_tokens(UNEVEN), seq_len=SEQ_LEN, rank=rank, world_size=2),
+                                         _cfg(lora_queue=DocQueue.stream, phase_docs=4), 32, seed=5, diagnose=False)
+        out[rank] = (result["val_loss"], result["checks"])
+    finally:
+        dist.destroy_process_group()
+
+
+UNEVEN = (0, 20, 40, 150, 220)  # in val order: a batch of two short documents, then one of 110 and 70
+
+
+def test_two_ranks_score_like_one_and_their_ledgers_agree():
+    """Rank 0 scores the short first batch, rank 1 the long second one, then both take the global step over the
+    four documents (each a share of every SGD batch): the ledger's clocks are aligned first, so the reads come
+    after rank 1's scores, and the numbers are one process's."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_two_rank_run, args=(port, out), nprocs=2)
+        results = dict(out)
+    alone = _run(_cfg(lora_queue=DocQueue.stream, phase_docs=4), _tokens(UNEVEN))
+    for rank in (0, 1):
+        val_loss, checks = results[rank]
+        assert val_loss == pytest.approx(alone["val_loss"], rel=1e-6)
+        assert all(c["pass"] for c in checks.values()), checks
+
+
+def test_phased_ttt_is_the_headline_of_its_run():
+    from golf.config.compose import compose, typed
+    from golf.pipeline import headline_protocol
+
+    cfg = typed(compose(["ttt=phased_lora", "paths.data_root=/tmp", "data.root=/tmp/demo"], hydra_runtime=True))
+    assert cfg.ttt.mode == "phased_lora" and headline_protocol(cfg) == "ttt"
