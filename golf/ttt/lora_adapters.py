@@ -58,6 +58,8 @@ class BatchedAdapters(nn.Module):
                 torch.manual_seed(seed)
                 for a in self.a:
                     nn.init.kaiming_uniform_(a[row], a=math.sqrt(5))
+            for a in self.a:  # padding rows: no path and zero gradients (never torch.empty's leftovers, maybe NaN)
+                a[len(row_seeds) :].zero_()
             for b in self.b:
                 b.zero_()
 
