@@ -48,10 +48,7 @@ import torch
 
 from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
 from golf.config.derived import eval_batch_seqs
-from golf.data.loader import load_validation_tokens
-from golf.data.tokenizer import load_tokenizer
-from golf.eval.bpb import build_byte_tables
-from golf.eval.context import EvalContext, autocast_context, eval_context
+from golf.eval.context import EvalContext, autocast_context, load_eval_context
 from golf.eval.full import evaluate_full
 from golf.eval.ngram_tilt import with_tilt
 from golf.eval.sliding import evaluate_sliding, sliding_windows
@@ -263,12 +260,9 @@ def main() -> None:
     cfg = load_config([*overrides, *([] if has_ttt else ["ttt=sgd"]), f"eval.max_seqs={args.max_seqs}",
                        f"eval.stride={args.stride}"])
     rt = setup_runtime(cfg.train)
-    sp = load_tokenizer(cfg.data.tokenizer_path)
-    seq_len = cfg.eval.seq_len or cfg.train.seq_len
-    val = load_validation_tokens(cfg.data.val_pattern, seq_len)
-    ctx = eval_context(val, build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device), seq_len, int(sp.bos_id()),
-                       eval_batch_seqs(cfg, rt.world_size), cfg.eval.max_seqs, rt)
-    inputs = BenchInputs(ctx, cfg, val)
+    ctx = load_eval_context(cfg, rt, eval_batch_seqs(cfg, rt.world_size))
+    seq_len = ctx.seq_len
+    inputs = BenchInputs(ctx, cfg, ctx.val.window(0, len(ctx.val)))
     device = device_name(rt.device)
     for mode in args.modes.split(","):
         runs, cold_one_time_s, result, steady_predictions = time_mode(mode, inputs, args)

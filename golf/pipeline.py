@@ -21,12 +21,9 @@ from torch.nn.parallel import DistributedDataParallel
 from golf.artifact import container
 from golf.config.derived import eval_batch_seqs, eval_seq_len, grad_accum_steps
 from golf.data import access
-from golf.data.loader import load_validation_tokens
-from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
 from golf.data.train_loader import build_train_loader
 from golf.errors import ArtifactError
-from golf.eval.bpb import build_byte_tables
-from golf.eval.context import eval_context
+from golf.eval.context import load_eval_context
 from golf.eval.full import evaluate_full
 from golf.guards import NonFiniteError, check_finite_weights
 from golf.models.layers import apply_baseline_precision
@@ -81,15 +78,9 @@ class Pipeline:
 
     def load_data(self) -> None:
         d = self.cfg.data
-        sp = load_tokenizer(d.tokenizer_path)
-        check_vocab(sp, self.cfg.arch.vocab_size, d.tokenizer_path)
-        tables = build_byte_tables(sp, self.cfg.arch.vocab_size).to(self.rt.device)
-        with access.reading_as("val"):
-            val_tokens = load_validation_tokens(d.val_pattern, self.seq_len)
-        check_tokens_in_vocab(val_tokens.numpy(), self.cfg.arch.vocab_size, d.val_pattern)
-        self.ctx = eval_context(val_tokens, tables, self.seq_len, int(sp.bos_id()),
-                                eval_batch_seqs(self.cfg, self.rt.world_size), self.cfg.eval.max_seqs, self.rt)
-        log.info(f"data: {d.name} val_tokens {val_tokens.numel() - 1:,} tokenizer {d.tokenizer_path}")
+        self.ctx = load_eval_context(self.cfg, self.rt, eval_batch_seqs(self.cfg, self.rt.world_size))
+        sidecar = f" bytes from {d.val_bytes_pattern}" if self.ctx.val.has_byte_sidecar else ""
+        log.info(f"data: {d.name} val_tokens {len(self.ctx.val) - 1:,}{sidecar} tokenizer {d.tokenizer_path}")
 
     def build(self) -> dict:
         seed_everything(self.cfg.seed)

@@ -23,6 +23,7 @@ from golf.checkpoint import config_sha256
 from golf.config.compose import register_schemas
 from golf.config.schema import GolfConfig, LauncherName
 from golf.config.validate import validate
+from golf.data.byte_sidecar import check_sidecar_alignment
 from golf.data.demo import ensure_demo
 from golf.data.disjoint import check_overlap
 from golf.data.loader import load_validation_tokens
@@ -81,6 +82,8 @@ def check_data(cfg: GolfConfig) -> dict:
     check_vocab(sp, cfg.arch.vocab_size, cfg.data.tokenizer_path)
     check_bos(sp, cfg.arch.bos_id, cfg.arch.bos_mask, cfg.data.tokenizer_path)
     load_validation_tokens(cfg.data.val_pattern, cfg.eval.seq_len or cfg.train.seq_len)
+    if cfg.data.val_bytes_pattern:
+        check_sidecar_alignment(cfg.data.val_pattern, cfg.data.val_bytes_pattern)
     check_train_tokens(cfg.data.train_pattern, cfg.arch.vocab_size)
     overlap = check_overlap(cfg.data.train_pattern, cfg.data.val_pattern, int(sp.bos_id()),
                             cfg.data.disjoint_check_tokens)

@@ -93,9 +93,9 @@ def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tu
             forwards[-1] = (forwards[-1][0], out.detach().clone())
         return out
 
-    def record_add(self, nll, inputs, targets, tables, scored=None):
+    def record_add(self, nll, inputs, targets, tables, scored=None, target_bytes=None):
         masks.append((inputs.clone(), torch.ones_like(targets, dtype=torch.bool) if scored is None else scored.clone()))
-        return add(self, nll, inputs, targets, tables, scored)
+        return add(self, nll, inputs, targets, tables, scored, target_bytes)
 
     model.logits = record_logits
     with monkeypatch.context() as patch:

@@ -10,6 +10,9 @@ a non-boundary token (so the first word of a document gets no space byte). Sums 
 An <unk> target adds its NLL and no bytes, as in the official metric; a tokenizer without byte fallback
 (the older sp1024 models) maps every unseen character to it, so the result reports how many of the scored
 targets were <unk> (`unk_targets`): a large count flatters the BPB.
+
+A transformed dataset (CaseOps) counts bytes of the original text, which the tables of its tokenizer cannot
+know: its val stream carries a per-token byte sidecar and scorers pass those counts as `target_bytes`.
 """
 
 import math
@@ -74,10 +77,13 @@ class BPBAccumulator:
         self.unk_count = torch.zeros((), dtype=torch.float64, device=device)
 
     def add(self, nll: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor, tables: ByteTables,
-            scored: torch.Tensor | None = None) -> None:
+            scored: torch.Tensor | None = None, target_bytes: torch.Tensor | None = None) -> None:
         """Add every position, or those where the bool mask `scored` is set (masked sums, not boolean indexing,
-        whose result size the host would have to wait for)."""
-        nll, nbytes = nll.to(torch.float64), tables.target_bytes(inputs, targets).to(torch.float64)
+        whose result size the host would have to wait for). `target_bytes`: each target's bytes from a byte
+        sidecar, replacing the tables' count."""
+        if target_bytes is None:
+            target_bytes = tables.target_bytes(inputs, targets)
+        nll, nbytes = nll.to(torch.float64), target_bytes.to(torch.float64)
         unk = tables.is_unknown[targets]
         if scored is None:
             self.loss_sum += nll.sum()

@@ -1,12 +1,18 @@
-"""The one input of every evaluator and test-time-training protocol: the val stream, the byte tables, the
-window geometry and where this process runs (rank, device, precision)."""
+"""The one input of every evaluator and test-time-training protocol: the val stream (with its byte sidecar when
+the dataset has one), the byte tables, the window geometry and where this process runs (rank, device,
+precision). `load_eval_context` builds it from a run's config, the same way for a run, a rescoring and a
+record script."""
 
 import contextlib
 from dataclasses import dataclass, replace
 
 import torch
 
-from golf.eval.bpb import ByteTables
+from golf.config.derived import eval_seq_len
+from golf.data import access
+from golf.data.loader import load_validation_tokens
+from golf.data.tokenizer import check_tokens_in_vocab, check_vocab, load_tokenizer
+from golf.eval.bpb import ByteTables, build_byte_tables
 from golf.eval.val_stream import ValStream
 
 
@@ -46,8 +52,23 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def eval_context(val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, bos_id: int, batch_seqs: int,
-                 max_seqs: int, rt) -> EvalContext:
-    """The context of one process of a run (`rt`: golf.utils.runtime.Runtime)."""
-    return EvalContext(ValStream(val_tokens, bos_id=bos_id), tables, seq_len, bos_id, batch_seqs, max_seqs, rt.rank,
-                       rt.world_size, rt.device, rt.autocast_dtype)
+def load_eval_context(cfg, rt, batch_seqs: int) -> EvalContext:
+    """The context of one process of a run (`cfg`: golf.config.schema.GolfConfig, `rt`:
+    golf.utils.runtime.Runtime): tokenizer and byte tables, the val tokens checked against the vocabulary, and
+    the byte sidecar when `data.val_bytes_pattern` names one."""
+    d = cfg.data
+    seq_len = eval_seq_len(cfg)
+    sp = load_tokenizer(d.tokenizer_path)
+    check_vocab(sp, cfg.arch.vocab_size, d.tokenizer_path)
+    tables = build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device)
+    with access.reading_as("val"):
+        tokens = load_validation_tokens(d.val_pattern, seq_len)
+        token_bytes = None
+        if d.val_bytes_pattern:
+            from golf.data.byte_sidecar import load_byte_sidecar  # only transformed datasets carry one
+
+            token_bytes = load_byte_sidecar(d.val_bytes_pattern, d.val_pattern, seq_len)
+    check_tokens_in_vocab(tokens.numpy(), cfg.arch.vocab_size, d.val_pattern)
+    bos_id = int(sp.bos_id())
+    return EvalContext(ValStream(tokens, bos_id=bos_id, token_bytes=token_bytes), tables, seq_len, bos_id, batch_seqs,
+                       cfg.eval.max_seqs, rt.rank, rt.world_size, rt.device, rt.autocast_dtype)

@@ -25,9 +25,11 @@ def evaluate_full(model, ctx: EvalContext) -> dict:
             chunk = to_device(ctx.val.window(first * seq_len, last * seq_len + 1), ctx.device)
             x = chunk[:-1].reshape(-1, seq_len)
             y = chunk[1:].reshape(-1, seq_len)
+            nbytes = (to_device(ctx.val.target_bytes(first * seq_len, last * seq_len), ctx.device).view_as(y)
+                      if ctx.val.has_byte_sidecar else None)
             with autocast_context(ctx.device, ctx.autocast_dtype):
                 nll = model(x, y, reduction="none")
-            acc.add(nll, x, y, ctx.tables)
+            acc.add(nll, x, y, ctx.tables, target_bytes=nbytes)
             if ctx.ledger is not None:
                 ctx.ledger.record("score", first * seq_len, last * seq_len)
             progress.update()

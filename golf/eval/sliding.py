@@ -59,26 +59,31 @@ def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumu
     with torch.inference_mode():
         for first in range(0, len(windows), ctx.batch_seqs):
             batch = windows[first : first + ctx.batch_seqs]
+            # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU,
+            # over the columns some window of the batch scores (the last `stride` ones after the first batch).
+            lo, hi = min(w.score_from for w in batch), max(w.length for w in batch)
             x = torch.zeros(len(batch), seq_len, dtype=torch.int64)
             y = torch.zeros(len(batch), seq_len, dtype=torch.int64)
             scored = torch.zeros(len(batch), seq_len, dtype=torch.bool)
+            nbytes = torch.zeros(len(batch), seq_len, dtype=torch.int32) if ctx.val.has_byte_sidecar else None
             for row, w in enumerate(batch):
                 chunk = ctx.val.window(w.start, w.start + w.length + 1)
                 x[row, : w.length] = chunk[:-1]
                 y[row, : w.length] = chunk[1:]
                 scored[row, w.score_from : w.length] = True
+                if nbytes is not None:
+                    nbytes[row, : w.length] = ctx.val.target_bytes(w.start, w.start + w.length)
             if ctx.ledger is not None:
                 _record_scored(ctx.ledger, batch, scored)
             x, y, mask = to_device(x, ctx.device), to_device(y, ctx.device), to_device(scored, ctx.device)
+            if nbytes is not None:
+                nbytes = to_device(nbytes, ctx.device)[:, lo:hi]
             with autocast_context(ctx.device, ctx.autocast_dtype):
                 if ctx.tilt is None:
                     nll = model(x, y, reduction="none")
                 else:
                     nll = ctx.tilt.nll(model.logits(x), y, torch.tensor([w.start for w in batch]))
-            # One masked reduction per batch, not one per window: a handful of kernels and no host sync on the GPU,
-            # over the columns some window of the batch scores (the last `stride` ones after the first batch).
-            lo, hi = min(w.score_from for w in batch), max(w.length for w in batch)
-            acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], ctx.tables, mask[:, lo:hi])
+            acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], ctx.tables, mask[:, lo:hi], nbytes)
             if progress is not None:
                 progress.update(len(batch))
     model.train(was_training)

@@ -3,7 +3,9 @@ enters the token range actually returned in the legality ledger, so the score-fi
 code read, not what a protocol says it reads.
 
 Scorers read windows with `window` (inputs and targets of a window; what they score is entered by the
-scorer from the mask it sums with). Nothing else may index the raw tokens. A read that starts at a
+scorer from the mask it sums with). Nothing else may index the raw tokens.
+Scorers charge each target `target_bytes` when the stream carries a byte sidecar (a transformed dataset such
+as CaseOps: golf.data.byte_sidecar), the byte tables' count of the token otherwise. A read that starts at a
 document's BOS does not count that token as read: document boundaries are public (protocols cut the
 stream into documents at BOS before scoring), so a document's first adaptation needs no score from the
 document before it, which another rank may own.
@@ -13,9 +15,12 @@ import torch
 
 
 class ValStream:
-    def __init__(self, tokens: torch.Tensor, ledger=None, bos_id: int | None = None):
-        """`ledger`: a golf.eval.ledger.Ledger that reads are entered in, or None."""
+    def __init__(self, tokens: torch.Tensor, ledger=None, bos_id: int | None = None,
+                 token_bytes: torch.Tensor | None = None):
+        """`ledger`: a golf.eval.ledger.Ledger that reads are entered in, or None. `token_bytes`: the original-byte
+        count of every token, index for index (a byte sidecar), or None."""
         self._tokens = tokens
+        self._token_bytes = token_bytes
         self._host = tokens.numpy()  # host-side look-ups (the BOS test) without a tensor op
         self.ledger = ledger
         self.bos_id = bos_id
@@ -26,6 +31,14 @@ class ValStream:
     def window(self, start: int, end: int) -> torch.Tensor:
         """Tokens [start, end) for scoring (int64): inputs and targets of a window."""
         return self._tokens[start:end].to(torch.int64)
+
+    @property
+    def has_byte_sidecar(self) -> bool:
+        return self._token_bytes is not None
+
+    def target_bytes(self, start: int, end: int) -> torch.Tensor:
+        """Original bytes of the targets of predictions [start, end) (tokens start+1 .. end), from the sidecar."""
+        return self._token_bytes[start + 1 : end + 1].to(torch.int32)
 
     def read(self, start: int, end: int, purpose: str = "update") -> torch.Tensor:
         """Tokens [start, end) for an adaptation (`update`) or quantization (`calibration`), entered in the
@@ -43,4 +56,4 @@ class ValStream:
 
     def with_ledger(self, ledger) -> "ValStream":
         """The same tokens, reads entered in `ledger`."""
-        return ValStream(self._tokens, ledger, self.bos_id)
+        return ValStream(self._tokens, ledger, self.bos_id, self._token_bytes)

@@ -17,14 +17,11 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from golf.artifact import container
-from golf.config.derived import eval_batch_seqs, eval_seq_len
+from golf.config.derived import eval_batch_seqs
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
-from golf.data.loader import load_validation_tokens
-from golf.data.tokenizer import load_tokenizer
 from golf.errors import ArtifactError, ConfigError, GolfError
-from golf.eval.bpb import build_byte_tables
-from golf.eval.context import eval_context
+from golf.eval.context import load_eval_context
 from golf.eval.full import evaluate_full
 from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
@@ -94,12 +91,7 @@ class Requant:
         plain_name(self.cfg.quant.name, "quant.name")  # it names the output dir under <job_dir>/requant/
         self.overrides = overrides
         self.rt = setup_runtime(self.cfg.train)
-        d = self.cfg.data
-        seq_len = eval_seq_len(self.cfg)
-        sp = load_tokenizer(d.tokenizer_path)
-        tables = build_byte_tables(sp, self.cfg.arch.vocab_size).to(self.rt.device)
-        self.ctx = eval_context(load_validation_tokens(d.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
-                                eval_batch_seqs(self.cfg, 1), self.cfg.eval.max_seqs, self.rt)
+        self.ctx = load_eval_context(self.cfg, self.rt, eval_batch_seqs(self.cfg, 1))
 
     def model_from(self, state: dict[str, torch.Tensor]) -> torch.nn.Module:
         model = build_model(self.cfg.arch)

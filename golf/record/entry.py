@@ -49,7 +49,8 @@ def record_config(embedded: dict, data: dict, environ) -> GolfConfig:
     root = environ.get("DATA_PATH", data["root"])
     tokenizer = environ.get("TOKENIZER_PATH", os.path.normpath(os.path.join(root, data["tokenizer"])))
     tree["data"].update(root=root, train_pattern=os.path.join(root, data["train"]),
-                        val_pattern=os.path.join(root, data["val"]), tokenizer_path=tokenizer)
+                        val_pattern=os.path.join(root, data["val"]), tokenizer_path=tokenizer,
+                        val_bytes_pattern=os.path.join(root, data["val_bytes"]) if "val_bytes" in data else "")
     return from_dict(GolfConfig, tree)
 
 

@@ -72,6 +72,8 @@ def embedded_config(cfg) -> tuple[dict, dict]:
     data = {"root": os.path.join(".", "data", "datasets", os.path.basename(os.path.normpath(d.root))),
             "train": os.path.basename(d.train_pattern), "val": os.path.basename(d.val_pattern),
             "tokenizer": os.path.relpath(d.tokenizer_path, d.root)}
+    if d.val_bytes_pattern:  # a transformed dataset's byte sidecar (CaseOps): BPB counts the original bytes
+        data["val_bytes"] = os.path.basename(d.val_bytes_pattern)
     return config, data
 
 

@@ -17,15 +17,12 @@ import torch
 from omegaconf import OmegaConf
 
 from golf.config.compose import compose, typed
-from golf.config.derived import eval_batch_seqs, eval_seq_len
+from golf.config.derived import eval_batch_seqs
 from golf.config.schema import GolfConfig
 from golf.config.validate import validate
-from golf.data.loader import load_validation_tokens
-from golf.data.tokenizer import load_tokenizer
 from golf.errors import ArtifactError, ConfigError, GolfError
 from golf.eval import scoring
-from golf.eval.bpb import build_byte_tables
-from golf.eval.context import eval_context
+from golf.eval.context import load_eval_context
 from golf.jobdir import JobDir
 from golf.logging.jsonio import write_json
 from golf.logging.snr_plot import plot_snr
@@ -60,11 +57,8 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
     rt = setup_runtime(cfg.train)
     try:
         seed_everything(cfg.seed)
-        sp = load_tokenizer(cfg.data.tokenizer_path)
-        seq_len = eval_seq_len(cfg)
-        tables = build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device)
-        ctx = eval_context(load_validation_tokens(cfg.data.val_pattern, seq_len), tables, seq_len, int(sp.bos_id()),
-                           eval_batch_seqs(cfg, rt.world_size), cfg.eval.max_seqs, rt)
+        ctx = load_eval_context(cfg, rt, eval_batch_seqs(cfg, rt.world_size))
+        seq_len = ctx.seq_len
         stride = cfg.eval.stride or seq_len
 
         def artifact_model():

@@ -110,16 +110,19 @@ class _DocumentBatch:
     def _rows(self, active: list[tuple[int, Chunk]], read) -> tuple[torch.Tensor, ...]:
         """Inputs, targets and mask of every adapter row, windows left-aligned: the mask takes every target read
         past the context (the chunk's). Rows without a chunk stay empty; attention is causal, so right padding
-        never reaches a masked position."""
+        never reaches a masked position. Then the targets' bytes from the stream's byte sidecar, or None."""
         tokens = {row: read(ws, ce + 1) for row, (ws, _, ce) in active}
         width = max(len(t) - 1 for t in tokens.values())
         x = torch.zeros(self.adapters.rows, width, dtype=torch.int64)
         y = torch.zeros(self.adapters.rows, width, dtype=torch.int64)
         mask = torch.zeros(self.adapters.rows, width, dtype=torch.bool)
+        nbytes = torch.zeros(self.adapters.rows, width, dtype=torch.int32) if self.ctx.val.has_byte_sidecar else None
         for row, (ws, cs, _) in active:
             n = len(tokens[row]) - 1
             x[row, :n], y[row, :n], mask[row, cs - ws : n] = tokens[row][:-1], tokens[row][1:], True
-        return x, y, mask
+            if nbytes is not None:
+                nbytes[row, :n] = self.ctx.val.target_bytes(ws, ws + n)
+        return x, y, mask, nbytes
 
     def _nll(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
         """Per-token NLL in fp32 over the adapted, soft-capped logits (GPT.forward's reduction='none'); given the
@@ -132,21 +135,22 @@ class _DocumentBatch:
 
     def _score(self, active: list[tuple[int, Chunk]]) -> None:
         ctx = self.ctx
-        x, y, mask = self._rows(active, ctx.val.window)
+        x, y, mask, nbytes = self._rows(active, ctx.val.window)
         first, count = mask.to(torch.int8).argmax(dim=1).tolist(), mask.sum(dim=1).tolist()
         starts = torch.zeros(self.adapters.rows, dtype=torch.int64)
         for row, (ws, _, _) in active:  # what the sums take, read back from the mask they are taken with
             ctx.ledger.record("score", ws + first[row], ws + first[row] + count[row])
             starts[row] = ws
         x, y, mask = (to_device(t, ctx.device) for t in (x, y, mask))
+        nbytes = None if nbytes is None else to_device(nbytes, ctx.device)
         self.model.eval()
         with torch.inference_mode():
-            self.acc.add(self._nll(x, y, starts if ctx.tilt is not None else None), x, y, ctx.tables, mask)
+            self.acc.add(self._nll(x, y, starts if ctx.tilt is not None else None), x, y, ctx.tables, mask, nbytes)
 
     def _adapt(self, trained: list[tuple[int, Chunk]]) -> None:
         """`epochs` steps on the sum over rows of each row's mean loss on its chunk (its context is no target)."""
         ctx = self.ctx
-        x, y, mask = (to_device(t, ctx.device) for t in self._rows(trained, ctx.val.read))
+        x, y, mask = (to_device(t, ctx.device) for t in self._rows(trained, ctx.val.read)[:3])
         forget_inference_caches(self.model)
         self.model.train()
         weights = mask / mask.sum(dim=1, keepdim=True).clamp(min=1)

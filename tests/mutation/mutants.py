@@ -29,6 +29,7 @@ EXPORT = "tests/test_export.py"
 COMPLIANCE = "tests/test_compliance.py"
 ARTIFACT = "tests/test_artifact.py"
 RESUME = "tests/test_fault_injection.py"
+SIDECAR = "tests/test_bpb_sidecar.py"
 TTT_PHASED = "tests/test_ttt_phased.py"
 NGRAM_TILT = "tests/test_ngram_tilt.py"
 
@@ -105,7 +106,8 @@ REALISTIC = [
            "                x[row, : w.length] = chunk[:-1]\n", "                x[row, : w.length] = chunk[1:]\n",
            (BPB,)),
     Mutant("non-overlapping eval: boundary rule reads the target as input", "golf/eval/full.py",
-           "acc.add(nll, x, y, ctx.tables)", "acc.add(nll, y, y, ctx.tables)", (BPB,)),
+           "acc.add(nll, x, y, ctx.tables, target_bytes=nbytes)", "acc.add(nll, y, y, ctx.tables, target_bytes=nbytes)",
+           (BPB,)),
     Mutant("int8 scale floor removed", "golf/artifact/int8.py",
            "scale = (clip / 127.0).clamp_min(1.0 / 127.0)", "scale = clip / 127.0", (ARTIFACT,)),
     Mutant("int8 control tensors stored fp16", "golf/artifact/int8.py",
@@ -158,6 +160,16 @@ REALISTIC = [
            "torch.optim.SGD(param_groups, lr=cfg.lr, momentum=0.0,", (TTT_UPDATE,)),
 ]
 
+# A transformed dataset's bytes (CaseOps): the sidecar charged one token off, or not at all by one scorer.
+SIDECAR_BYTES = [
+    Mutant("byte sidecar charged to the input token, not the target", "golf/eval/val_stream.py",
+           "self._token_bytes[start + 1 : end + 1]", "self._token_bytes[start:end]", (SIDECAR,)),
+    Mutant("LoRA TTT scores with the tokenizer's bytes on a sidecar dataset", "golf/ttt/lora.py",
+           "x, y, ctx.tables, mask, nbytes)", "x, y, ctx.tables, mask)", (SIDECAR,)),
+    Mutant("a record script forgets the byte sidecar", "golf/record/script.py",
+           'data["val_bytes"] = os.path.basename(d.val_bytes_pattern)', "pass", (SIDECAR,)),
+]
+
 # Phased TTT and the n-gram tilt (issue 23): look-aheads each causal probe must catch, and fidelity bugs.
 EVAL_FRONTIER = [
     Mutant("phased TTT pauses one batch before its documents are scored", "golf/ttt/phased.py",
@@ -187,4 +199,4 @@ EVAL_FRONTIER = [
            (NGRAM_TILT,)),
 ]
 
-MUTANTS = TABLE + REALISTIC + EVAL_FRONTIER
+MUTANTS = TABLE + REALISTIC + SIDECAR_BYTES + EVAL_FRONTIER
