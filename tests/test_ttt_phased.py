@@ -1,14 +1,10 @@
 """Phased TTT (PR #1610 / #1626): where the queue pauses, the global step against SGD written out with autograd,
 a global step that moves nothing changes no LoRA score, and the AsymLogit caps that training leaves frozen."""
 
-import os
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
+from conftest import on_two_gloo_ranks
 from test_sliding_eval import VOCAB, _ctx, _model
 
 from golf.config.schema import ArchConfig, DocQueue, TTTConfig, TTTMode, TTTOptimizer
@@ -105,32 +101,20 @@ def test_the_global_step_moves_the_asymlogit_caps_that_training_leaves_frozen():
     assert model.softcap.pos.item() != 3.0 and model.softcap.neg.item() != 3.0
 
 
-def _two_rank_run(rank: int, port: int, out: dict) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        result = session.test_time_train(_model(), _ctx(_tokens(UNEVEN), seq_len=SEQ_LEN, rank=rank, world_size=2),
-                                         _cfg(lora_queue=DocQueue.stream, phase_docs=4), 32, seed=5, diagnose=False)
-        out[rank] = (result["val_loss"], result["checks"])
-    finally:
-        dist.destroy_process_group()
-
-
 UNEVEN = (0, 20, 40, 150, 220)  # in val order: a batch of two short documents, then one of 110 and 70
+
+
+def _phased_on_rank(rank: int) -> tuple[float, dict]:
+    result = session.test_time_train(_model(), _ctx(_tokens(UNEVEN), seq_len=SEQ_LEN, rank=rank, world_size=2),
+                                     _cfg(lora_queue=DocQueue.stream, phase_docs=4), 32, seed=5, diagnose=False)
+    return result["val_loss"], result["checks"]
 
 
 def test_two_ranks_score_like_one_and_their_ledgers_agree():
     """Rank 0 scores the short first batch, rank 1 the long second one, then both take the global step over the
     four documents (each a share of every SGD batch): the ledger's clocks are aligned first, so the reads come
     after rank 1's scores, and the numbers are one process's."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with mp.Manager() as manager:
-        out = manager.dict()
-        mp.spawn(_two_rank_run, args=(port, out), nprocs=2)
-        results = dict(out)
+    results = on_two_gloo_ranks(_phased_on_rank)
     alone = _run(_cfg(lora_queue=DocQueue.stream, phase_docs=4), _tokens(UNEVEN))
     for rank in (0, 1):
         val_loss, checks = results[rank]
