@@ -90,7 +90,8 @@ def tilt_errors(cfg) -> list[str]:
     if g.order < 2 or g.boost <= 0 or not 0 < g.threshold <= 1:
         errors.append(f"eval.ngram_tilt needs order >= 2 (got {g.order}), boost > 0 (got {g.boost}) and threshold "
                       f"in (0, 1] (got {g.threshold}); PR #2135: order 16, boost 2.625, threshold 0.8")
-    if cfg.eval.name != "sliding" and cfg.ttt.mode == "none":
-        errors.append("eval.ngram_tilt tilts the sliding eval and the TTT protocols, not the round trip (the official "
-                      "non-overlapping eval); add eval=sliding64 or a TTT protocol such as ttt=phased_lora")
+    if cfg.eval.name != "sliding" and cfg.ttt.mode in ("none", "prequant"):
+        errors.append("eval.ngram_tilt tilts the sliding eval and the legal TTT protocols, not the round trip (the "
+                      "official non-overlapping eval) nor pre-quant TTT; add eval=sliding64 or a legal TTT protocol "
+                      "such as ttt=phased_lora")
     return errors
