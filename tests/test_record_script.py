@@ -67,7 +67,7 @@ def test_the_record_script_reproduces_the_run(tmp_path, demo_cache, overrides, n
 
 # Phased LoRA TTT with the n-gram tilt as the records run it (batched per-document LoRA, a global step between
 # batches), shrunk to the demo model: the record embeds their modules.
-PHASED_TILT = [*FAST_RUN, "ttt=phased_lora", "ttt.lora_rank=4", "ttt.lora_chunk=16", "ttt.lora_batch_docs=1",
+PHASED_TILT = [*FAST_RUN, "ttt=phased_lora", "ttt.lora_rank=4", "ttt.lora_chunk=64", "ttt.lora_batch_docs=1",
                "ttt.lr=0.01", "ttt.phases=1", "ttt.phase_docs=1", "ttt.chunk_tokens=512",
                "eval.ngram_tilt.enabled=true"]
 
