@@ -5,11 +5,13 @@ official validation set on 8 GPUs against the 600 s evaluation budget.
         [--max-seqs 64] [--stride 64] [--repeats 2] [--job DIR]
 
 Modes: `full` (non-overlapping sequences), `sliding` (exact sliding windows at --stride) and `ttt` (the
-configured score-first stream protocol; `ttt=sgd` if the config has none). Each mode runs golf's real code
-path (golf.eval / golf.ttt) and a minimal plain loop doing the same work on the same model: the same
-windows, forwards, backward passes, clipping and optimizer steps on the same trainable parameters, with no
-ledger, no SNR statistics, no logging. The model is `--job DIR`'s artifact, or a fresh initialisation of
-the config (speed does not depend on the weights).
+configured score-first protocol; `ttt=sgd` if the config has none). Each mode runs golf's real code path
+(golf.eval / golf.ttt) and, for the plain evals and the stream protocols, a minimal plain loop doing the same
+work on the same model: the same windows, forwards, backward passes, clipping and optimizer steps on the same
+trainable parameters, with no ledger, no SNR statistics, no logging. The document protocols (`ttt=lora_batched`,
+`ttt=phased_lora`) have no plain twin: they are timed alone. `eval.ngram_tilt.enabled=true` tilts golf's
+sliding eval and TTT (the plain loops stay untilted). The model is `--job DIR`'s artifact, or a fresh
+initialisation of the config (speed does not depend on the weights).
 
 Order: golf's first pass runs cold (the process compiles into a fresh inductor cache unless
 TORCHINDUCTOR_CACHE_DIR names one), an untimed plain pass warms the plain loop, then the repeats alternate
@@ -22,9 +24,13 @@ pass; warm: the repeats' median, as with a reused compile cache). golf/plain com
 loops compile when the config does), so compile-time noise cannot hide the framework's overhead.
 
 Extrapolation: seconds on the official sp1024 val set (62,021,632 predictions) sharded over 8 such devices
-= cold one-time cost + 62,021,632 / (8 x steady predictions/s); for eval the one-time cost is 0 and the
-rate is the whole pass's. golf shards eval and TTT across ranks with no repeated work, so this assumes
-linear scaling and ignores the all-reduces (a lower bound on 8 real GPUs).
+= cold one-time cost + the n-gram tilt's precompute x 62,021,632 / predictions + 62,021,632 / (8 x steady
+predictions/s). The one-time cost (compiling) is paid once; the tilt's precompute walks the whole val on every
+rank, so it grows with the val and not with the devices; the rest is sharded: eval windows, TTT chunks,
+document batches and phased TTT's global steps (which train on the same share of the val as here: the
+global steps' seconds are part of the steady rate). For eval the one-time cost is 0 and the rate is the whole
+pass's. golf shards eval and TTT across ranks with no repeated work, so this assumes linear scaling and ignores
+the all-reduces (a lower bound on 8 real GPUs).
 Results: benchmarks/results/eval_ttt.{jsonl,md}.
 """
 
@@ -43,11 +49,9 @@ import torch
 from benchmarks.common import device_name, load_config, peak_memory_mb, record, sync
 from golf.config.arch import ArchConfig
 from golf.config.derived import eval_batch_seqs
-from golf.data.loader import load_validation_tokens
-from golf.data.tokenizer import load_tokenizer
-from golf.eval.bpb import build_byte_tables
-from golf.eval.context import EvalContext, autocast_context, eval_context
+from golf.eval.context import EvalContext, autocast_context, load_eval_context
 from golf.eval.full import evaluate_full
+from golf.eval.ngram_tilt import with_tilt
 from golf.eval.sliding import evaluate_sliding, sliding_windows
 from golf.models.layers import apply_baseline_precision
 from golf.models.registry import build_model, load_model
@@ -60,6 +64,7 @@ from golf.utils.runtime import seed_everything, setup_runtime
 OFFICIAL_VAL_PREDICTIONS = 62_021_632
 EVAL_BUDGET_S = 600.0
 GPUS = 8
+DOCUMENT_MODES = ("lora", "phased_lora")  # no plain twin
 
 
 @dataclass
@@ -176,12 +181,16 @@ def run_golf(mode, model, inputs: BenchInputs, stride: int) -> tuple[float, list
 
     sync(rt.device)
     t0 = time.perf_counter()
+    tilt = c.eval.ngram_tilt
     if mode == "full":
         out = evaluate_full(model, ctx)
     elif mode == "sliding":
-        out = evaluate_sliding(model, ctx, stride)
+        tilted = with_tilt(ctx, tilt) if tilt.enabled else ctx  # the precompute inside the timer, as a run counts it
+        out = evaluate_sliding(model, tilted, stride)
+        if tilted.tilt is not None:
+            out["ngram_tilt"] = tilted.tilt.summary
     else:
-        out = test_time_train(model, inputs.ctx, c.ttt, stride, c.seed, on_chunk=stamp, diagnose=False)
+        out = test_time_train(model, inputs.ctx, c.ttt, stride, c.seed, on_chunk=stamp, diagnose=False, tilt=tilt)
     sync(rt.device)
     return time.perf_counter() - t0, stamps, out
 
@@ -195,33 +204,44 @@ def steady_state(stamps: list[float], chunk_predictions: list[int]) -> tuple[flo
     return steady_s, stamps[0] - chunk_predictions[0] / rate
 
 
+def tilt_seconds(out: dict | None) -> float:
+    return out["ngram_tilt"]["precompute_s"] if out and "ngram_tilt" in out else 0.0
+
+
 def one_pass(which: str, mode: str, inputs: BenchInputs, args, chunk_predictions: list[int]) -> tuple[tuple, dict]:
-    """((total s, steady s, one-time s), golf's result or None) of one pass from the initial weights."""
+    """((total s, steady s, one-time s), golf's result or None) of one pass from the initial weights. The one-time
+    seconds include the n-gram tilt's precompute (the stream protocols: in their first chunk)."""
     model = make_model(inputs.cfg, inputs.ctx, args.job)
     if which == "plain":
         (seconds, stamps), out = run_plain(mode, model, inputs, args.stride), None
     else:
         seconds, stamps, out = run_golf(mode, model, inputs, args.stride)
-    return (seconds, *(steady_state(stamps, chunk_predictions) if mode == "ttt" else (seconds, 0.0))), out
+    if mode == "ttt" and inputs.cfg.ttt.mode == "stream":
+        return (seconds, *steady_state(stamps, chunk_predictions)), out
+    return (seconds, seconds - tilt_seconds(out), tilt_seconds(out)), out
 
 
 def time_mode(mode: str, inputs: BenchInputs, args) -> tuple[dict, float, dict, int]:
     """Every repeat's timings per loop, golf's cold one-time seconds, its result, and the steady predictions."""
     t = inputs.cfg.ttt
     chunk_predictions = [sum(w.scored[1] - w.scored[0] for w in chunk) for chunk in stream_chunks(inputs, args.stride)]
-    if mode == "ttt" and t.mode != "stream":
-        raise SystemExit(f"ttt={t.name} is a {t.mode} protocol; the plain loop here mirrors the score-first "
-                         f"stream protocols (ttt=sgd, adamw, eb_adaptive, ...)")
-    if mode == "ttt" and len(chunk_predictions) < 3:
+    stream = mode == "ttt" and t.mode == "stream"
+    if mode == "ttt" and t.mode not in ("stream", *DOCUMENT_MODES):
+        raise SystemExit(f"ttt={t.name} is not a legal protocol to time; use ttt=sgd, adamw, ..., lora_batched or "
+                         f"phased_lora")
+    if stream and len(chunk_predictions) < 3:
         raise SystemExit(f"stream TTT has {len(chunk_predictions)} chunks here; the steady rate needs at least 3: "
                          f"raise --max-seqs or lower ttt.chunk_tokens")
+    plain = not (mode == "ttt" and t.mode in DOCUMENT_MODES)
     (_, _, cold_one_time_s), result = one_pass("golf", mode, inputs, args, chunk_predictions)
-    one_pass("plain", mode, inputs, args, chunk_predictions)  # untimed: the plain loop's first-call costs
+    if plain:
+        one_pass("plain", mode, inputs, args, chunk_predictions)  # untimed: the plain loop's first-call costs
     runs = {"golf": [], "plain": []}
     for i in range(args.repeats):
         for which in (("plain", "golf") if i % 2 == 0 else ("golf", "plain")):
-            runs[which].append(one_pass(which, mode, inputs, args, chunk_predictions)[0])
-    steady_predictions = sum(chunk_predictions[1:-1]) if mode == "ttt" else result["tokens"]
+            if which == "golf" or plain:
+                runs[which].append(one_pass(which, mode, inputs, args, chunk_predictions)[0])
+    steady_predictions = sum(chunk_predictions[1:-1]) if stream else result["tokens"]
     return runs, cold_one_time_s, result, steady_predictions
 
 
@@ -242,44 +262,56 @@ def main() -> None:
     cfg = load_config([*overrides, *([] if has_ttt else ["ttt=sgd"]), f"eval.max_seqs={args.max_seqs}",
                        f"eval.stride={args.stride}"])
     rt = setup_runtime(cfg.train)
-    sp = load_tokenizer(cfg.data.tokenizer_path)
-    seq_len = cfg.eval.seq_len or cfg.train.seq_len
-    val = load_validation_tokens(cfg.data.val_pattern, seq_len)
-    ctx = eval_context(val, build_byte_tables(sp, cfg.arch.vocab_size).to(rt.device), seq_len, int(sp.bos_id()),
-                       eval_batch_seqs(cfg, rt.world_size), cfg.eval.max_seqs, rt)
-    inputs = BenchInputs(ctx, cfg, val)
+    ctx = load_eval_context(cfg, rt, eval_batch_seqs(cfg, rt.world_size))
+    seq_len = ctx.seq_len
+    inputs = BenchInputs(ctx, cfg, ctx.val.window(0, len(ctx.val)))
     device = device_name(rt.device)
     for mode in args.modes.split(","):
         runs, cold_one_time_s, result, steady_predictions = time_mode(mode, inputs, args)
         golf_s, golf_steady_s, one_time_s = (statistics.median(v) for v in zip(*runs["golf"]))
-        plain_s, plain_steady_s, plain_one_time_s = (statistics.median(v) for v in zip(*runs["plain"]))
+        plain_s, plain_steady_s, plain_one_time_s = ((statistics.median(v) for v in zip(*runs["plain"]))
+                                                     if runs["plain"] else (None, None, None))
         predictions = result["tokens"]
         per_s = steady_predictions / golf_steady_s
-        official_s = max(cold_one_time_s, 0.0) + OFFICIAL_VAL_PREDICTIONS / (GPUS * per_s)
+        tilt_s = tilt_seconds(result)  # every rank walks the whole val
+        official_s = (max(cold_one_time_s - tilt_s, 0.0) + tilt_s * OFFICIAL_VAL_PREDICTIONS / predictions
+                      + OFFICIAL_VAL_PREDICTIONS / (GPUS * per_s))
         row = {
             "bench": "eval_ttt", "mode": mode, "device": device, "torch": torch.__version__, "overrides": overrides,
             "arch": f"{cfg.arch.name} {cfg.arch.num_layers}x{cfg.arch.model_dim}", "seq_len": seq_len,
             "stride": seq_len if mode == "full" else args.stride,
             "ttt": cfg.ttt.name if mode == "ttt" else None, "compiled": bool(mode == "ttt" and cfg.ttt.compile),
-            "predictions": predictions, "golf_s": round(golf_s, 3), "plain_s": round(plain_s, 3),
+            "ngram_tilt": cfg.eval.ngram_tilt.enabled and mode != "full", "ngram_tilt_s": round(tilt_s, 3),
+            "phases_s": round(sum(p["seconds"] for p in result.get("phases", [])), 3),
+            "predictions": predictions, "golf_s": round(golf_s, 3), "plain_s": _rounded(plain_s),
             "steady_predictions": steady_predictions, "golf_steady_s": round(golf_steady_s, 3),
-            "plain_steady_s": round(plain_steady_s, 3), "cold_one_time_s": round(cold_one_time_s, 3),
-            "warm_one_time_s": round(one_time_s, 3), "plain_warm_one_time_s": round(plain_one_time_s, 3),
+            "plain_steady_s": _rounded(plain_steady_s), "cold_one_time_s": round(cold_one_time_s, 3),
+            "warm_one_time_s": round(one_time_s, 3), "plain_warm_one_time_s": _rounded(plain_one_time_s),
             "compile_cache": compile_cache,
-            "framework_over_plain": round(golf_steady_s / plain_steady_s, 4),
+            "framework_over_plain": round(golf_steady_s / plain_steady_s, 4) if plain_steady_s else None,
             "runs_steady_s": {which: [round(r[1], 3) for r in values] for which, values in runs.items()},
             "predictions_per_s": round(per_s), "peak_memory_mb": round(peak_memory_mb(rt.device)),
             "official_val_s_on_8": round(official_s, 1), "fits_600s": official_s <= EVAL_BUDGET_S,
             "val_bpb": result["val_bpb"], "job": str(args.job) if args.job else None,
         }
         what = f"ttt={row['ttt']}{' compiled' if row['compiled'] else ''}" if mode == "ttt" else mode
+        what += " + n-gram tilt" if row["ngram_tilt"] else ""
         record("eval_ttt", row,
                "| device | arch | mode | seq/stride | predictions | golf s | plain s | golf/plain | one-time s "
                "| predictions/s | official val on 8 devices | within 600 s |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|---|\n",
                f"| {device} | {row['arch']} | {what} | {seq_len}/{row['stride']} | {predictions:,} | {golf_s:.2f} | "
-               f"{plain_s:.2f} | {row['framework_over_plain']:.3f} | {max(cold_one_time_s, 0.0):.1f} | "
+               f"{_shown(plain_s, '.2f')} | {_shown(row['framework_over_plain'], '.3f')} | "
+               f"{max(cold_one_time_s, 0.0):.1f} | "
                f"{row['predictions_per_s']:,} | {official_s:,.0f} s | {'yes' if row['fits_600s'] else 'no'} |")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _shown(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,8 @@ class JobPipeline(Pipeline):
     def _full_eval(self, model) -> dict:
         return full_eval(model, self.ctx)
 
-    def _sliding_eval(self, model, stride: int) -> dict:
-        return sliding_eval(model, self.ctx, stride)
+    def _score_sliding(self, model, ctx, stride: int) -> dict:
+        return sliding_eval(model, ctx, stride)
 
     def score(self, on_chunk=None) -> Scores:
         scores = super().score(on_chunk)

@@ -58,7 +58,7 @@ class Scores:
 def headline_protocol(cfg) -> str:
     """The metric the records report for this run's protocol: the legal TTT score for a legal TTT run, the
     sliding score for a sliding eval, the non-overlapping round trip otherwise."""
-    if cfg.ttt.mode in ("stream", "lora"):
+    if cfg.ttt.mode in ("stream", "lora", "phased_lora"):
         return "ttt"
     return "sliding" if cfg.eval.name == "sliding" else "roundtrip"
 
@@ -213,9 +213,18 @@ class Pipeline:
         return evaluate_full(model, self.ctx)
 
     def _sliding_eval(self, model, stride: int) -> dict:
+        ctx, tilt = self.ctx, self.cfg.eval.ngram_tilt
+        if tilt.enabled:  # the n-gram tilt's precompute counts in the protocol's seconds
+            from golf.eval.ngram_tilt import with_tilt
+
+            ctx = with_tilt(ctx, tilt)
+        result = self._score_sliding(model, ctx, stride)
+        return {**result, "ngram_tilt": ctx.tilt.summary} if ctx.tilt is not None else result
+
+    def _score_sliding(self, model, ctx, stride: int) -> dict:
         from golf.eval.sliding import evaluate_sliding
 
-        return evaluate_sliding(model, self.ctx, stride)
+        return evaluate_sliding(model, ctx, stride)
 
     def timed(self, protocol) -> tuple[dict, torch.nn.Module]:
         """The protocol's result with `seconds` from artifact load to final BPB, and the model it ran on."""

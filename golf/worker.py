@@ -100,7 +100,8 @@ class Job:
                          "compliant": t["compliant"], "reason": t.get("reason"), "val_bpb": t["val_bpb"],
                          "val_loss": t["val_loss"], "seconds": round(t["seconds"], 3), "checks": t["checks"],
                          "memorization": t.get("memorization"),
-                         **{k: t[k] for k in ("chunks", "documents", "queue", "bytes_model") if k in t}})
+                         **{k: t[k] for k in ("chunks", "documents", "queue", "phases", "ngram_tilt", "bytes_model")
+                            if k in t}})
         if t.get("snr"):
             self.record("snr", ttt=t["snr"])
 

@@ -61,6 +61,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def on_two_gloo_ranks(fn, *args) -> dict:
+    """{rank: fn(rank, *args)} from two processes of one gloo process group (fn: a module-level function)."""
+    import torch.multiprocessing as mp
+
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_gloo_rank, args=(free_port(), fn, args, out), nprocs=2)
+        return dict(out)
+
+
+def _gloo_rank(rank: int, port: int, fn, args: tuple, out) -> None:
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        out[rank] = fn(rank, *args)
+    finally:
+        dist.destroy_process_group()
 def job_dirs(out: Path) -> list[Path]:
     return sorted(p.parent for p in out.rglob("results.json"))
 

@@ -1,12 +1,8 @@
 """Muon under torch.distributed: two gloo processes, each orthogonalizing its share of the matrices,
 end with exactly the weights one process computes alone."""
 
-import os
-import socket
-
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from conftest import on_two_gloo_ranks
 
 from golf.optim.muon import Muon
 
@@ -28,24 +24,12 @@ def _steps(params) -> list[torch.Tensor]:
     return [p.detach().clone() for p in params]
 
 
-def _rank(rank: int, port: int, out: dict) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        out[rank] = _steps(_params())
-    finally:
-        dist.destroy_process_group()
+def _rank_steps(rank: int) -> list[torch.Tensor]:
+    return _steps(_params())
 
 
 def test_two_ranks_apply_every_update_like_one_process():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with mp.Manager() as manager:
-        out = manager.dict()
-        mp.spawn(_rank, args=(port, out), nprocs=2)
-        results = dict(out)
+    results = on_two_gloo_ranks(_rank_steps)
     alone = _steps(_params())
     for rank in (0, 1):
         assert all(torch.equal(a, b) for a, b in zip(results[rank], alone)), rank

@@ -70,12 +70,14 @@ def test_the_record_script_reproduces_the_run(tmp_path, demo_cache, overrides, n
         assert m["headline"] == "ttt" and results["compliance"]["checks"]["score_before_update"]["pass"]
 
 
-# Batched per-document LoRA TTT as the records run it, shrunk to the demo model: the record embeds its modules.
-LORA_BATCHED = [*FAST_RUN, "ttt=lora_batched", "ttt.lora_rank=4", "ttt.lora_chunk=16", "ttt.lora_batch_docs=4",
-                "ttt.lr=0.01"]
+# Phased LoRA TTT with the n-gram tilt as the records run it (batched per-document LoRA, a global step between
+# batches), shrunk to the demo model: the record embeds their modules.
+PHASED_TILT = [*FAST_RUN, "ttt=phased_lora", "ttt.lora_rank=4", "ttt.lora_chunk=64", "ttt.lora_batch_docs=1",
+               "ttt.lr=0.01", "ttt.phases=1", "ttt.phase_docs=1", "ttt.chunk_tokens=512",
+               "eval.ngram_tilt.enabled=true"]
 
 
-@pytest.mark.parametrize("overrides", [FAST_RUN, LORA_BATCHED], ids=["baseline", "lora_batched"])
+@pytest.mark.parametrize("overrides", [FAST_RUN, PHASED_TILT], ids=["baseline", "phased_tilt"])
 def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache, overrides):
     out = tmp_path / "golf"
     out.mkdir()
@@ -92,8 +94,9 @@ def test_score_only_mode_scores_a_given_artifact(tmp_path, demo_cache, overrides
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"final val_bpb:{results['metrics']['val_bpb']:.8f}" in proc.stdout + proc.stderr
     assert "step 1/" not in proc.stdout + proc.stderr  # no training
-    if overrides is LORA_BATCHED:
+    if overrides is PHASED_TILT:
         assert results["metrics"]["headline"] == "ttt" and results["ttt"]["queue"]["order"] == "length"
+        assert [p["documents"] for p in results["ttt"]["phases"]] == [1] and results["ttt"]["ngram_tilt"]["gated"]
         assert results["compliance"]["checks"]["score_before_update"]["pass"]
 
 

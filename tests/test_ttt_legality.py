@@ -9,13 +9,18 @@
 Each injected illegal order is caught by both.
 """
 
+from dataclasses import replace
+
 import pytest
 import torch
 from test_sliding_eval import VOCAB, _ctx, _model
 
+from golf.config.evaluation import NgramTiltConfig
 from golf.config.ttt import DocQueue, LayerLR, LoRAReset, SNRScale, TTTConfig, TTTMode, TTTOptimizer
+from golf.eval import scoring
 from golf.eval.bpb import BPBAccumulator
 from golf.eval.ledger import Ledger
+from golf.eval.ngram_tilt import NgramTilt, with_tilt
 from golf.eval.sliding import score_windows, sliding_windows
 from golf.eval.val_stream import ValStream
 from golf.ttt import session
@@ -52,19 +57,28 @@ PROTOCOLS = {
                               lora_reset=LoRAReset.stream),
     "lora_batched": _cfg(mode=TTTMode.lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=2, lora_batch_docs=3,
                          lora_queue=DocQueue.length, lora_head=True, lora_targets=r"attn\.c_[qkv]$|\.attn$|\.mlp$"),
+    # two global steps, after the queue's second and fourth documents (val order here: the stream probe applies)
+    "phased": _cfg(mode=TTTMode.phased_lora, lora_chunk=32, lora_rank=2, lr=0.05, epochs=1, lora_batch_docs=2,
+                   phases=2, phase_docs=4, phase_lr=0.05, chunk_tokens=64, batch_seqs=2),
 }
+# one-token contexts, so that random tokens open many gates
+TILT = NgramTiltConfig(enabled=True, order=2, threshold=0.3)
+DOCUMENT_MODES = ("lora", "phased_lora")
 
 
-def _run(cfg: TTTConfig, tokens: torch.Tensor) -> dict:
-    return session.test_time_train(_model(), _ctx(tokens, seq_len=64, batch_seqs=8), cfg, 32, seed=5, diagnose=False)
+def _run(cfg: TTTConfig, tokens: torch.Tensor, tilt=None) -> dict:
+    return session.test_time_train(_model(), _ctx(tokens, seq_len=64, batch_seqs=8), cfg, 32, seed=5, diagnose=False,
+                                   tilt=tilt)
 
 
 def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tuple[torch.Tensor, ...]]:
     """(inputs, logits, scored mask) of every scoring forward `protocol(model, tokens)` makes: the logits the
-    scoring forward computed (the full distribution, not just the realized target's NLL) and which of its
-    columns the BPB sums took (read from `BPBAccumulator.add`, whose columns are a slice of the window's)."""
+    scoring forward computed (the full distribution, not just the realized target's NLL; the n-gram tilt's
+    when it tilts them) and which of its columns the BPB sums took (read from `BPBAccumulator.add`, whose
+    columns are a slice of the window's)."""
     forwards, masks = [], []
     add = BPBAccumulator.add
+    tilt_logits = NgramTilt.logits
     model = _model()
     logits = model.logits
 
@@ -74,6 +88,12 @@ def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tu
             forwards.append((ids.clone(), out.detach().clone()))
         return out
 
+    def record_tilt(self, raw, starts):
+        out = tilt_logits(self, raw, starts)
+        if torch.is_inference_mode_enabled():
+            forwards[-1] = (forwards[-1][0], out.detach().clone())
+        return out
+
     def record_add(self, nll, inputs, targets, tables, scored=None, target_bytes=None):
         masks.append((inputs.clone(), torch.ones_like(targets, dtype=torch.bool) if scored is None else scored.clone()))
         return add(self, nll, inputs, targets, tables, scored, target_bytes)
@@ -81,6 +101,7 @@ def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tu
     model.logits = record_logits
     with monkeypatch.context() as patch:
         patch.setattr(BPBAccumulator, "add", record_add)
+        patch.setattr(NgramTilt, "logits", record_tilt)
         protocol(model, tokens)
     assert len(forwards) == len(masks)
     calls = []
@@ -93,13 +114,20 @@ def scored_distributions(protocol, tokens: torch.Tensor, monkeypatch) -> list[tu
     return calls
 
 
-def causal_violations(protocol, tokens: torch.Tensor, t: int, monkeypatch) -> int:
+def causal_violations(protocol, tokens: torch.Tensor, t: int, monkeypatch, order: torch.Tensor | None = None,
+                      base: list | None = None) -> int:
     """Scored positions p < t whose predicted distribution changed when the tokens from index t on are replaced
     (BOS stays BOS and replaces no other token: document boundaries are public): condition C1 of docs/rules.md,
-    the distribution at p depends only on the tokens up to p, checked on the scores the BPB actually summed."""
+    the distribution at p depends only on the tokens up to p, checked on the scores the BPB actually summed.
+    `order`: each token index's place in the protocol's evaluation order (default: the stream's), so "from t on"
+    and "p < t" are read in that order (a document queue: every later document of the queue is replaced too).
+    `base`: the unperturbed run's scored_distributions, when already computed."""
+    order = torch.arange(tokens.numel()) if order is None else order
+    late = order >= t
     other = tokens.clone()
-    other[t:] = torch.where(tokens[t:] == BOS, BOS, (tokens[t:] - 2 + 7) % (VOCAB - 2) + 2)
-    a, b = scored_distributions(protocol, tokens, monkeypatch), scored_distributions(protocol, other, monkeypatch)
+    other[late] = torch.where(tokens[late] == BOS, BOS, (tokens[late] - 2 + 7) % (VOCAB - 2) + 2)
+    a = base if base is not None else scored_distributions(protocol, tokens, monkeypatch)
+    b = scored_distributions(protocol, other, monkeypatch)
     assert len(a) == len(b) and a, "the two runs must make the same scoring calls"
     bad = 0
     for (xa, la, ma), (_, lb, _) in zip(a, b):
@@ -107,9 +135,10 @@ def causal_violations(protocol, tokens: torch.Tensor, t: int, monkeypatch) -> in
         for row in range(xa.size(0)):
             start = _window_start(tokens, xa[row])
             if start is not None:
-                k = min(max(t - start, 0), width)  # the row's columns before t
-                changed = (la[row, :k] != lb[row, :k]).any(dim=-1)
-                bad += int((changed & ma[row, :k]).sum())
+                span = torch.arange(start, min(start + width, tokens.numel()))
+                early = order[span] < t  # the row's columns (positions) before t
+                changed = (la[row, : len(span)] != lb[row, : len(span)]).any(dim=-1)
+                bad += int((changed & early & ma[row, : len(span)]).sum())
     return bad
 
 
@@ -124,22 +153,103 @@ def _window_start(tokens: torch.Tensor, row: torch.Tensor) -> int | None:
     return int(found[0])
 
 
-def _protocol(cfg: TTTConfig):
+def _protocol(cfg: TTTConfig | None, tilt=None):
+    """A TTT protocol, or with cfg None the sliding eval (stride 32), the tilt applied when given."""
     def run(model, tokens):
-        return session.test_time_train(model, _ctx(tokens, seq_len=64, batch_seqs=8), cfg, 32, 5, diagnose=False)
+        ctx = _ctx(tokens, seq_len=64, batch_seqs=8)
+        if cfg is None:
+            return scoring.sliding_eval(model, with_tilt(ctx, tilt) if tilt else ctx, 32)
+        return session.test_time_train(model, ctx, cfg, 32, 5, diagnose=False, tilt=tilt)
 
     return run
+
+
+def queue_order(tokens: torch.Tensor, batch_docs: int) -> torch.Tensor:
+    """Each token index's place when the documents of the 512 predictions are taken from PR #1530's length
+    queue (by length, ties by place; batches of `batch_docs`; longest batch first): written out here
+    independently of golf.ttt.documents."""
+    n = tokens.numel() - 1
+    starts = [i for i in range(n) if tokens[i] == BOS]
+    docs = list(zip(starts, [*starts[1:], n]))
+    by_length = sorted(docs, key=lambda d: (d[1] - d[0], d[0]))
+    batches = [by_length[i : i + batch_docs] for i in range(0, len(by_length), batch_docs)]
+    batches.sort(key=lambda b: -(b[-1][1] - b[-1][0]))
+    order = torch.arange(tokens.numel())
+    place = 0
+    for s, e in (doc for batch in batches for doc in batch):
+        order[s:e] = torch.arange(place, place + e - s)
+        place += e - s
+    return order
 
 
 @pytest.mark.parametrize("name", list(PROTOCOLS))
 def test_every_protocol_passes_the_causal_probe_and_its_ledger(name, monkeypatch):
     cfg = PROTOCOLS[name]
-    tokens = _tokens(docs=4 if cfg.mode == "lora" else 0)
+    tokens = _tokens(docs=4 if cfg.mode in DOCUMENT_MODES else 0)
     out = _run(cfg, tokens)
     assert all(c["pass"] for c in out["checks"].values()), out["checks"]
     assert out["tokens"] == 512
     for t in (129, 200, 257, 384):  # chunk starts, a chunk's middle, the last chunk
         assert causal_violations(_protocol(cfg), tokens, t, monkeypatch) == 0, t
+
+
+@pytest.mark.parametrize("name", ["sliding", "stream_sgd", "lora", "phased"])
+def test_the_ngram_tilt_passes_the_causal_probe_with_every_protocol(name, monkeypatch):
+    """The tilt walks the stream for the sliding eval and stream TTT, the queue (val order here) for the document
+    protocols: the tilted distributions before t never see a token from t on."""
+    cfg = PROTOCOLS.get(name)
+    tokens = _tokens(docs=4 if cfg is not None and cfg.mode in DOCUMENT_MODES else 0)
+    out = _protocol(cfg, TILT)(_model(), tokens)
+    assert all(c["pass"] for c in out["checks"].values()), out["checks"]
+    if cfg is not None:
+        assert out["ngram_tilt"]["gated"] > 100  # the probe below sees tilted positions
+    base = scored_distributions(_protocol(cfg, TILT), tokens, monkeypatch)
+    for t in (129, 200, 257, 384):
+        assert causal_violations(_protocol(cfg, TILT), tokens, t, monkeypatch, base=base) == 0, t
+
+
+QUEUED = {"lora_batched_tilt": (PROTOCOLS["lora_batched"], TILT),
+          "phased_length": (replace(PROTOCOLS["phased"], lora_queue=DocQueue.length), None),
+          "phased_length_tilt": (replace(PROTOCOLS["phased"], lora_queue=DocQueue.length), TILT)}
+
+
+@pytest.mark.parametrize("name", list(QUEUED))
+def test_length_queues_pass_the_causal_probe_in_queue_order(name, monkeypatch):
+    """With a length-sorted queue, what a score may depend on is what the queue put before it: the global steps
+    train on the queue's first documents and the tilt walks the queue. Replacing every token from a place of the
+    queue on (the rest of a document and every later document) leaves every earlier score bit-identical."""
+    cfg, tilt = QUEUED[name]
+    tokens = _tokens(docs=4)
+    out = _run(cfg, tokens, tilt)
+    assert all(c["pass"] for c in out["checks"].values()), out["checks"]
+    order = queue_order(tokens, cfg.lora_batch_docs)
+    base = scored_distributions(_protocol(cfg, tilt), tokens, monkeypatch)
+    for t in (88, 168, 300, 400):  # places of the queue: document starts and middles, whatever the batch size
+        assert causal_violations(_protocol(cfg, tilt), tokens, t, monkeypatch, order, base) == 0, t
+
+
+def test_a_global_step_before_its_documents_are_scored_is_caught(monkeypatch):
+    """Phased TTT pausing one batch early: its global step trains on documents the queue has not scored yet."""
+    import golf.ttt.phased as phased
+
+    cfg = replace(PROTOCOLS["phased"], lora_queue=DocQueue.length)
+    honest = phased.phase_pauses
+    monkeypatch.setattr(phased, "phase_pauses", lambda *a: {end - 1: c for end, c in honest(*a).items()})
+    tokens = _tokens(docs=4)
+    out = _run(cfg, tokens)
+    assert not out["checks"]["score_before_update"]["pass"]
+    order = queue_order(tokens, cfg.lora_batch_docs)
+    assert causal_violations(_protocol(cfg), tokens, 300, monkeypatch, order) > 0
+
+
+def test_a_tilt_whose_context_holds_the_target_is_caught(monkeypatch):
+    """The tilt hashing each position's target into its context (PR #1420's causality bug, in the token expert)."""
+    import golf.eval.ngram_tilt as ngram_tilt
+
+    honest = ngram_tilt.continuation_hints
+    monkeypatch.setattr(ngram_tilt, "continuation_hints", lambda x, y, *a: honest(y, y, *a))
+    tokens = _tokens()
+    assert sum(causal_violations(_protocol(None, TILT), tokens, t, monkeypatch) for t in (129, 257)) > 0
 
 
 def test_the_legal_stream_loop_reads_exactly_the_scored_chunks():

@@ -77,3 +77,20 @@ def test_the_length_queue_takes_the_longest_batch_first():
     docs = [(0, 5), (5, 7), (7, 20), (20, 21), (21, 30)]  # lengths 5, 2, 13, 1, 9
     assert queue_batches(docs, 2, "length") == [[2], [0, 4], [3, 1]]  # sorted 3 1 0 4 2, cut in twos
     assert queue_batches(docs, 2, "stream") == [[0, 1], [2, 3], [4]]
+
+
+def test_a_short_last_batch_leaves_no_nan_in_the_padding_rows():
+    """5 documents in batches of 2: the length queue's first batch holds one document, so the adapters' second row
+    is padding. Its A must not be torch.empty's leftovers (NaN there made every adapter gradient statistic NaN and
+    results.json unwritable): filled with NaN before the reset, it is zero after, and the SNR summary is finite."""
+    from golf.ttt.lora_adapters import BatchedAdapters
+
+    adapters = BatchedAdapters(_model(), r"attn\.c_q$", 2, 2, head=True)
+    with torch.no_grad():
+        for a in adapters.a:
+            a.fill_(float("nan"))
+    adapters.reset([7])
+    assert all(torch.isfinite(a).all() and not a[1].any() for a in adapters.a)
+    out = _run(_cfg(lora_batch_docs=2, lora_queue=DocQueue.length), _tokens((0, 40, 128, 150, 300)))
+    values = [v for series in out["snr"]["mean"].values() for v in series.values()]
+    assert values and all(math.isfinite(v) for v in values)

@@ -9,6 +9,7 @@ class TTTMode(Choice):
     none = "none"
     stream = "stream"  # score-first chunks of the val stream, full weights (PR #461/#549)
     lora = "lora"  # score-first per-document LoRA adapters, documents batched side by side (PR #77, #1530)
+    phased_lora = "phased_lora"  # lora + global SGD over the scored documents between phases (PR #1610, #1626)
     prequant = "prequant"  # research only: adapt on all val, then quantize, then score; never compliant
 
 
@@ -68,5 +69,9 @@ class TTTConfig:
     lora_head: bool = False  # lora: an adapter on the output head's logits as well
     lora_batch_docs: int = 1  # lora: documents adapted side by side, each with its own adapters
     lora_queue: DocQueue = DocQueue.stream  # lora: the order documents are taken in (recorded in the result)
+    phases: int = 1  # phased_lora: global steps, each once its share of phase_docs documents of the queue is scored
+    phase_docs: int = 2000  # phased_lora: documents of the queue the last global step trains on
+    phase_lr: float = 0.001  # phased_lora: SGD LR of the global steps (momentum, chunk_tokens, batch_seqs as stream)
+    phase_epochs: int = 1  # phased_lora: epochs of each global step over its documents
     compile: bool = False
     qat: bool = False  # pre-quant TTT forwards see fake-quantized weights (PR #462 left late QAT on; #1550 off)

@@ -27,6 +27,7 @@ class EvalContext:
     world_size: int = 1
     device: torch.device = torch.device("cpu")
     autocast_dtype: torch.dtype | None = None
+    tilt: object = None  # golf.eval.ngram_tilt.NgramTilt the scorers apply to their logits, or None
 
     @property
     def n_predictions(self) -> int:

@@ -42,6 +42,15 @@ class Ledger:
     def tick(self) -> None:
         self.clock += 1
 
+    def align(self) -> None:
+        """Move every rank's clock past the latest clock of any rank (collective: all ranks must call it), so what
+        comes next is later than everything every rank has done (phased TTT's global step)."""
+        if dist.is_available() and dist.is_initialized():
+            clocks = [None] * dist.get_world_size()
+            dist.all_gather_object(clocks, self.clock)
+            self.clock = max(clocks)
+        self.tick()
+
     def record(self, kind: str, start: int, end: int) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown ledger event kind {kind!r}; expected one of {KINDS}")

@@ -79,7 +79,10 @@ def score_windows(model, windows: list[Window], ctx: EvalContext, acc: BPBAccumu
             if nbytes is not None:
                 nbytes = to_device(nbytes, ctx.device)[:, lo:hi]
             with autocast_context(ctx.device, ctx.autocast_dtype):
-                nll = model(x, y, reduction="none")
+                if ctx.tilt is None:
+                    nll = model(x, y, reduction="none")
+                else:
+                    nll = ctx.tilt.nll(model.logits(x), y, torch.tensor([w.start for w in batch]))
             acc.add(nll[:, lo:hi], x[:, lo:hi], y[:, lo:hi], ctx.tables, mask[:, lo:hi], nbytes)
             if progress is not None:
                 progress.update(len(batch))

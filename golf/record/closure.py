@@ -52,7 +52,10 @@ OPTIONAL = {
     "golf.artifact.pergroup": lambda c: c.quant.scheme in ("intn", "gptq") and c.quant.compressor == "pergroup",
     "golf.ttt.session": lambda c: c.ttt.mode != "none",
     "golf.ttt.stream": lambda c: c.ttt.mode == "stream",
-    "golf.ttt.lora": lambda c: c.ttt.mode == "lora",
+    "golf.ttt.lora": lambda c: c.ttt.mode in ("lora", "phased_lora"),
+    "golf.ttt.documents": lambda c: c.ttt.mode in ("lora", "phased_lora"),
+    "golf.ttt.phased": lambda c: c.ttt.mode == "phased_lora",
+    "golf.eval.ngram_tilt": lambda c: c.eval.ngram_tilt.enabled,
     "golf.ttt.prequant": lambda c: c.ttt.mode == "prequant",
 }
 
@@ -65,8 +68,8 @@ RECORD_MODULES = frozenset({
     "golf.data", "golf.data.byte_sidecar", "golf.data.coprime_loader", "golf.data.loader", "golf.data.shard_writer",
     "golf.data.shards", "golf.data.tokenizer", "golf.data.train_loader",
     "golf.errors",
-    "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.scoring",
-    "golf.eval.sliding", "golf.eval.val_stream",
+    "golf.eval", "golf.eval.bpb", "golf.eval.context", "golf.eval.full", "golf.eval.ledger", "golf.eval.ngram_tilt",
+    "golf.eval.scoring", "golf.eval.sliding", "golf.eval.val_stream",
     "golf.guards",
     "golf.logging", "golf.logging.console", "golf.logging.progress",
     "golf.models", "golf.models.asym_softcap", "golf.models.attention", "golf.models.attn_gate",
@@ -83,8 +86,8 @@ RECORD_MODULES = frozenset({
     "golf.quant.intn", "golf.quant.lowbit", "golf.quant.lqer", "golf.quant.qat", "golf.quant.quantize",
     "golf.record", "golf.record.entry",
     "golf.trainer",
-    "golf.ttt", "golf.ttt.documents", "golf.ttt.lora", "golf.ttt.lora_adapters", "golf.ttt.prequant",
-    "golf.ttt.session", "golf.ttt.stream", "golf.ttt.training",
+    "golf.ttt", "golf.ttt.documents", "golf.ttt.lora", "golf.ttt.lora_adapters", "golf.ttt.phased",
+    "golf.ttt.prequant", "golf.ttt.session", "golf.ttt.stream", "golf.ttt.training",
     "golf.utils", "golf.utils.compile", "golf.utils.runtime",
 })
 

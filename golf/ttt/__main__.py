@@ -65,10 +65,19 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
         def artifact_model():
             return load_model(jd.artifact, rt.device, rt.autocast_dtype, arch_type=ArchConfig)
 
-        base = scoring.sliding_eval(artifact_model(), ctx, stride)
+        tilt = cfg.eval.ngram_tilt
+        if tilt.enabled and cfg.ttt.mode == "none":  # the tilt applies to the base eval when no TTT runs
+            from golf.eval.ngram_tilt import with_tilt
+
+            t0 = time.perf_counter()
+            base = scoring.sliding_eval(artifact_model(), with_tilt(ctx, tilt), stride)
+            base["seconds"] = time.perf_counter() - t0
+        else:
+            base = scoring.sliding_eval(artifact_model(), ctx, stride)
         out = {"job_dir": str(jd.path), "ttt": cfg.ttt.name, "eval": str(cfg.eval.name), "overrides": overrides,
                "seed": cfg.seed, "stride": stride, "seq_len": seq_len,
-               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "unk_targets", "seconds")}}
+               "base": {k: base[k] for k in ("val_bpb", "val_loss", "tokens", "bytes", "unk_targets", "seconds",
+                                             "checks")}}
         if cfg.ttt.mode != "none":
             t0 = time.perf_counter()
             if cfg.ttt.mode == "prequant":
@@ -79,7 +88,7 @@ def run(job_dir: Path, overrides: list[str], tag: str | None) -> dict:
                 float_model.load_state_dict(torch.load(jd.prequant, map_location=rt.device, weights_only=True))
                 ttt = session.prequant_ttt(float_model, ctx, cfg, stride)
             else:
-                ttt = session.test_time_train(artifact_model(), ctx, cfg.ttt, stride, cfg.seed)
+                ttt = session.test_time_train(artifact_model(), ctx, cfg.ttt, stride, cfg.seed, tilt=tilt)
             out["ttt_result"] = {**ttt, "wall_s": time.perf_counter() - t0}
         name = tag or cfg.ttt.name
         if rt.is_main:

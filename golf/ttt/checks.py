@@ -14,6 +14,7 @@ def ttt_eval_errors(cfg) -> list[str]:
         errors.append(f"eval.stride={e.stride} must be in [0, eval sequence length {seq_len}]; try eval.stride=64")
     if e.name.value == "sliding" and e.stride == 0:
         errors.append("eval=sliding needs eval.stride > 0; try eval=sliding64")
+    errors += tilt_errors(cfg)
     if t.mode.value == "none":
         return errors
     if t.epochs < 1 or t.lr <= 0 or t.batch_seqs < 1 or t.seq_len < 0 or not 0 <= t.lr_floor < 1:
@@ -33,7 +34,7 @@ def ttt_eval_errors(cfg) -> list[str]:
             errors.append(f"ttt.chunk_tokens={t.chunk_tokens} must be a multiple of the eval stride {stride} and at "
                           f"least the eval sequence length {seq_len}, so every window's scored positions fall inside "
                           f"one chunk; try ttt.chunk_tokens={fix}")
-    if t.mode == "lora":
+    if t.mode in ("lora", "phased_lora"):
         errors += _lora_errors(cfg, seq_len)
     depth = virtual_depth(cfg.arch)  # layers as TTT sees them: recurrence and EBLS count virtual layers
     if t.layer_lr.value == "multipliers" and len(t.lr_multipliers) != depth:
@@ -57,9 +58,40 @@ def _lora_errors(cfg, seq_len: int) -> list[str]:
     if t.lora_rank < 1 or not 1 <= t.lora_chunk <= seq_len or t.lora_batch_docs < 1:
         errors.append(f"ttt.lora_rank={t.lora_rank} and ttt.lora_batch_docs={t.lora_batch_docs} must be >= 1 and "
                       f"ttt.lora_chunk={t.lora_chunk} in [1, eval sequence length {seq_len}]")
-    if t.lora_reset == "stream" and (cfg.launcher.nproc > 1 or t.lora_batch_docs > 1):
-        errors.append("ttt.lora_reset=stream carries adapters from one document to the next, which ranks and batched "
-                      "documents cannot share; use ttt.lora_reset=document, or ttt.lora_batch_docs=1 on one process")
+    if t.lora_reset == "stream" and (cfg.launcher.nproc > 1 or t.lora_batch_docs > 1 or t.mode == "phased_lora"):
+        errors.append("ttt.lora_reset=stream carries adapters from one document to the next, which ranks, batched "
+                      "documents and global steps cannot share; use ttt.lora_reset=document, or ttt=lora with "
+                      "ttt.lora_batch_docs=1 on one process")
     if t.compile:
-        errors.append("ttt.compile=true is for the full-weight protocols; set ttt.compile=false with ttt=lora")
+        errors.append(f"ttt.compile=true is for the full-weight stream protocols; set ttt.compile=false with "
+                      f"ttt={t.name}")
+    if t.mode == "phased_lora" and not (1 <= t.phases <= 3 and t.phase_docs >= t.phases and t.phase_lr > 0
+                                        and t.phase_epochs >= 1 and t.chunk_tokens >= 1):
+        errors.append(f"phased TTT needs ttt.phases={t.phases} in [1, 3] (more overfit, PR #1626), ttt.phase_docs="
+                      f"{t.phase_docs} >= phases, ttt.phase_lr={t.phase_lr} > 0, ttt.phase_epochs={t.phase_epochs} "
+                      f">= 1 and ttt.chunk_tokens={t.chunk_tokens} >= 1; e.g. ttt=phased_lora")
+    return errors
+
+
+def tilt_errors(cfg) -> list[str]:
+    """The n-gram tilt must stay a distribution over the vocabulary given the prefix: refuse the variants that are
+    not (a gate that reads the target, a boost without the new softmax) and a config no scorer would tilt."""
+    g = cfg.eval.ngram_tilt
+    if not g.enabled:
+        return []
+    errors = []
+    if g.gate != "prefix":
+        errors.append(f"eval.ngram_tilt.gate={g.gate} asks whether the target token starts a word (PR #2018's "
+                      f"within-word and word experts), so the score is not a distribution given the prefix; use "
+                      f"eval.ngram_tilt.gate=prefix")
+    if not g.renormalize:
+        errors.append("eval.ngram_tilt.renormalize=false boosts a token without taking the softmax again, so the "
+                      "probabilities sum past 1; use eval.ngram_tilt.renormalize=true")
+    if g.order < 2 or g.boost <= 0 or not 0 < g.threshold <= 1:
+        errors.append(f"eval.ngram_tilt needs order >= 2 (got {g.order}), boost > 0 (got {g.boost}) and threshold "
+                      f"in (0, 1] (got {g.threshold}); PR #2135: order 16, boost 2.625, threshold 0.8")
+    if cfg.eval.name != "sliding" and cfg.ttt.mode in ("none", "prequant"):
+        errors.append("eval.ngram_tilt tilts the sliding eval and the legal TTT protocols, not the round trip (the "
+                      "official non-overlapping eval) nor pre-quant TTT; add eval=sliding64 or a legal TTT protocol "
+                      "such as ttt=phased_lora")
     return errors

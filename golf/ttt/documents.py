@@ -35,6 +35,12 @@ def queue_batches(docs: list[tuple[int, int]], batch_docs: int, order: str) -> l
     return sorted(batches, key=lambda b: -(docs[b[-1]][1] - docs[b[-1]][0]))  # stable: equal maxima keep order
 
 
+def queue_order(ctx: EvalContext, cfg) -> list[tuple[int, int]]:
+    """The documents' position ranges in the order the queue of `cfg` (the ttt config section) scores them."""
+    docs = documents(ctx)
+    return [docs[d] for batch in queue_batches(docs, cfg.lora_batch_docs, cfg.lora_queue) for d in batch]
+
+
 def queue_record(docs: list[tuple[int, int]], batches: list[list[int]], order: str) -> dict:
     """What a result states about its queue: the rule, the sizes, and a digest of the document order."""
     flat = [d for batch in batches for d in batch]

@@ -42,8 +42,9 @@ def document_chunks(start: int, end: int, chunk: int, seq_len: int) -> list[Chun
     return [(max(start, min(cs + chunk, end) - seq_len), cs, min(cs + chunk, end)) for cs in range(start, end, chunk)]
 
 
-def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict:
-    """Score-first batched per-document LoRA TTT (`cfg`: the ttt config section); `ctx` carries the ledger."""
+def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None, pauses=None) -> dict:
+    """Score-first batched per-document LoRA TTT (`cfg`: the ttt config section); `ctx` carries the ledger.
+    `pauses`: {k: fn} calls fn() on every rank, adapters off, once the queue's first k batches are scored."""
     docs = documents(ctx)
     batches = queue_batches(docs, cfg.lora_batch_docs, cfg.lora_queue)
     ctx.ledger.lanes = docs  # each document is a pass of its own: the queue, not the stream, orders documents
@@ -55,13 +56,18 @@ def run_lora_ttt(model, ctx: EvalContext, cfg, seed: int, on_chunk=None) -> dict
     mine = batches[ctx.rank :: ctx.world_size]
     progress = Progress(sum(map(len, mine)), f"ttt {cfg.name}", "documents", ctx.rank)
     try:
-        for index, batch in enumerate(mine):
-            runner.run([docs[d] for d in batch], [seed + d for d in batch], index == 0 or cfg.lora_reset == "document")
-            if on_chunk is not None:
-                metrics = snr.metrics("ttt/snr")
-                for d in batch:
-                    on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": docs[d][1] - docs[d][0], **metrics})
-            progress.update(len(batch))
+        for index, batch in enumerate(batches):
+            if index % ctx.world_size == ctx.rank:  # ranks take the queue's batches in turn
+                runner.run([docs[d] for d in batch], [seed + d for d in batch],
+                           index == ctx.rank or cfg.lora_reset == "document")
+                if on_chunk is not None:
+                    metrics = snr.metrics("ttt/snr")
+                    for d in batch:
+                        on_chunk(d, {"ttt/step": d, "ttt/doc_tokens": docs[d][1] - docs[d][0], **metrics})
+                progress.update(len(batch))
+            if pauses and index + 1 in pauses:
+                with adapters.paused():
+                    pauses[index + 1]()
     finally:
         progress.close()
         adapters.remove()
@@ -118,23 +124,28 @@ class _DocumentBatch:
                 nbytes[row, :n] = self.ctx.val.target_bytes(ws, ws + n)
         return x, y, mask, nbytes
 
-    def _nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-token NLL in fp32 over the adapted, soft-capped logits (GPT.forward's reduction='none')."""
+    def _nll(self, x: torch.Tensor, y: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-token NLL in fp32 over the adapted, soft-capped logits (GPT.forward's reduction='none'); given the
+        rows' window `starts`, under the context's n-gram tilt (scoring only: the adapters train on the model's)."""
         with autocast_context(self.ctx.device, self.ctx.autocast_dtype):
             logits = self.adapters.logits(self.model, x)
+        if starts is not None:
+            return self.ctx.tilt.nll(logits, y, starts)
         return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none").view_as(y)
 
     def _score(self, active: list[tuple[int, Chunk]]) -> None:
         ctx = self.ctx
         x, y, mask, nbytes = self._rows(active, ctx.val.window)
         first, count = mask.to(torch.int8).argmax(dim=1).tolist(), mask.sum(dim=1).tolist()
+        starts = torch.zeros(self.adapters.rows, dtype=torch.int64)
         for row, (ws, _, _) in active:  # what the sums take, read back from the mask they are taken with
             ctx.ledger.record("score", ws + first[row], ws + first[row] + count[row])
+            starts[row] = ws
         x, y, mask = (to_device(t, ctx.device) for t in (x, y, mask))
         nbytes = None if nbytes is None else to_device(nbytes, ctx.device)
         self.model.eval()
         with torch.inference_mode():
-            self.acc.add(self._nll(x, y), x, y, ctx.tables, mask, nbytes)
+            self.acc.add(self._nll(x, y, starts if ctx.tilt is not None else None), x, y, ctx.tables, mask, nbytes)
 
     def _adapt(self, trained: list[tuple[int, Chunk]]) -> None:
         """`epochs` steps on the sum over rows of each row's mean loss on its chunk (its context is no target)."""

@@ -6,6 +6,7 @@ module, where the records put their O and MLP adapters. With `head`, one more pa
 hidden states to the raw logits (before the soft cap). B starts at zero, so fresh adapters change nothing.
 """
 
+import contextlib
 import math
 import re
 
@@ -27,6 +28,7 @@ class BatchedAdapters(nn.Module):
                               f"'attn\\.(c_q|c_v)$'")
         device = next(model.parameters()).device
         self.names, self.rows, self.head = list(shapes), rows, head
+        self.active = True
         if head:
             vocab, dim = model.tok_emb.weight.shape
             shapes[HEAD] = (dim, vocab)
@@ -40,6 +42,8 @@ class BatchedAdapters(nn.Module):
 
     def _hook(self, i: int):
         def add_path(module, args, out):
+            if not self.active:
+                return out
             if isinstance(out, tuple):  # attention returns (output, values)
                 return (out[0] + self.delta(i, args[0]), *out[1:])
             return out + self.delta(i, args[0])
@@ -54,8 +58,19 @@ class BatchedAdapters(nn.Module):
                 torch.manual_seed(seed)
                 for a in self.a:
                     nn.init.kaiming_uniform_(a[row], a=math.sqrt(5))
+            for a in self.a:  # padding rows: no path and zero gradients (never torch.empty's leftovers, maybe NaN)
+                a[len(row_seeds) :].zero_()
             for b in self.b:
                 b.zero_()
+
+    @contextlib.contextmanager
+    def paused(self):
+        """The model without the adapters' paths (phased TTT's global step trains the base weights alone)."""
+        self.active = False
+        try:
+            yield
+        finally:
+            self.active = True
 
     def logits(self, model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
         """The model's logits with every row's paths (ids: one row per adapter row, or fewer)."""

@@ -17,25 +17,41 @@ from golf.eval.sliding import evaluate_sliding
 PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it "
                    "(C3 of docs/rules.md#c3-score-before-update, PRs #1376/#1972); research only")
 DIAGNOSTIC_STRIDE = 64
-LEGAL_MODES = ("stream", "lora")  # prequant is research only
+LEGAL_MODES = ("stream", "lora", "phased_lora")  # prequant is research only
 
 
 def test_time_train(model, ctx: EvalContext, ttt, stride: int, seed: int, on_chunk=None,
-                    diagnose: bool = True) -> dict:
+                    diagnose: bool = True, tilt=None) -> dict:
     """Run the legal protocol of `ttt` (the ttt config section) on `model`, the artifact's (adapted in place by
-    the stream protocol). `diagnose` adds the memorization diagnostic to a stream protocol's result (an extra
-    sliding eval, not part of the score)."""
+    the stream and phased protocols). `diagnose` adds the memorization diagnostic to a stream protocol's result
+    (an extra sliding eval, not part of the score). `tilt`: the eval.ngram_tilt section, applied when enabled in
+    the protocol's order (the stream, or the document queue), its precompute inside the protocol's seconds."""
     if ttt.mode not in LEGAL_MODES:
-        raise GolfError(f"ttt.mode={ttt.mode} is not a legal protocol; a score needs stream or lora TTT")
+        raise GolfError(f"ttt.mode={ttt.mode} is not a legal protocol; a score needs stream, lora or phased_lora TTT")
     t0, ctx = time.perf_counter(), ctx.with_ledger()
+    if tilt is not None and tilt.enabled:
+        from golf.eval.ngram_tilt import with_tilt
+
+        order = None
+        if ttt.mode != "stream":
+            from golf.ttt.documents import queue_order
+
+            order = queue_order(ctx, ttt)
+        ctx = with_tilt(ctx, tilt, order)
     if ttt.mode == "stream":
         from golf.ttt.stream import run_stream_ttt
 
         out = run_stream_ttt(model, ctx, ttt, stride, on_chunk)
-    else:
+    elif ttt.mode == "lora":
         from golf.ttt.lora import run_lora_ttt
 
         out = run_lora_ttt(model, ctx, ttt, seed, on_chunk)
+    else:
+        from golf.ttt.phased import run_phased_lora_ttt
+
+        out = run_phased_lora_ttt(model, ctx, ttt, seed, on_chunk)
+    if ctx.tilt is not None:
+        out["ngram_tilt"] = ctx.tilt.summary
     result = checked(ctx, out, t0)
     result.update(legal=True, compliant=all(v["pass"] for v in result["checks"].values()))
     if ttt.mode == "stream" and diagnose:
@@ -63,7 +79,8 @@ def score_ttt(pipeline, stride: int, on_chunk=None) -> tuple[dict, object]:
         pipeline.final_line(f"research_prequant_ttt_{cfg.ttt.name}", result)
         return result, adapted
     result, adapted = pipeline.timed(lambda model: test_time_train(model, pipeline.ctx, cfg.ttt, stride, cfg.seed,
-                                                                   on_chunk, diagnose=False))
+                                                                   on_chunk, diagnose=False,
+                                                                   tilt=cfg.eval.ngram_tilt))
     pipeline.final_line(f"final_{cfg.quant.name}_ttt_{cfg.ttt.name}", result)
     return result, adapted
 

@@ -30,6 +30,8 @@ COMPLIANCE = "tests/test_compliance.py"
 ARTIFACT = "tests/test_artifact.py"
 RESUME = "tests/test_fault_injection.py"
 SIDECAR = "tests/test_bpb_sidecar.py"
+TTT_PHASED = "tests/test_ttt_phased.py"
+NGRAM_TILT = "tests/test_ngram_tilt.py"
 
 # The issue's table: bugs that passed the whole suite at dba08c0.
 TABLE = [
@@ -163,10 +165,38 @@ SIDECAR_BYTES = [
     Mutant("byte sidecar charged to the input token, not the target", "golf/eval/val_stream.py",
            "self._token_bytes[start + 1 : end + 1]", "self._token_bytes[start:end]", (SIDECAR,)),
     Mutant("LoRA TTT scores with the tokenizer's bytes on a sidecar dataset", "golf/ttt/lora.py",
-           "self.acc.add(self._nll(x, y), x, y, ctx.tables, mask, nbytes)",
-           "self.acc.add(self._nll(x, y), x, y, ctx.tables, mask)", (SIDECAR,)),
+           "x, y, ctx.tables, mask, nbytes)", "x, y, ctx.tables, mask)", (SIDECAR,)),
     Mutant("a record script forgets the byte sidecar", "golf/record/script.py",
            'data["val_bytes"] = os.path.basename(d.val_bytes_pattern)', "pass", (SIDECAR,)),
 ]
 
-MUTANTS = TABLE + REALISTIC + SIDECAR_BYTES
+# Phased TTT and the n-gram tilt (issue 23): look-aheads each causal probe must catch, and fidelity bugs.
+EVAL_FRONTIER = [
+    Mutant("phased TTT pauses one batch before its documents are scored", "golf/ttt/phased.py",
+           "pauses.setdefault(end, []).append(count)", "pauses.setdefault(end - 1, []).append(count)",
+           (TTT_LEGALITY, TTT_PHASED)),
+    Mutant("phased global step trains on the whole queue", "golf/ttt/phased.py",
+           "[docs[d] for d in queue[:count]]", "[docs[d] for d in queue]", (TTT_LEGALITY, TTT_PHASED)),
+    Mutant("phased global step reads each document without its last target", "golf/ttt/phased.py",
+           "ctx.val.read(start, end + 1)", "ctx.val.read(start, end)", (TTT_PHASED,)),
+    Mutant("ledger clocks not aligned over ranks before a global step", "golf/eval/ledger.py",
+           "            self.clock = max(clocks)\n", "", (TTT_PHASED,)),
+    Mutant("headline ignores phased TTT", "golf/pipeline.py",
+           'if cfg.ttt.mode in ("stream", "lora", "phased_lora"):', 'if cfg.ttt.mode in ("stream", "lora"):',
+           (TTT_PHASED,)),
+    Mutant("n-gram tilt hints the position's own target", "golf/eval/ngram_tilt.py",
+           "top_token_before = token[leader].roll(1)", "top_token_before = token[leader]", (TTT_LEGALITY, NGRAM_TILT)),
+    Mutant("n-gram tilt gate counts the position's own target", "golf/eval/ngram_tilt.py",
+           "top_before = torch.where(first, 0, top_after.roll(1))", "top_before = top_after",
+           (TTT_LEGALITY, NGRAM_TILT)),
+    Mutant("n-gram tilt walks the val stream under a length-sorted queue", "golf/ttt/session.py",
+           "            order = queue_order(ctx, ttt)\n", "            order = None\n", (TTT_LEGALITY,)),
+    Mutant("n-gram tilt boosts without the new softmax", "golf/eval/ngram_tilt.py",
+           "        return F.cross_entropy(tilted.reshape(-1, tilted.size(-1)), targets.reshape(-1),\n",
+           "        bonus = (tilted - logits.float()).gather(-1, targets.unsqueeze(-1)).squeeze(-1)\n"
+           "        return -bonus + F.cross_entropy(logits.float().reshape(-1, tilted.size(-1)),"
+           " targets.reshape(-1),\n",
+           (NGRAM_TILT,)),
+]
+
+MUTANTS = TABLE + REALISTIC + SIDECAR_BYTES + EVAL_FRONTIER
