@@ -213,13 +213,11 @@ class Pipeline:
         return evaluate_full(model, self.ctx)
 
     def _sliding_eval(self, model, stride: int) -> dict:
-        ctx, tilt = self.ctx, self.cfg.eval.ngram_tilt
-        if tilt.enabled:  # the n-gram tilt's precompute counts in the protocol's seconds
-            from golf.eval.ngram_tilt import with_tilt
+        if self.cfg.eval.ngram_tilt.enabled:  # the n-gram tilt's precompute counts in the protocol's seconds
+            from golf.eval.ngram_tilt import tilted_sliding
 
-            ctx = with_tilt(ctx, tilt)
-        result = self._score_sliding(model, ctx, stride)
-        return {**result, "ngram_tilt": ctx.tilt.summary} if ctx.tilt is not None else result
+            return tilted_sliding(self._score_sliding, model, self.ctx, self.cfg.eval.ngram_tilt, stride)
+        return self._score_sliding(model, self.ctx, stride)
 
     def _score_sliding(self, model, ctx, stride: int) -> dict:
         from golf.eval.sliding import evaluate_sliding

@@ -115,6 +115,21 @@ class NgramTilt:
                                reduction="none").view_as(targets)
 
 
+def tilted_sliding(score, model, ctx: EvalContext, cfg, stride: int) -> dict:
+    """`score(model, ctx, stride)` (a sliding eval) with the tilt of `cfg`, and the tilt's summary."""
+    ctx = with_tilt(ctx, cfg)
+    return {**score(model, ctx, stride), "ngram_tilt": ctx.tilt.summary}
+
+
+def protocol_tilt(ctx: EvalContext, cfg, ttt) -> EvalContext:
+    """`ctx` with the tilt walked in the order the TTT protocol `ttt` scores: the stream, or its document queue."""
+    if ttt.mode == "stream":
+        return with_tilt(ctx, cfg)
+    from golf.ttt.documents import queue_order  # the document protocols' queue
+
+    return with_tilt(ctx, cfg, queue_order(ctx, ttt))
+
+
 def with_tilt(ctx: EvalContext, cfg, documents: list[tuple[int, int]] | None = None) -> EvalContext:
     """`ctx` with the tilt of `cfg` (the eval.ngram_tilt section) for every position, walked in the stream's
     order or, given `documents` (position ranges in the queue's order), document after document."""

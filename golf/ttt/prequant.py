@@ -28,6 +28,9 @@ from golf.ttt.training import (
 )
 from golf.utils.compile import compile_model
 
+PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it "
+                   "(C3 of docs/rules.md#c3-score-before-update, PRs #1376/#1972); research only")
+
 
 def run_prequant_ttt(float_model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> dict:
     """`cfg`: the whole run config (the export needs its quant and arch); `ctx` carries the ledger."""

@@ -14,8 +14,6 @@ from golf.eval.context import EvalContext
 from golf.eval.scoring import checked
 from golf.eval.sliding import evaluate_sliding
 
-PREQUANT_REASON = ("pre-quant TTT adapts on every val token before scoring it "
-                   "(C3 of docs/rules.md#c3-score-before-update, PRs #1376/#1972); research only")
 DIAGNOSTIC_STRIDE = 64
 LEGAL_MODES = ("stream", "lora", "phased_lora")  # prequant is research only
 
@@ -30,14 +28,9 @@ def test_time_train(model, ctx: EvalContext, ttt, stride: int, seed: int, on_chu
         raise GolfError(f"ttt.mode={ttt.mode} is not a legal protocol; a score needs stream, lora or phased_lora TTT")
     t0, ctx = time.perf_counter(), ctx.with_ledger()
     if tilt is not None and tilt.enabled:
-        from golf.eval.ngram_tilt import with_tilt
+        from golf.eval.ngram_tilt import protocol_tilt
 
-        order = None
-        if ttt.mode != "stream":
-            from golf.ttt.documents import queue_order
-
-            order = queue_order(ctx, ttt)
-        ctx = with_tilt(ctx, tilt, order)
+        ctx = protocol_tilt(ctx, tilt, ttt)
     if ttt.mode == "stream":
         from golf.ttt.stream import run_stream_ttt
 
@@ -62,7 +55,7 @@ def test_time_train(model, ctx: EvalContext, ttt, stride: int, seed: int, on_chu
 def prequant_ttt(float_model, ctx: EvalContext, cfg, stride: int, on_chunk=None) -> dict:
     """Research only: pre-quant TTT from the unquantized weights (`cfg`: the whole run config, whose quant
     the adapted copy is exported with); never legal, never compliant."""
-    from golf.ttt.prequant import run_prequant_ttt
+    from golf.ttt.prequant import PREQUANT_REASON, run_prequant_ttt
 
     t0, ctx = time.perf_counter(), ctx.with_ledger()
     result = checked(ctx, run_prequant_ttt(float_model, ctx, cfg, stride, on_chunk), t0)
