@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import job_dirs, read_results
 
-from benchmarks import common, peer
+from benchmarks import common, peer, peer_pool
 from benchmarks.common import load_config
 from benchmarks.peer_script import (
     OFFICIAL_PREQUANT,
@@ -150,3 +150,23 @@ def test_peer_trains_both_sides_to_the_same_bpb(reference_path, toy_cache, monke
     # golf's per-log-step SNR is timed apart (no timed run logs): one micro-batch's worth, less than a step
     assert 0 < row["golf_snr_ms_per_log_step"] < row["golf_ms_per_step"]
     assert "| bf16 | False | 1 |" in (tmp_path / "peer.md").read_text()
+
+
+def _peer_row(golf_ms: list[float], official_ms: list[float], precision: str = "bf16") -> dict:
+    return {"device": "cpu (test)", "precision": precision, "arch": "baseline 4x128", "seq_len": 256,
+            "batch_tokens": 8192, "runs_cpu_ms": {"golf": golf_ms, "official": official_ms},
+            "runs_ms": {"golf": [2 * v for v in golf_ms], "official": official_ms}}
+
+
+def test_peer_runs_pool_into_a_geometric_ratio_with_its_interval(tmp_path, capsys):
+    # pairs 1.21 and 1/1.21 (geometric mean exactly 1) and 2.0 in a second row of the same config
+    rows = [_peer_row([121.0, 100.0], [100.0, 121.0]), _peer_row([200.0], [100.0]), _peer_row([5.0], [1.0], "fp32")]
+    bf16, fp32 = peer_pool.pool(rows)
+    assert (bf16["rows"], bf16["pairs"], fp32["pairs"]) == (2, 3, 1)
+    assert bf16["cpu"][0] == pytest.approx(2.0 ** (1 / 3))
+    assert bf16["cpu"][1] == pytest.approx(1 / 1.21) and bf16["cpu"][2] == pytest.approx(2.0)
+    assert bf16["wall"][0] == pytest.approx(2 * 2.0 ** (1 / 3)) and fp32["cpu"] == pytest.approx((5.0, 5.0, 5.0))
+    path = tmp_path / "peer.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    peer_pool.main([str(path)])
+    assert "| cpu (test) | baseline 4x128 | 256 | 8,192 | bf16 | 2 | 3 | 1.260 (0.826-2.000) |" in capsys.readouterr().out
