@@ -4,6 +4,7 @@ digit), single process and under torchrun with 2 gloo processes; it embeds only 
 nothing from Hydra, OmegaConf or W&B, and its size is the run's bytes_code."""
 
 import ast
+import dataclasses
 import os
 import subprocess
 import sys
@@ -203,6 +204,25 @@ def test_the_record_config_is_the_embedded_one_with_the_environment_applied():
     assert (cfg.data.val_pattern, cfg.data.tokenizer_path, cfg.data.val_bytes_pattern) == (
         "/d/v_*.bin", "/d/tok.model", "")
     assert record_config(embedded, data, {"SEED": "42"}).seed == 42 and embedded["train"]["iterations"] == 10
+
+
+def _embedded(*overrides: str) -> dict:
+    plain, _ = train_script(_cfg(*overrides, "export.code=plain"))
+    line = next(line for line in plain.decode("utf-8").splitlines() if line.startswith("CONFIG = "))
+    return ast.literal_eval(line[len("CONFIG = "):])
+
+
+def test_the_embedded_config_holds_what_its_code_reads_and_the_whole_arch():
+    config = _embedded("+experiment=cpu_demo", "quant=gptq_int6")
+    # read as getattr(quant, f"bits_{category}") by golf.quant.intn: no word of the code names them
+    assert {"bits_attn", "bits_mlp", "bits_embed", "bits_other", "sdclip_k_attn"} <= config["quant"].keys()
+    assert config["quant"]["gptq_block_size"] == 128 and config["train"]["iterations"] > 0
+    # the artifact stores every arch field: the group stays whole
+    assert config["arch"].keys() == {f.name for f in dataclasses.fields(_cfg("+experiment=cpu_demo").arch)}
+    # no embedded module reads these without TTT, n-gram tilt or checkpoints
+    assert "lora_rank" not in config["ttt"] and "boost" not in config["eval"]["ngram_tilt"]
+    assert "checkpoint_every_minutes" not in config["train"]
+    assert "lora_rank" in _embedded("+experiment=cpu_demo", "ttt=lora")["ttt"]
 
 
 def test_the_script_is_the_same_for_every_seed_and_names_no_machine_path():

@@ -1,8 +1,8 @@
 """train_gpt.py: the one self-contained file that trains and scores a run, and whose size is its bytes_code.
 
 It embeds the golf modules the run's config uses (golf.record.closure), its config without the machine-
-or seed-specific keys, and its data layout; a meta-path finder serves the embedded modules ahead of any
-installed golf, so the file needs only torch, numpy and sentencepiece (and the compressor's package). The
+or seed-specific keys and without the keys that code never reads, and its data layout; a meta-path finder
+serves the embedded modules ahead of any installed golf, so the file needs only torch, numpy and sentencepiece (and the compressor's package). The
 same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
 `plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings, function
 annotations and annotation-only `if TYPE_CHECKING:` imports dropped, comments gone in the re-print, one
@@ -86,9 +86,32 @@ def _plain(value):
     return value
 
 
-def embedded_config(cfg) -> tuple[dict, dict]:
-    """(CONFIG, DATA): what the run computes, and where its data lies relative to DATA_PATH."""
-    config = {k: v for k, v in _plain(cfg).items() if k not in RUN_ONLY_KEYS}
+def code_words(sources) -> tuple[set[str], tuple[str, ...]]:
+    """Every word of the code (docstrings and comments dropped), and the constant start of every f-string in it."""
+    words: set[str] = set()
+    prefixes: set[str] = set()
+    for source in sources:
+        code = minify(source)
+        words.update(re.findall(r"\w+", code))
+        prefixes.update(node.values[0].value for node in ast.walk(ast.parse(code)) if isinstance(node, ast.JoinedStr)
+                        and node.values and isinstance(node.values[0], ast.Constant))
+    return words, tuple(sorted(prefixes))
+
+
+def _read_by(group: dict, words: set[str], prefixes: tuple[str, ...]) -> dict:
+    return {k: _read_by(v, words, prefixes) if isinstance(v, dict) else v for k, v in group.items()
+            if k in words or k.startswith(prefixes)}
+
+
+def embedded_config(cfg, sources) -> tuple[dict, dict]:
+    """(CONFIG, DATA): what the run computes, and where its data lies relative to DATA_PATH.
+
+    CONFIG holds the keys the embedded code (`sources`) can read: a key no word of the code names, and that no
+    f-string of it can build (`getattr(quant, f"bits_{category}")`), is never read, so it is left out. The arch
+    group stays whole: the artifact stores every arch field and the model is rebuilt from them."""
+    words, prefixes = code_words(sources)
+    config = {k: v if k == "arch" else _read_by(v, words, prefixes) for k, v in _plain(cfg).items()
+              if k not in RUN_ONLY_KEYS}
     d = cfg.data
     config["data"] = {"name": d.name, "vocab_size": d.vocab_size}
     data = {"root": os.path.join(".", "data", "datasets", os.path.basename(os.path.normpath(d.root))),
@@ -164,14 +187,12 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     """The exact bytes of the run's train_gpt.py, and the source size of each module it embeds."""
     code_format = str(cfg.export.code)
     modules = record_modules(cfg)
+    sources = {name: path.read_text(encoding="utf-8") for name, path in modules.items()}
     entries = []
     for name in _dependencies_first(modules):
-        path = modules[name]
-        source = path.read_text(encoding="utf-8")
-        if code_format != "plain":
-            source = minify(source)
-        entries.append(f"    {name!r}: ({path.name == '__init__.py'}, {_source_literal(source)}),\n")
-    config, data = embedded_config(cfg)
+        source = sources[name] if code_format == "plain" else minify(sources[name])
+        entries.append(f"    {name!r}: ({modules[name].name == '__init__.py'}, {_source_literal(source)}),\n")
+    config, data = embedded_config(cfg, sources.values())
     script = (("" if code_format != "plain" else _HEADER) + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n"
               + "".join(entries) + "}\n" + _BOOTSTRAP)
     files = {name: path.stat().st_size for name, path in modules.items()}
