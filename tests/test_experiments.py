@@ -45,7 +45,7 @@ def test_pr1550_uses_its_optimizer_and_schedule():
     assert (t.warmdown_fraction, t.ema_decay, t.seq_len) == (0.72, 0.9965, 2048)
 
 
-def test_pr2135_is_the_records_training_side():
+def test_pr2135_is_the_record_training_and_scoring_side():
     cfg = _config("pr2135")
     a, o, t, q = cfg.arch, cfg.optimizer, cfg.train, cfg.quant
     assert (a.name, a.vocab_size, cfg.data.name, cfg.data.val_bytes_pattern.endswith("fineweb_val_bytes_*.bin")) == (
@@ -61,8 +61,14 @@ def test_pr2135_is_the_records_training_side():
     assert (q.name, q.lqer_top_k, q.lqer_group, q.awq_groups, q.bits_gate, q.bits_embed, q.compressor) == (
         "frontier", 3, 32, 0, 16, 7, "pergroup")
     assert cfg.eval.seq_len == 2560 and q.calib_seqs * t.seq_len == 32 * 786432 // 8
-    progressive = _config("pr2135_progressive").train
-    assert (progressive.seq_len, progressive.seq_len_schedule) == (1024, [[488, 2048], [3417, 3072]])
+    # scored as #2135 is: phased LoRA TTT (3 phases within 2,500 documents) with the token n-gram tilt
+    tt, tilt = cfg.ttt, cfg.eval.ngram_tilt
+    assert (tt.mode, tt.phases, tt.phase_docs, tt.phase_lr, tt.lora_rank, tt.lora_chunk, tt.lora_queue) == (
+        "phased_lora", 3, 2500, 0.001, 80, 48, "length")
+    assert (tilt.enabled, tilt.order, tilt.boost, tilt.threshold, tilt.gate) == (True, 16, 2.625, 0.8, "prefix")
+    progressive = _config("pr2135_progressive")
+    assert (progressive.train.seq_len, progressive.train.seq_len_schedule) == (1024, [[488, 2048], [3417, 3072]])
+    assert progressive.ttt.mode == "phased_lora" and progressive.eval.ngram_tilt.enabled
 
 
 # The counted code of a record (export.code=lzma), in bytes: issue #16's target for PR #1550's recipe with its
