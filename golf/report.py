@@ -32,10 +32,11 @@ from golf.logging.results import RESULTS_FILE
 from golf.logging.settings import job_settings, label
 from golf.logging.sinks import DASHBOARD_KEYS
 from golf.record.script import train_script
+from golf.resume import lock_is_held
 
 # The record bars: (minimum improvement in nats, one-sided Welch p below which it counts)
 BARS = {"readme": (0.005, 0.01), "frontier": (0.0, 0.25)}
-GROUP_COLUMNS = ["group", "n", "failed", "metric", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
+GROUP_COLUMNS = ["group", "n", "failed", "unfinished", "running", "metric", "val_bpb_mean", "val_bpb_std", "val_loss_mean", "val_loss_std",
                  "val_bpb_roundtrip_mean", "delta_nats", "p_value", "p_paired", "p_bar", "record_bar",
                  "bytes_total_mean", "bytes_total_max", "train_s_mean", "eval_s_mean", "ttt_s_mean", "compliant"]
 JOB_COLUMNS = ["job", "group", "seed", "status", "metric", "val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total",
@@ -59,13 +60,22 @@ def load_job(job_dir: Path) -> dict:
     settings = job_settings(choices, overrides)
     status = results.get("status")
     error = results.get("error") or {}
-    if status == "running":  # killed without a chance to record it (OOM, scancel, node failure)
-        error = {"type": "Unfinished", "message": "the job stopped while running (killed or crashed hard)"}
+    if status == "running" and lock_is_held(job_dir):  # the process running it holds the job lock (golf.resume)
+        error = {"type": "Running", "message": "running now (a live process holds its job lock)"}
+    elif status == "running":  # no live lock: it stopped without a chance to record it
+        error = {"type": "Unfinished", "message": "no final status and no live process: killed, out of memory, or a "
+                                                  "lost node (or running on a node whose locks this filesystem "
+                                                  "does not show); resume=auto continues it"}
+        status = "unfinished"
+    if status == "interrupted":  # preempted or signalled, with a checkpoint to resume from
+        info = results.get("interrupted") or {}
+        error = {"type": "Interrupted", "message": f"{info.get('message', 'interrupted')}; {info.get('resume', '')}"}
+        status = "unfinished"
     m, a, t = results.get("metrics", {}), results.get("artifact", {}), results.get("timing", {})
     ttt = results.get("ttt") or {}
     return {
         "job": str(job_dir), "seed": results.get("seed", _seed_from(overrides)), "settings": settings,
-        "status": "completed" if status == "completed" else "failed",
+        "status": status if status in ("completed", "running", "unfinished") else "failed",
         "error": f"{error.get('type', '')}: {error.get('message', '')}" if status != "completed" else "",
         "metric": m.get("headline"), "val_bpb": m.get("val_bpb"), "val_loss": m.get("val_loss"),
         "val_bpb_roundtrip": m.get("val_bpb_roundtrip"), "bytes_total": a.get("bytes_total"),
@@ -218,6 +228,8 @@ def summarize(jobs: list[dict], order: list[str], baseline: str, bar: str = "rea
         metrics = sorted({str(j.get("metric")) for j in ok})
         rows.append({
             "group": group, "n": len(ok), "failed": sum(j["group"] == group and j["status"] == "failed" for j in jobs),
+            **{status: sum(j["group"] == group and j["status"] == status for j in jobs)
+               for status in ("unfinished", "running")},
             "metric": "/".join(metrics),
             "val_bpb_roundtrip_mean": _mean(j.get("val_bpb_roundtrip") for j in ok),
             "val_bpb_mean": _mean(j["val_bpb"] for j in ok), "val_bpb_std": _std([j["val_bpb"] for j in ok]),
@@ -274,7 +286,8 @@ def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[st
               "p paired | p bar | record bar | bytes_total (max) | train s | eval s | ttt s | compliant |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        n = f"{r['n']} (+{r['failed']} failed)" if r["failed"] else str(r["n"])
+        others = ", ".join(f"+{r[key]} {key}" for key in ("failed", "unfinished", "running") if r[key])
+        n = f"{r['n']} ({others})" if others else str(r["n"])
         lines.append(
             f"| `{r['group']}` | {n} | {r['metric']} | "
             f"{_fmt(r['val_bpb_mean'])} ± {_fmt(r['val_bpb_std'])} | {_fmt(r['val_loss_mean'])} ± "
@@ -295,10 +308,11 @@ def markdown(rows: list[dict], jobs: list[dict], baseline: str, sources: list[st
         lines.append(f"| `{j['group']}` | {j['seed']} | {j['status']} | {j.get('metric')} | {_fmt(j['val_bpb'], 6)} | "
                      f"{_fmt(j['val_loss'], 6)} | {_fmt(j.get('val_bpb_roundtrip'), 6)} | {_fmt(j['bytes_total'])} | "
                      f"{_job_name(j['job'])} |")
-    failed = [j for j in jobs if j["status"] == "failed"]
-    if failed:
-        lines += ["", "## Failed jobs", ""]
-        lines += [f"- `{Path(j['job']).name}` (`{j['group']}`, seed {j['seed']}): {j['error']}" for j in failed]
+    for status, title in (("failed", "Failed jobs"), ("unfinished", "Unfinished jobs (killed or interrupted)")):
+        listed = [j for j in jobs if j["status"] == status]
+        if listed:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- `{Path(j['job']).name}` (`{j['group']}`, seed {j['seed']}): {j['error']}" for j in listed]
     lines += ["", "Sources: " + ", ".join(f"`{s}`" for s in sources), ""]
     return "\n".join(lines)
 
@@ -353,7 +367,7 @@ def jobs_from_wandb(project: str, group: str | None) -> list[dict]:
         jobs.append({
             "job": f"{project}/{run.id}", "seed": c.get("seed"), "sweep": c.get("sweep"), "wandb_group": run.group,
             "settings": job_settings(choices, c.get("overrides", [])),
-            "status": "completed" if finished else "failed",
+            "status": "completed" if finished else "running" if run.state == "running" else "failed",
             "error": "" if finished else f"W&B state {run.state}",
             "metric": s.get("final/headline"),
             **{k: s.get(f"final/{k}") for k in ("val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total", "train_s",

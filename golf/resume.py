@@ -163,6 +163,21 @@ class JobLock:
             self.fd = None
 
 
+def lock_is_held(job_dir: Path) -> bool:
+    """Whether a live process holds the job's lock; read only (a missing lock file is not created)."""
+    try:
+        fd = os.open(Path(job_dir) / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # and with it the shared lock, if it was granted
+    return False
+
+
 def _flat(tree, prefix: str = "") -> dict:
     if not isinstance(tree, dict):
         return {prefix: tree}

@@ -5,6 +5,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -141,6 +142,38 @@ def test_a_truncated_results_json_is_one_failed_row_not_a_crash(tmp_path, monkey
     assert rows[str(good)]["error"] == "DataError: x"
     assert rows[str(torn)]["status"] == "failed"
     assert rows[str(torn)]["error"].startswith(f"CorruptFile: {torn / 'results.json'} is not valid JSON")
+
+
+def test_a_job_without_a_final_status_is_running_while_its_lock_is_held_and_unfinished_after(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    jobs = {name: tmp_path / name for name in ("done", "live", "killed", "preempted")}
+    for seed, (name, job) in enumerate(jobs.items()):
+        job.mkdir()
+        results = {"status": {"done": "completed", "preempted": "interrupted"}.get(name, "running"), "seed": seed,
+                   "overrides": [f"seed={seed}"]}
+        if name == "done":
+            results["metrics"] = {"val_bpb": 2.5, "val_loss": 4.2, "headline": "roundtrip"}
+        if name == "preempted":
+            results["interrupted"] = {"message": "interrupted by SIGUSR1 at step 40", "resume": "rerun with resume=auto"}
+        (job / "results.json").write_text(json.dumps(results))
+    (jobs["killed"] / ".lock").touch()  # a SIGKILLed job leaves its lock file, and the kernel its lock
+    # a live job holds an flock on its lock file; held here by another process, as a job's worker holds it
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from golf.resume import JobLock; "
+                               "JobLock(sys.argv[1]).acquire(); print('held', flush=True); sys.stdin.read()",
+                               str(jobs["live"])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main([*map(str, jobs.values()), "--out", str(tmp_path / "out")]) == 0
+    finally:
+        holder.communicate("")
+    rows = {Path(row["job"]).name: row for row in csv.DictReader((tmp_path / "out" / "jobs.csv").open())}
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "done": "completed", "live": "running", "killed": "unfinished", "preempted": "unfinished"}
+    assert rows["killed"]["error"].startswith("Unfinished: no final status and no live process")
+    assert rows["preempted"]["error"] == "Interrupted: interrupted by SIGUSR1 at step 40; rerun with resume=auto"
+    [group] = csv.DictReader((tmp_path / "out" / "groups.csv").open())
+    assert (group["n"], group["failed"], group["unfinished"], group["running"]) == ("1", "0", "2", "1")
+    assert "| 1 (+2 unfinished, +1 running) |" in (tmp_path / "out" / "report.md").read_text()
 
 
 class _FakeRun:
