@@ -193,7 +193,7 @@ def test_from_wandb_builds_the_same_tables(monkeypatch, tmp_path):
     runs = [_FakeRun(f"r{i}", ttt, seed, bpb) for i, (ttt, seed, bpb) in enumerate(
         [("none", 1, 2.40), ("none", 2, 2.41), ("none", 3, 2.42),
          ("sgd", 1, 2.30), ("sgd", 2, 2.31), ("sgd", 3, 2.32)])]
-    runs.append(_FakeRun("r9", "sgd", 4, None, state="crashed"))
+    runs += [_FakeRun("r9", "sgd", 4, None, state="crashed"), _FakeRun("r10", "sgd", 5, None, state="running")]
     seen = {}
 
     class FakeApi:
@@ -208,6 +208,7 @@ def test_from_wandb_builds_the_same_tables(monkeypatch, tmp_path):
     assert seen == {"project": "me/golf", "filters": {"group": "ablate_ttt", "jobType": {"$ne": "report"}}}
     groups = {g["group"]: g for g in csv.DictReader(open(out / "groups.csv"))}
     assert (groups["ttt=none"]["n"], groups["ttt=sgd"]["n"], groups["ttt=sgd"]["failed"]) == ("3", "3", "1")
+    assert groups["ttt=sgd"]["running"] == "1"
     assert float(groups["ttt=sgd"]["val_bpb_mean"]) == pytest.approx(2.31)
     assert float(groups["ttt=sgd"]["p_value"]) < 0.01 and groups["ttt=sgd"]["record_bar"] == "True"
     assert "W&B state crashed" in (out / "report.md").read_text()
