@@ -7,7 +7,8 @@
 # Steps, in priority order, each under its own timeout: the demo data; golf vs the official script on the
 # baseline, model level (benchmarks.peer) and whole scripts (CUDA only); training throughput of baseline and
 # recur_parallel (tok/s, MFU, peak memory, compiled vs eager: benchmarks.throughput); eval and score-first TTT,
-# compiled and eager, extrapolated to the official val set on 8 GPUs (benchmarks.eval_ttt); then throughput of
+# compiled and eager, and PR #2135's phased LoRA TTT with the n-gram tilt, extrapolated to the official val set
+# on 8 GPUs (benchmarks.eval_ttt); then throughput of
 # every other full-size preset while time is left. A deadline for the whole suite (GOLF_SUITE_BUDGET_S: 450 s
 # on a GPU, 150 s with --cpu) caps each step's timeout, so one hang costs only its own step; a step the
 # deadline leaves no time for is reported as skipped. The GPU mode refuses to start without CUDA.
@@ -46,10 +47,11 @@ for candidate in .reference/train_gpt.py "$(dirname "$repo")/shared/reference/tr
     if [ -z "$reference" ] && [ -f "$candidate" ]; then reference=$(cd "$(dirname "$candidate")" && pwd)/train_gpt.py; fi
 done
 
-# sizes BUDGET_S BASE RECUR PEER_SIZE THROUGHPUT_SIZE TTT_SIZE: the mode's default budget, the baseline and
-# recur_parallel configs, and the size arguments of the peer, throughput and eval/TTT steps.
+# sizes BUDGET_S BASE RECUR PEER_SIZE THROUGHPUT_SIZE TTT_SIZE PHASED: the mode's default budget, the baseline
+# and recur_parallel configs, the size arguments of the peer, throughput and eval/TTT steps, and the phased
+# TTT preset.
 sizes() {
-    budget=${GOLF_SUITE_BUDGET_S:-$1} base=$2 recur=$3 peer_size=$4 throughput_size=$5 ttt_size=$6
+    budget=${GOLF_SUITE_BUDGET_S:-$1} base=$2 recur=$3 peer_size=$4 throughput_size=$5 ttt_size=$6 phased=$7
 }
 presets=""
 if [ $cpu_mode = 1 ]; then
@@ -58,12 +60,12 @@ if [ $cpu_mode = 1 ]; then
     train="$train train.threads=1 train.compile=off eval.batch_tokens=8192 eval.max_seqs=64 logger=none"
     sizes 150 "arch=tiny arch.num_layers=2 arch.model_dim=64 arch.num_heads=2 arch.num_kv_heads=1 $train" \
         "arch=recur_parallel_cpu arch.recur_start_step=0 $train" "--steps 2 --repeats 1 --precision fp32" \
-        "--steps 2 --repeats 1" "--max-seqs 8 --repeats 1 ttt.chunk_tokens=128"
+        "--steps 2 --repeats 1" "--max-seqs 8 --repeats 1 ttt.chunk_tokens=128" ttt=phased_lora_cpu
 else
     # The official baseline: 9 x 512 at seq 1024, 524,288 tokens/step in 8 micro-batches; bf16, compiled.
     official="+experiment=baseline data=demo train.warmup_steps=3 logger=none"
     sizes 450 "$official" "$official arch=recur_parallel arch.recur_start_step=0" \
-        "--steps 20 --repeats 2 --precision bf16" "--steps 10 --repeats 1" "--max-seqs 128 --repeats 1"
+        "--steps 20 --repeats 2 --precision bf16" "--steps 10 --repeats 1" "--max-seqs 128 --repeats 1" ttt=phased_lora
     presets=$(cd golf/conf/arch && ls ./*.yaml | sed 's|^\./||; s|\.yaml$||' \
               | grep -v -x -e baseline -e recur_parallel -e tiny -e '.*_cpu')
 fi
@@ -142,6 +144,9 @@ else
     # shellcheck disable=SC2086
     step ttt_eager 60 "$py" -m benchmarks.eval_ttt $ttt_size --modes ttt ttt=sgd $base
 fi
+# PR #2135's scoring: phased LoRA TTT with the n-gram tilt (its timing against the 600 s eval budget)
+# shellcheck disable=SC2086
+step ttt_phased_tilt 100 "$py" -m benchmarks.eval_ttt $ttt_size --modes ttt $phased eval.ngram_tilt.enabled=true $base
 for preset in $presets; do
     # shellcheck disable=SC2086
     step "throughput_$preset" 60 "$py" -m benchmarks.throughput --steps 5 --repeats 1 $base arch="$preset"

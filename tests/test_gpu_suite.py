@@ -46,13 +46,14 @@ def test_cpu_mode_runs_every_step_and_writes_everything_under_the_output_folder(
         "skipped: no official train_gpt.py (set GOLF_REFERENCE or copy it to .reference/)",
         "peer_script": "skipped: the official main() needs CUDA" if has_reference else
         "skipped: no official train_gpt.py (set GOLF_REFERENCE or copy it to .reference/)",
-        "throughput_baseline": "ok", "throughput_recur_parallel": "ok", "ttt_eager": "ok",
+        "throughput_baseline": "ok", "throughput_recur_parallel": "ok", "ttt_eager": "ok", "ttt_phased_tilt": "ok",
         "ttt_compiled": "skipped: CPU mode (a cold C++ compile takes ~35 s here)",
     }
     throughput = [json.loads(line) for line in (out / "results" / "throughput.jsonl").read_text().splitlines()]
     assert [row["arch"] for row in throughput] == ["baseline 2x64", "recur_parallel 11x64"]
     eval_rows = [json.loads(line) for line in (out / "results" / "eval_ttt.jsonl").read_text().splitlines()]
-    assert [(row["mode"], row["ttt"]) for row in eval_rows] == [("full", None), ("ttt", "sgd")]
+    assert [(row["mode"], row["ttt"], row["ngram_tilt"]) for row in eval_rows] == [
+        ("full", None, False), ("ttt", "sgd", False), ("ttt", "phased_lora_cpu", True)]
     if has_reference:
         [peer_row] = [json.loads(line) for line in (out / "results" / "peer.jsonl").read_text().splitlines()]
         assert peer_row["arch"] == "baseline 2x64" and abs(peer_row["delta_bpb"]) < 1e-3
@@ -69,6 +70,7 @@ def test_a_spent_budget_skips_every_step_and_fails(demo_cache, tmp_path):
     statuses = _statuses((tmp_path / "suite" / "summary.md").read_text())
     spent = "skipped: the suite's 0 s budget is spent"
     assert statuses["data"] == statuses["throughput_baseline"] == statuses["ttt_eager"] == spent
+    assert statuses["ttt_phased_tilt"] == spent
     assert set(statuses.values()) - {spent} <= {"skipped: the official main() needs CUDA",
                                                 "skipped: CPU mode (a cold C++ compile takes ~35 s here)",
                                                 "skipped: no official train_gpt.py (set GOLF_REFERENCE or copy "
