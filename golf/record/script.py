@@ -2,8 +2,8 @@
 
 It embeds the golf modules the run's config uses (golf.record.closure), its config without the machine-
 or seed-specific keys and without the keys that code never reads, and its data layout; a meta-path finder
-serves the embedded modules ahead of any installed golf, so the file needs only torch, numpy and sentencepiece (and the compressor's package). The
-same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
+serves the embedded modules ahead of any installed golf, so the file needs only torch, numpy and sentencepiece
+(and the compressor's package). The same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
 `plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings, function
 annotations and annotation-only `if TYPE_CHECKING:` imports dropped, comments gone in the re-print, one
 space per indentation level) and wrap the whole script in a self-extracting line, as records ship their code.
@@ -86,12 +86,11 @@ def _plain(value):
     return value
 
 
-def code_words(sources) -> tuple[set[str], tuple[str, ...]]:
-    """Every word of the code (docstrings and comments dropped), and the constant start of every f-string in it."""
+def _code_words(minified) -> tuple[set[str], tuple[str, ...]]:
+    """Every word of the minified modules (no docstrings, no comments), and the constant start of every f-string."""
     words: set[str] = set()
     prefixes: set[str] = set()
-    for source in sources:
-        code = minify(source)
+    for code in minified:
         words.update(re.findall(r"\w+", code))
         prefixes.update(node.values[0].value for node in ast.walk(ast.parse(code)) if isinstance(node, ast.JoinedStr)
                         and node.values and isinstance(node.values[0], ast.Constant))
@@ -103,13 +102,13 @@ def _read_by(group: dict, words: set[str], prefixes: tuple[str, ...]) -> dict:
             if k in words or k.startswith(prefixes)}
 
 
-def embedded_config(cfg, sources) -> tuple[dict, dict]:
+def embedded_config(cfg, minified) -> tuple[dict, dict]:
     """(CONFIG, DATA): what the run computes, and where its data lies relative to DATA_PATH.
 
-    CONFIG holds the keys the embedded code (`sources`) can read: a key no word of the code names, and that no
+    CONFIG holds the keys the embedded code (`minified`, each module's minified source) can read: a key no word of the code names, and that no
     f-string of it can build (`getattr(quant, f"bits_{category}")`), is never read, so it is left out. The arch
     group stays whole: the artifact stores every arch field and the model is rebuilt from them."""
-    words, prefixes = code_words(sources)
+    words, prefixes = _code_words(minified)
     config = {k: v if k == "arch" else _read_by(v, words, prefixes) for k, v in _plain(cfg).items()
               if k not in RUN_ONLY_KEYS}
     d = cfg.data
@@ -188,11 +187,12 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     code_format = str(cfg.export.code)
     modules = record_modules(cfg)
     sources = {name: path.read_text(encoding="utf-8") for name, path in modules.items()}
+    minified = {name: minify(source) for name, source in sources.items()}
     entries = []
     for name in _dependencies_first(modules):
-        source = sources[name] if code_format == "plain" else minify(sources[name])
+        source = sources[name] if code_format == "plain" else minified[name]
         entries.append(f"    {name!r}: ({modules[name].name == '__init__.py'}, {_source_literal(source)}),\n")
-    config, data = embedded_config(cfg, sources.values())
+    config, data = embedded_config(cfg, minified.values())
     script = (("" if code_format != "plain" else _HEADER) + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n"
               + "".join(entries) + "}\n" + _BOOTSTRAP)
     files = {name: path.stat().st_size for name, path in modules.items()}
