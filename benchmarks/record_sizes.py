@@ -18,7 +18,8 @@ import time
 
 from benchmarks.common import REPO, load_config
 from golf.record.closure import record_modules
-from golf.record.script import _compress, minify, train_script
+from golf.record.minify import minify_modules
+from golf.record.script import BOOTSTRAP, _compress, train_script
 
 # recipe:override rows besides the recipes themselves (pr1550 ships pre-quant TTT, research only)
 EXTRA_ROWS = ("pr1550:ttt=sgd",)
@@ -58,7 +59,7 @@ def measure(name: str) -> dict:
 
 def marginal_bytes(sources: dict[str, str]) -> list[tuple[str, int, int]]:
     """(module, lzma bytes that leaving it out saves, minified characters), the costliest first."""
-    minified = {name: minify(source) for name, source in sources.items()}
+    minified = minify_modules(sources, BOOTSTRAP)
 
     def size(names) -> int:
         return len(_compress("lzma", "".join(minified[n] for n in names).encode("utf-8")))

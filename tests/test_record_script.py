@@ -16,7 +16,7 @@ from conftest import FAST_RUN, job_dirs, read_results, run_golf
 from golf.config.compose import compose, typed
 from golf.record.closure import ENTRY, OPTIONAL, RECORD_MODULES, imports, module_file, record_modules, static_closure
 from golf.record.entry import record_config
-from golf.record.script import _literal, _source_literal, minify, train_script
+from golf.record.script import _literal, _source_literal, train_script
 
 FORBIDDEN = ("hydra", "omegaconf", "wandb", "matplotlib", "scipy")
 # What golf's jobs add around a run (checkpoints, preemption, the data access log, results, the typed schema):
@@ -170,18 +170,6 @@ def test_counted_code_stays_inside_the_allow_list_and_every_lazy_import_is_decla
 def test_the_allow_list_has_no_stale_entry():
     assert RECORD_MODULES == set(static_closure([ENTRY, *OPTIONAL]))
     assert RECORD_MODULES.isdisjoint(JOB_ONLY), sorted(RECORD_MODULES & set(JOB_ONLY))
-
-
-def test_minifying_keeps_the_code_and_drops_docstrings_and_annotations():
-    source = module_file("golf.config.derived").read_text()
-    small = minify(source)
-    assert '"""' not in small and "-> int" not in small and len(small) < len(source)
-    assert "TYPE_CHECKING:" not in small and "golf.config.schema" not in small  # the annotation-only import
-    assert "\n if cfg.train.grad_accum_steps > 0:\n  return cfg.train.grad_accum_steps" in small  # a space a level
-    namespace = {}
-    exec(compile(small, "derived", "exec"), namespace)
-    cfg = _cfg("+experiment=cpu_demo")
-    assert namespace["eval_batch_seqs"](cfg, 1) == 256 and namespace["grad_accum_steps"](cfg, 4) == 1
 
 
 def test_the_wrapper_literal_and_the_module_literals_evaluate_to_what_they_hold():

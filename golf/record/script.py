@@ -4,9 +4,9 @@ It embeds the golf modules the run's config uses (golf.record.closure), its conf
 or seed-specific keys and without the keys that code never reads, and its data layout; a meta-path finder
 serves the embedded modules ahead of any installed golf, so the file needs only torch, numpy and sentencepiece
 (and the compressor's package). The same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
-`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (docstrings, function
-annotations and annotation-only `if TYPE_CHECKING:` imports dropped, comments gone in the re-print, one
-space per indentation level) and wrap the whole script in a self-extracting line, as records ship their code.
+`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (golf.record.minify:
+no docstrings, annotations or comments, short local names, no definition that nothing reaches) and wrap the
+whole script in a self-extracting line, as records ship their code.
 The config is plain data: the script reads it as attributes (golf.record.entry), without golf's typed schema.
 """
 
@@ -17,13 +17,14 @@ import os
 import re
 from enum import Enum
 
-from golf.record.closure import imports, record_modules, type_checking_only
+from golf.record.closure import imports, record_modules
+from golf.record.minify import minify_modules
 
 SCRIPT_NAME = "train_gpt.py"
 # Keys of the config that say where and under which name a run ran, not what it computes.
 RUN_ONLY_KEYS = ("seed", "run_name", "sweep_name", "resume", "paths", "logger", "launcher")
 
-_BOOTSTRAP = '''import importlib.abc, importlib.util, sys
+BOOTSTRAP = '''import importlib.abc, importlib.util, sys
 
 
 class EmbeddedGolf(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -121,42 +122,6 @@ def embedded_config(cfg, minified) -> tuple[dict, dict]:
     return config, data
 
 
-class _Minifier(ast.NodeTransformer):
-    """Drops docstrings, function annotations (class annotations stay: dataclasses need them) and
-    `if TYPE_CHECKING:` blocks (imports for annotations only; the condition is False when the code runs)."""
-
-    def _body(self, node):
-        self.generic_visit(node)
-        body = [stmt for stmt in node.body if not type_checking_only(stmt)]
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            body = body[1:]
-        node.body = body or [ast.Pass()]
-        return node
-
-    def visit_FunctionDef(self, node):
-        node.returns = None
-        for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg,
-                    node.args.kwarg]:
-            if arg is not None:
-                arg.annotation = None
-        return self._body(node)
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-    visit_ClassDef = _body
-    visit_Module = _body
-
-
-def minify(source: str) -> str:
-    """The module's code re-printed without docstrings, annotations and comments, indented by one space per
-    level; checked to parse to the very same syntax tree as the plain re-print, so only layout changed."""
-    printed = ast.unparse(_Minifier().visit(ast.parse(source)))
-    small = re.sub(r"^(?:    )+", lambda m: " " * (len(m.group()) // 4), printed, flags=re.MULTILINE)
-    if ast.dump(ast.parse(small)) != ast.dump(ast.parse(printed)):
-        raise AssertionError("re-indenting changed the code (a multi-line literal?); golf.record.script has a bug")
-    return small
-
-
 def _dependencies_first(modules: dict) -> list[str]:
     """Module names with every module after the ones it imports: code that works together sits together, which
     compresses a little better than alphabetical order."""
@@ -187,14 +152,14 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     code_format = str(cfg.export.code)
     modules = record_modules(cfg)
     sources = {name: path.read_text(encoding="utf-8") for name, path in modules.items()}
-    minified = {name: minify(source) for name, source in sources.items()}
+    minified = minify_modules(sources, BOOTSTRAP)
     entries = []
     for name in _dependencies_first(modules):
         source = sources[name] if code_format == "plain" else minified[name]
         entries.append(f"    {name!r}: ({modules[name].name == '__init__.py'}, {_source_literal(source)}),\n")
     config, data = embedded_config(cfg, minified.values())
     script = (("" if code_format != "plain" else _HEADER) + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n"
-              + "".join(entries) + "}\n" + _BOOTSTRAP)
+              + "".join(entries) + "}\n" + BOOTSTRAP)
     files = {name: path.stat().st_size for name, path in modules.items()}
     if code_format == "plain":
         return script.encode("utf-8"), files

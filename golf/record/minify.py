@@ -1,0 +1,231 @@
+"""The compressed record script's code: each module re-printed smaller without changing what it computes.
+
+`minify` drops docstrings, function annotations (class annotations stay: dataclasses need them) and
+annotation-only `if TYPE_CHECKING:` imports, loses comments in the re-print, indents by one space per level, and
+gives each function's local variables short names, as record authors' minifiers do. A local keeps its name
+when renaming it could change what a name means: parameters (callers pass them by keyword), names declared
+`global` or `nonlocal`, names a nested function, lambda, class or comprehension binds again, and every local of a
+function that calls `locals()`, `vars()`, `eval` or `exec`. A new name is never one the function's code already
+uses, a keyword or a builtin. `plain` records embed the verbatim source; this is for the wrapped forms.
+"""
+
+import ast
+import builtins
+import itertools
+import keyword
+import re
+import string
+
+from golf.record.closure import type_checking_only
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp,
+           ast.DictComp, ast.GeneratorExp)
+_INTROSPECTION = {"locals", "vars", "eval", "exec"}
+_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+
+
+class _Strip(ast.NodeTransformer):
+    def _body(self, node):
+        self.generic_visit(node)
+        body = [stmt for stmt in node.body if not type_checking_only(stmt)]
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]
+        node.body = body or [ast.Pass()]
+        return node
+
+    def visit_FunctionDef(self, node):
+        node.returns = None
+        for arg in _arguments(node.args):
+            arg.annotation = None
+        return self._body(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_ClassDef = _body
+    visit_Module = _body
+
+
+def _arguments(args: ast.arguments) -> list[ast.arg]:
+    return [a for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None]
+
+
+def _own_nodes(scope: ast.AST):
+    """The nodes of `scope`'s own body: nested scopes are yielded but not entered."""
+    pending = list(scope.body) if not isinstance(scope, ast.Lambda) else [scope.body]
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def _bound_names(scope: ast.AST) -> set[str]:
+    """Every name a nested scope (or its parameters) binds or declares."""
+    names = set()
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        names.update(a.arg for a in _arguments(scope.args))
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not scope:
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _used_names(function: ast.AST) -> set[str]:
+    used = _bound_names(function)
+    used.update(node.id for node in ast.walk(function) if isinstance(node, ast.Name))
+    return used
+
+
+def _renamable_locals(function: ast.AST) -> list[str]:
+    """The function's own local variables that can take another name, in order of first appearance."""
+    if any(isinstance(n, ast.Name) and n.id in _INTROSPECTION for n in ast.walk(function)):
+        return []
+    stored, kept = [], {a.arg for a in _arguments(function.args)}
+    for node in sorted(_own_nodes(function), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0))):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            stored.append(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            stored.append(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            kept.update(node.names)
+        elif isinstance(node, ast.alias):
+            kept.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, _SCOPES):
+            kept.update(_bound_names(node))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                kept.add(node.name)
+    return [name for name in dict.fromkeys(stored) if name not in kept]
+
+
+def _short_names():
+    for size in itertools.count(1):
+        for letters in itertools.product(string.ascii_letters, repeat=size):
+            yield "".join(letters)
+
+
+def _rename_locals(function: ast.AST) -> None:
+    names = _renamable_locals(function)
+    if not names:
+        return
+    taken = _used_names(function) | _RESERVED
+    fresh = (name for name in _short_names() if name not in taken)
+    mapping = {}
+    for name in names:
+        mapping[name] = name if len(name) == 1 else next(fresh)
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id in mapping:
+            node.id = mapping[node.id]
+        elif isinstance(node, ast.ExceptHandler) and node.name in mapping:
+            node.name = mapping[node.name]
+
+
+def _symbols(tree: ast.Module) -> dict[str, ast.AST]:
+    """Top-level name -> the definition that binds it, where leaving it out changes nothing else: an undecorated
+    function or class (a decorator may register it), or a name of an import (`from m import a`, not __future__)."""
+    found = {}
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not stmt.decorator_list:
+            found[stmt.name] = stmt
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module != "__future__":
+            found.update({alias.asname or alias.name: alias for alias in stmt.names})
+    return found
+
+
+def _references(module: str, node: ast.AST, origins: dict[int, str]):
+    """(module, name) of every top-level definition `node` may use: its names, and what its imports import
+    (`origins`: the module each top-level `from m import name` imports from)."""
+    if isinstance(node, ast.alias):
+        yield origins[id(node)], node.name
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            yield module, n.id
+        elif isinstance(n, ast.ImportFrom):
+            yield from ((n.module, alias.name) for alias in n.names)
+
+
+def _unused_definitions(trees: dict[str, ast.Module], entry: ast.Module) -> dict[str, list[ast.AST]]:
+    """Per module, the top-level definitions (`_symbols`) no code that runs can reach.
+
+    What runs: the `entry` code, each module's top-level statements other than definitions, and whatever a
+    reachable definition uses. A name that any code reaches as an attribute or spells in a string (`getattr`)
+    is kept in every module, so the answer errs on the side of keeping."""
+    symbols = {module: _symbols(tree) for module, tree in trees.items()}
+    origins = {id(alias): stmt.module for tree in trees.values() for stmt in tree.body
+               if isinstance(stmt, ast.ImportFrom) for alias in stmt.names}
+    everywhere = set()
+    for tree in [*trees.values(), entry]:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                everywhere.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                everywhere.update(re.findall(r"\w+", node.value))
+    pending = [(module, name) for module, defined in symbols.items() for name in defined if name in everywhere]
+    pending.extend(_references("", entry, origins))
+    for module, tree in trees.items():
+        defined = [id(d) for d in symbols[module].values()]
+        pending.extend(ref for stmt in tree.body if id(stmt) not in defined and not isinstance(stmt, ast.ImportFrom)
+                       for ref in _references(module, stmt, origins))
+    reached: set[tuple[str, str]] = set()
+    while pending:
+        key = pending.pop()
+        definition = symbols.get(key[0], {}).get(key[1])
+        if definition is not None and key not in reached:
+            reached.add(key)
+            pending.extend(_references(key[0], definition, origins))
+    return {module: [d for name, d in defined.items() if (module, name) not in reached]
+            for module, defined in symbols.items()}
+
+
+def _drop(tree: ast.Module, unused: list[ast.AST]) -> None:
+    gone = {id(node) for node in unused}
+    body = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom):
+            stmt.names = [alias for alias in stmt.names if id(alias) not in gone]
+            if not stmt.names:
+                continue
+        elif id(stmt) in gone:
+            continue
+        body.append(stmt)
+    tree.body = body or [ast.Pass()]
+
+
+def _print(tree: ast.Module) -> str:
+    """The code indented by one space per level; checked to parse to the same syntax tree as the usual print."""
+    printed = ast.unparse(tree)
+    small = re.sub(r"^(?:    )+", lambda m: " " * (len(m.group()) // 4), printed, flags=re.MULTILINE)
+    if ast.dump(ast.parse(small)) != ast.dump(ast.parse(printed)):
+        raise AssertionError("re-indenting changed the code (a multi-line literal?); golf.record.minify has a bug")
+    return small
+
+
+def _stripped(source: str) -> ast.Module:
+    tree = _Strip().visit(ast.parse(source))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _rename_locals(node)
+    return tree
+
+
+def minify(source: str) -> str:
+    """One module's code re-printed smaller (see the module docstring)."""
+    return _print(_stripped(source))
+
+
+def minify_modules(sources: dict[str, str], entry: str) -> dict[str, str]:
+    """Every module minified, less the definitions that neither `entry` (the code that imports and runs them)
+    nor any module's running code can reach."""
+    trees = {name: _stripped(source) for name, source in sources.items()}
+    for name, unused in _unused_definitions(trees, ast.parse(entry)).items():
+        _drop(trees[name], unused)
+    return {name: _print(tree) for name, tree in trees.items()}
