@@ -37,8 +37,9 @@ from golf.resume import lock_is_held
 # The record bars: (minimum improvement in nats, one-sided Welch p below which it counts)
 BARS = {"readme": (0.005, 0.01), "frontier": (0.0, 0.25)}
 GROUP_COLUMNS = ["group", "n", "failed", "unfinished", "running", "metric", "val_bpb_mean", "val_bpb_std",
-                 "val_loss_mean", "val_loss_std", "val_bpb_roundtrip_mean", "delta_nats", "p_value", "p_paired", "p_bar", "record_bar",
-                 "bytes_total_mean", "bytes_total_max", "train_s_mean", "eval_s_mean", "ttt_s_mean", "compliant"]
+                 "val_loss_mean", "val_loss_std", "val_bpb_roundtrip_mean", "delta_nats", "p_value", "p_paired",
+                 "p_bar", "record_bar", "bytes_total_mean", "bytes_total_max", "train_s_mean", "eval_s_mean",
+                 "ttt_s_mean", "compliant"]
 JOB_COLUMNS = ["job", "group", "seed", "status", "metric", "val_bpb", "val_loss", "val_bpb_roundtrip", "bytes_total",
                "train_s", "eval_s", "ttt_s", "compliant", "sliding_adapted_bpb", "error"]
 

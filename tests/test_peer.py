@@ -169,4 +169,5 @@ def test_peer_runs_pool_into_a_geometric_ratio_with_its_interval(tmp_path, capsy
     path = tmp_path / "peer.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     peer_pool.main([str(path)])
-    assert "| cpu (test) | baseline 4x128 | 256 | 8,192 | bf16 | 2 | 3 | 1.260 (0.826-2.000) |" in capsys.readouterr().out
+    row = "| cpu (test) | baseline 4x128 | 256 | 8,192 | bf16 | 2 | 3 | 1.260 (0.826-2.000) |"
+    assert row in capsys.readouterr().out

@@ -64,16 +64,43 @@ def introspective():
 def uses_global():
     result = TOTAL + math.floor(2.5)
     return result
+
+
+def keyword_caller():
+    return scaled(values=[3], factor=3)
+
+
+def keyword_only(base, *, bonus):
+    return base + bonus
+
+
+class Table(dict):
+    def get(self, key, default=None):  # dict's own method: whoever calls it may name its arguments
+        return dict.get(self, key, default)
+
+    def lookup(self, wanted):
+        return self.get(wanted, -1)
+
+
+def table():
+    return Table(a=1).lookup("a")
+
+
+@call_by_name
+def sized(size):
+    return size * 2
 '''
-CALLS = {"scaled": ([1, 2],), "rebinds_param": (4,), "counter": (), "closure_reader": (2,), "param_shadow": (), "caught": (),
-         "introspective": (), "uses_global": ()}
+CALLS = {"scaled": ([1, 2],), "rebinds_param": (4,), "counter": (), "closure_reader": (2,), "param_shadow": (),
+         "caught": (), "introspective": (), "uses_global": (), "keyword_caller": (), "table": (), "sized": ()}
 
 
 def _run(source: str) -> dict:
-    namespace = {}
+    namespace = {"call_by_name": lambda function: lambda: function(size=4)}  # a decorator from a library
     exec(compile(source, "module", "exec"), namespace)
     results = {name: namespace[name](*args) for name, args in CALLS.items()}
     results["counter"] = (results["counter"](), results["counter"]())
+    # callers outside the module: library code naming a method's arguments, and a keyword-only argument
+    results["named"] = namespace["Table"](b=2).get(key="b", default=0), namespace["keyword_only"](1, bonus=5)
     return results
 
 
@@ -85,10 +112,11 @@ def test_locals_get_short_names_and_the_code_computes_the_same():
     small = minify(LOCALS)
     assert _run(small) == _run(LOCALS)
     words = _words(small)
-    assert not words & {"running_sum", "value", "offset", "message", "error", "result"}, small
-    # parameters (callers may name them), nonlocal names, names a nested scope binds again, and the locals of
-    # a function that reads locals() keep theirs
-    assert {"values", "factor", "scale", "width", "count", "step", "hidden", "TOTAL", "math"} <= words, small
+    assert not words & {"running_sum", "value", "offset", "message", "error", "result", "total", "scale", "width",
+                        "base", "wanted"}, small
+    # parameters some call names (keyword arguments, keyword-only ones, a library method's), nonlocal names,
+    # names a nested scope binds again, and the locals of a function that reads locals() keep theirs
+    assert {"values", "factor", "bonus", "key", "default", "count", "step", "hidden", "TOTAL", "math"} <= words, small
 
 
 def test_minifying_drops_docstrings_annotations_and_annotation_only_imports():
@@ -96,7 +124,7 @@ def test_minifying_drops_docstrings_annotations_and_annotation_only_imports():
     small = minify(source)
     assert '"""' not in small and "-> int" not in small and len(small) < len(source)
     assert "TYPE_CHECKING:" not in small and "golf.config.schema" not in small  # the annotation-only import
-    assert "\n if cfg.train.grad_accum_steps > 0:\n  return cfg.train.grad_accum_steps" in small  # a space a level
+    assert "\n if a.train.grad_accum_steps > 0:\n  return a.train.grad_accum_steps" in small  # a space a level
     namespace = {}
     exec(compile(small, "derived", "exec"), namespace)
     cfg = typed(compose(["+experiment=cpu_demo", "paths.data_root=/tmp", "data.root=/tmp/demo"], hydra_runtime=True))

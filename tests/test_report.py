@@ -154,7 +154,8 @@ def test_a_job_without_a_final_status_is_running_while_its_lock_is_held_and_unfi
         if name == "done":
             results["metrics"] = {"val_bpb": 2.5, "val_loss": 4.2, "headline": "roundtrip"}
         if name == "preempted":
-            results["interrupted"] = {"message": "interrupted by SIGUSR1 at step 40", "resume": "rerun with resume=auto"}
+            results["interrupted"] = {"message": "interrupted by SIGUSR1 at step 40",
+                                      "resume": "rerun with resume=auto"}
         (job / "results.json").write_text(json.dumps(results))
     (jobs["killed"] / ".lock").touch()  # a SIGKILLed job leaves its lock file, and the kernel its lock
     # a live job holds an flock on its lock file; held here by another process, as a job's worker holds it

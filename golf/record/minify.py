@@ -2,19 +2,25 @@
 
 `minify` drops docstrings, function annotations (class annotations stay: dataclasses need them) and
 annotation-only `if TYPE_CHECKING:` imports, loses comments in the re-print, indents by one space per level, and
-gives each function's local variables short names, as record authors' minifiers do. A local keeps its name
-when renaming it could change what a name means: parameters (callers pass them by keyword), names declared
-`global` or `nonlocal`, names a nested function, lambda, class or comprehension binds again, and every local of a
-function that calls `locals()`, `vars()`, `eval` or `exec`. A new name is never one the function's code already
-uses, a keyword or a builtin. `plain` records embed the verbatim source; this is for the wrapped forms.
-"""
+gives each function's local variables and parameters short names, as record authors' minifiers do. A name is
+kept wherever renaming it could change what a name means: parameters some caller may pass by name (see
+`_positional_parameters`), names declared `global` or `nonlocal`, names a nested function, lambda, class or
+comprehension binds again, and every name of a function that calls `locals()`, `vars()`, `eval` or `exec`. A new
+name is never one the function's code already uses, a keyword or a builtin. `minify_modules` also leaves out
+the top-level definitions no running code reaches. `plain` records embed the verbatim source; this is for the
+wrapped forms."""
 
 import ast
 import builtins
+import importlib.abc
 import itertools
 import keyword
+import logging
 import re
 import string
+
+import torch
+from torch import nn
 
 from golf.record.closure import type_checking_only
 
@@ -22,6 +28,10 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.
            ast.DictComp, ast.GeneratorExp)
 _INTROSPECTION = {"locals", "vars", "eval", "exec"}
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+# Methods that torch or Python may call on golf's subclasses, perhaps naming their arguments.
+_LIBRARY_METHODS = {name for base in (object, dict, list, BaseException, nn.Module, torch.optim.Optimizer,
+                                      torch.autograd.Function, importlib.abc.MetaPathFinder, importlib.abc.Loader,
+                                      logging.Handler, logging.Formatter, logging.Filter) for name in dir(base)}
 
 
 class _Strip(ast.NodeTransformer):
@@ -86,11 +96,12 @@ def _used_names(function: ast.AST) -> set[str]:
     return used
 
 
-def _renamable_locals(function: ast.AST) -> list[str]:
-    """The function's own local variables that can take another name, in order of first appearance."""
+def _renamable_locals(function: ast.AST, parameters: list[str]) -> list[str]:
+    """The function's own local variables that can take another name: the renamable `parameters`, then the
+    other locals in order of first appearance."""
     if any(isinstance(n, ast.Name) and n.id in _INTROSPECTION for n in ast.walk(function)):
         return []
-    stored, kept = [], {a.arg for a in _arguments(function.args)}
+    stored, kept = list(parameters), {a.arg for a in _arguments(function.args)} - set(parameters)
     for node in sorted(_own_nodes(function), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0))):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             stored.append(node.id)
@@ -107,26 +118,58 @@ def _renamable_locals(function: ast.AST) -> list[str]:
     return [name for name in dict.fromkeys(stored) if name not in kept]
 
 
+def _positional_parameters(function: ast.AST, is_method: bool, spelled: set[str]) -> list[str]:
+    """Parameters no caller can pass by name: not keyword-only, not `self`/`cls`, no word any code `spelled`
+    (keyword arguments and string constants, which `**` calls unpack), not of a decorated function (a
+    decorator may read the signature), and not of a method libraries call (`forward` excepted: only golf
+    passes its arguments)."""
+    if function.decorator_list or (is_method and function.name != "forward" and function.name in _LIBRARY_METHODS):
+        return []
+    args = function.args
+    unnamed = [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    return [a.arg for a in (*args.posonlyargs, *args.args) if a.arg not in ("self", "cls") and a.arg not in spelled] \
+        + unnamed
+
+
 def _short_names():
     for size in itertools.count(1):
         for letters in itertools.product(string.ascii_letters, repeat=size):
             yield "".join(letters)
 
 
-def _rename_locals(function: ast.AST) -> None:
-    names = _renamable_locals(function)
+def _rename_locals(function: ast.AST, parameters: list[str]) -> None:
+    names = _renamable_locals(function, parameters)
     if not names:
         return
     taken = _used_names(function) | _RESERVED
     fresh = (name for name in _short_names() if name not in taken)
-    mapping = {}
-    for name in names:
-        mapping[name] = name if len(name) == 1 else next(fresh)
-    for node in ast.walk(function):
+    mapping = {name: name if len(name) == 1 else next(fresh) for name in names}
+    for node in [*ast.walk(function), *_arguments(function.args)]:
         if isinstance(node, ast.Name) and node.id in mapping:
             node.id = mapping[node.id]
         elif isinstance(node, ast.ExceptHandler) and node.name in mapping:
             node.name = mapping[node.name]
+        elif isinstance(node, ast.arg) and node.arg in mapping:
+            node.arg = mapping[node.arg]
+
+
+def _spelled(trees) -> set[str]:
+    """Every keyword argument name and every word of a string constant in `trees`."""
+    words = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg:
+                words.add(node.arg)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                words.update(re.findall(r"\w+", node.value))
+    return words
+
+
+def _shorten(tree: ast.Module, spelled: set[str]) -> None:
+    methods = {id(stmt) for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for stmt in node.body}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _rename_locals(node, _positional_parameters(node, id(node) in methods, spelled))
 
 
 def _symbols(tree: ast.Module) -> dict[str, ast.AST]:
@@ -210,22 +253,24 @@ def _print(tree: ast.Module) -> str:
 
 
 def _stripped(source: str) -> ast.Module:
-    tree = _Strip().visit(ast.parse(source))
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            _rename_locals(node)
-    return tree
+    return _Strip().visit(ast.parse(source))
 
 
 def minify(source: str) -> str:
     """One module's code re-printed smaller (see the module docstring)."""
-    return _print(_stripped(source))
+    tree = _stripped(source)
+    _shorten(tree, _spelled([tree]))
+    return _print(tree)
 
 
 def minify_modules(sources: dict[str, str], entry: str) -> dict[str, str]:
     """Every module minified, less the definitions that neither `entry` (the code that imports and runs them)
     nor any module's running code can reach."""
     trees = {name: _stripped(source) for name, source in sources.items()}
-    for name, unused in _unused_definitions(trees, ast.parse(entry)).items():
+    entry_tree = ast.parse(entry)
+    spelled = _spelled([*trees.values(), entry_tree])
+    for tree in trees.values():
+        _shorten(tree, spelled)
+    for name, unused in _unused_definitions(trees, entry_tree).items():
         _drop(trees[name], unused)
     return {name: _print(tree) for name, tree in trees.items()}

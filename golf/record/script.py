@@ -3,9 +3,10 @@
 It embeds the golf modules the run's config uses (golf.record.closure), its config without the machine-
 or seed-specific keys and without the keys that code never reads, and its data layout; a meta-path finder
 serves the embedded modules ahead of any installed golf, so the file needs only torch, numpy and sentencepiece
-(and the compressor's package). The same file serves every seed of a config (SEED comes from the environment). `export.code` picks the form:
-`plain` keeps each module's source verbatim; `lzma` and `brotli` minify every module (golf.record.minify:
-no docstrings, annotations or comments, short local names, no definition that nothing reaches) and wrap the
+(and the compressor's package). The same file serves every seed of a config (SEED comes from the environment).
+`export.code` picks the form: `plain` keeps each module's source verbatim; `lzma` and `brotli` minify every
+module (golf.record.minify: no docstrings, annotations or comments, short local names, no definition that
+nothing reaches) and wrap the
 whole script in a self-extracting line, as records ship their code.
 The config is plain data: the script reads it as attributes (golf.record.entry), without golf's typed schema.
 """
@@ -106,8 +107,9 @@ def _read_by(group: dict, words: set[str], prefixes: tuple[str, ...]) -> dict:
 def embedded_config(cfg, minified) -> tuple[dict, dict]:
     """(CONFIG, DATA): what the run computes, and where its data lies relative to DATA_PATH.
 
-    CONFIG holds the keys the embedded code (`minified`, each module's minified source) can read: a key no word of the code names, and that no
-    f-string of it can build (`getattr(quant, f"bits_{category}")`), is never read, so it is left out. The arch
+    CONFIG holds the keys the embedded code (`minified`, each module's minified source) can read: a key no word
+    of the code names, and that no f-string of it can build (`getattr(quant, f"bits_{category}")`), is never
+    read, so it is left out. The arch
     group stays whole: the artifact stores every arch field and the model is rebuilt from them."""
     words, prefixes = _code_words(minified)
     config = {k: v if k == "arch" else _read_by(v, words, prefixes) for k, v in _plain(cfg).items()

@@ -190,7 +190,8 @@ EVAL_FRONTIER = [
            "top_before = torch.where(first, 0, top_after.roll(1))", "top_before = top_after",
            (TTT_LEGALITY, NGRAM_TILT)),
     Mutant("n-gram tilt walks the val stream under a length-sorted queue", "golf/eval/ngram_tilt.py",
-           "    return with_tilt(ctx, cfg, queue_order(ctx, ttt))\n", "    return with_tilt(ctx, cfg)\n", (TTT_LEGALITY,)),
+           "    return with_tilt(ctx, cfg, queue_order(ctx, ttt))\n", "    return with_tilt(ctx, cfg)\n",
+           (TTT_LEGALITY,)),
     Mutant("n-gram tilt boosts without the new softmax", "golf/eval/ngram_tilt.py",
            "        return F.cross_entropy(tilted.reshape(-1, tilted.size(-1)), targets.reshape(-1),\n",
            "        bonus = (tilted - logits.float()).gather(-1, targets.unsqueeze(-1)).squeeze(-1)\n"
