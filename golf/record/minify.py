@@ -2,7 +2,8 @@
 
 `minify` drops docstrings, function annotations (class annotations stay: dataclasses need them) and
 annotation-only `if TYPE_CHECKING:` imports, loses comments in the re-print, indents by one space per level, and
-gives each function's local variables and parameters short names, as record authors' minifiers do. A name is
+gives each function's local variables and parameters, and each comprehension's loop variables, short names, as
+record authors' minifiers do. A name is
 kept wherever renaming it could change what a name means: parameters some caller may pass by name (see
 `_positional_parameters`), names declared `global` or `nonlocal`, names a nested function, lambda, class or
 comprehension binds again, and every name of a function that calls `locals()`, `vars()`, `eval` or `exec`. A new
@@ -13,6 +14,7 @@ wrapped forms."""
 import ast
 import builtins
 import importlib.abc
+import importlib.machinery
 import itertools
 import keyword
 import logging
@@ -30,7 +32,7 @@ _INTROSPECTION = {"locals", "vars", "eval", "exec"}
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
 # Methods that torch or Python may call on golf's subclasses, perhaps naming their arguments.
 _LIBRARY_METHODS = {name for base in (object, dict, list, BaseException, nn.Module, torch.optim.Optimizer,
-                                      torch.autograd.Function, importlib.abc.MetaPathFinder, importlib.abc.Loader,
+                                      torch.autograd.Function, importlib.machinery.PathFinder, importlib.abc.Loader,
                                       logging.Handler, logging.Formatter, logging.Filter) for name in dir(base)}
 
 
@@ -41,7 +43,7 @@ class _Strip(ast.NodeTransformer):
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                 and isinstance(body[0].value.value, str):
             body = body[1:]
-        node.body = body or [ast.Pass()]
+        node.body = body or ([] if isinstance(node, ast.Module) else [ast.Pass()])
         return node
 
     def visit_FunctionDef(self, node):
@@ -165,11 +167,29 @@ def _spelled(trees) -> set[str]:
     return words
 
 
+def _rename_comprehension(node: ast.AST) -> None:
+    """Short names for a comprehension's loop variables, which only the comprehension sees. Its first iterable
+    runs in the enclosing scope, so names there keep their meaning; a name a scope nested in it binds again
+    keeps its name."""
+    targets = [n.id for gen in node.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)]
+    nested = set().union(*(_bound_names(n) for n in ast.walk(node) if n is not node and isinstance(n, _SCOPES)))
+    taken = _used_names(node) | _RESERVED
+    fresh = (name for name in _short_names() if name not in taken)
+    mapping = {name: next(fresh) for name in dict.fromkeys(targets) if len(name) > 1 and name not in nested}
+    outer = {id(n) for n in ast.walk(node.generators[0].iter)}
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and n.id in mapping and id(n) not in outer:
+            n.id = mapping[n.id]
+
+
 def _shorten(tree: ast.Module, spelled: set[str]) -> None:
     methods = {id(stmt) for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for stmt in node.body}
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             _rename_locals(node, _positional_parameters(node, id(node) in methods, spelled))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            _rename_comprehension(node)
 
 
 def _symbols(tree: ast.Module) -> dict[str, ast.AST]:
@@ -240,7 +260,7 @@ def _drop(tree: ast.Module, unused: list[ast.AST]) -> None:
         elif id(stmt) in gone:
             continue
         body.append(stmt)
-    tree.body = body or [ast.Pass()]
+    tree.body = body
 
 
 def _print(tree: ast.Module) -> str:

@@ -19,7 +19,7 @@ import re
 from enum import Enum
 
 from golf.record.closure import imports, record_modules
-from golf.record.minify import minify_modules
+from golf.record.minify import minify, minify_modules
 
 SCRIPT_NAME = "train_gpt.py"
 # Keys of the config that say where and under which name a run ran, not what it computes.
@@ -30,14 +30,15 @@ BOOTSTRAP = '''import importlib.abc, importlib.util, sys
 
 class EmbeddedGolf(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
-        if name in MODULES:
-            return importlib.util.spec_from_loader(name, self, is_package=MODULES[name][0])
+        package = any(module.startswith(name + ".") for module in MODULES)
+        if name in MODULES or package:  # a package with no code of its own has no entry
+            return importlib.util.spec_from_loader(name, self, is_package=package)
 
     def create_module(self, spec):
         return None
 
     def exec_module(self, module):
-        exec(compile(MODULES[module.__name__][1], "<golf " + module.__name__ + ">", "exec"), module.__dict__)
+        exec(compile(MODULES.get(module.__name__, ""), "<golf " + module.__name__ + ">", "exec"), module.__dict__)
 
 
 sys.meta_path.insert(0, EmbeddedGolf())
@@ -155,13 +156,14 @@ def train_script(cfg) -> tuple[bytes, dict[str, int]]:
     modules = record_modules(cfg)
     sources = {name: path.read_text(encoding="utf-8") for name, path in modules.items()}
     minified = minify_modules(sources, BOOTSTRAP)
-    entries = []
-    for name in _dependencies_first(modules):
-        source = sources[name] if code_format == "plain" else minified[name]
-        entries.append(f"    {name!r}: ({modules[name].name == '__init__.py'}, {_source_literal(source)}),\n")
+    embedded = sources if code_format == "plain" else minified
+    # a package with no code of its own needs no entry: the finder knows it from its modules' names
+    entries = [f"    {name!r}: {_source_literal(embedded[name])},\n" for name in _dependencies_first(modules)
+               if embedded[name].strip() or not any(other.startswith(name + ".") for other in modules)]
     config, data = embedded_config(cfg, minified.values())
-    script = (("" if code_format != "plain" else _HEADER) + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n"
-              + "".join(entries) + "}\n" + BOOTSTRAP)
+    header, bootstrap = (_HEADER, BOOTSTRAP) if code_format == "plain" else ("", minify(BOOTSTRAP))
+    script = (header + f"CONFIG = {config!r}\nDATA = {data!r}\nMODULES = {{\n" + "".join(entries) + "}\n"
+              + bootstrap)
     files = {name: path.stat().st_size for name, path in modules.items()}
     if code_format == "plain":
         return script.encode("utf-8"), files
