@@ -1,6 +1,7 @@
 """The wrapped record script's minifier: what it drops and renames, and that the code computes the same.
 Whole records run through it in tests/test_record_script.py (byte-identical artifacts, the same val_bpb)."""
 
+import ast
 import re
 
 from golf.config.compose import compose, typed
@@ -81,6 +82,18 @@ def keyword_only(base, *, bonus):
     return base + bonus
 
 
+def shifted(amount, shift):
+    return amount + shift
+
+
+def unpacked():
+    return shifted(**{"amount": 1, "shift": 2})  # names in a mapping's keys
+
+
+def announce(epoch, message):
+    return "epoch", "message: " + message  # a string that could be a `**` key keeps `epoch`; a message does not
+
+
 class Table(dict):
     def get(self, key, default=None):  # dict's own method: whoever calls it may name its arguments
         return dict.get(self, key, default)
@@ -99,7 +112,7 @@ def sized(size):
 '''
 CALLS = {"scaled": ([1, 2],), "rebinds_param": (4,), "counter": (), "closure_reader": (2,), "param_shadow": (),
          "caught": (), "introspective": (), "uses_global": (), "keyword_caller": (), "table": (), "sized": (),
-         "comprehensions": ([1, 3],)}
+         "comprehensions": ([1, 3],), "unpacked": (), "announce": (7, "-")}
 
 
 def _run(source: str) -> dict:
@@ -116,16 +129,25 @@ def _words(code: str) -> set[str]:
     return set(re.findall(r"\w+", code))
 
 
+def _names(code: str) -> set[str]:
+    """The names code binds and reads (what its strings say left out)."""
+    tree = ast.parse(code)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)} | {
+        n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.ExceptHandler))}
+
+
 def test_locals_get_short_names_and_the_code_computes_the_same():
     small = minify(LOCALS)
     assert _run(small) == _run(LOCALS)
-    words = _words(small)
+    words = _names(small)
     assert not words & {"running_sum", "value", "offset", "message", "error", "result", "total", "scale", "width",
                         "base", "wanted", "row", "column"}, small
     # parameters some call names (keyword arguments, keyword-only ones, a library method's), nonlocal names,
     # names a nested scope binds again, and the locals of a function that reads locals() keep theirs
     kept = {"values", "factor", "bonus", "item", "key", "default", "count", "step", "hidden", "TOTAL", "math"}
-    assert kept <= words, small
+    assert kept <= words and {"amount", "shift"} <= words, small
+    assert "def announce(epoch, a):" in small, small
 
 
 def test_minifying_drops_docstrings_annotations_and_annotation_only_imports():

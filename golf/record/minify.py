@@ -156,14 +156,17 @@ def _rename_locals(function: ast.AST, parameters: list[str]) -> None:
 
 
 def _spelled(trees) -> set[str]:
-    """Every keyword argument name and every word of a string constant in `trees`."""
+    """The names code in `trees` may pass arguments by: every keyword argument, and every string constant that
+    could be a key of a `**` mapping (an identifier, or a dotted path of them, such as a config key's path).
+    A string with spaces or punctuation is a message, never an argument name."""
     words = set()
     for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg:
                 words.add(node.arg)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                words.update(re.findall(r"\w+", node.value))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and re.fullmatch(r"[A-Za-z_][\w.]*", node.value):
+                words.update(node.value.split("."))
     return words
 
 
