@@ -67,11 +67,22 @@ class EBLSLayer(nn.Module):
 
 
 class VirtualLayers(nn.ModuleList):
-    """One EBLSLayer per virtual depth."""
+    """One EBLSLayer per virtual depth, and what the model asks of EBLS: the layer order, the training penalty
+    and the gammas it logs (golf.models.gpt)."""
 
-    def __init__(self, dim: int, rank: int, gamma_init: float, depth: int):
+    def __init__(self, dim: int, rank: int, gamma_init: float, depth: int, penalty_weight: float):
         super().__init__(EBLSLayer(dim, rank, gamma_init) for _ in range(depth))
+        self.penalty_weight = penalty_weight  # arch.ebls_penalty
+
+    def block_order(self, num_blocks: int) -> list[int]:
+        """The shared block of each virtual layer, block-major (3 blocks x 3: 0, 0, 0, 1, 1, 1, 2, 2, 2)."""
+        return [i * num_blocks // len(self) for i in range(len(self))]
 
     def penalty(self) -> torch.Tensor:
-        """The shrinkage penalty: sum over virtual layers of g_attn + g_mlp (times arch.ebls_penalty in the loss)."""
-        return sum(g_attn + g_mlp for g_attn, g_mlp in (layer.gammas() for layer in self))
+        """The shrinkage penalty added to the training loss: arch.ebls_penalty * sum over virtual layers of
+        g_attn + g_mlp."""
+        return self.penalty_weight * sum(g_attn + g_mlp for g_attn, g_mlp in (layer.gammas() for layer in self))
+
+    def gammas(self) -> dict[str, float]:
+        return {f"{part}_{i:02d}": float(g.detach()) for i, layer in enumerate(self)
+                for part, g in zip(("attn", "mlp"), layer.gammas())}

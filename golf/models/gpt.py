@@ -76,58 +76,27 @@ class GPT(nn.Module):
         self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
             self.lm_head.zero_init = True
-        # Optional components are imported only when configured, so a record's script embeds what it uses.
-        bos_id = cfg.bos_id if cfg.bos_mask else None
-        self.bigram = None
-        if cfg.bigram_buckets:
-            from golf.models.bigram_hash import BigramHash
+        # Every option's module is imported only when configured (a record's script embeds what it uses) and
+        # builds its parameters in this order, which keeps every preset's parameter order and initial weights.
+        self.bigram = self.smear = self.gated_smear = self.mixed_embedding = None
+        if cfg.bigram_buckets or cfg.smear or cfg.gated_smear:
+            from golf.models.token_mixing import add_token_mixers
 
-            self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, dim, cfg.bigram_hash, cfg.bigram_init_std,
-                                     cfg.bigram_scale_init, bos_id, cfg.bigram_mult)
-        self.smear = None
-        if cfg.smear:
-            from golf.models.smear_gate import SmearGate
-
-            self.smear = SmearGate(dim, bos_id, cfg.smear_init_logit)
-        self.smear_pre_norm = cfg.smear_pre_norm
-        self.gated_smear = None
-        if cfg.gated_smear:  # masked at every BOS whatever arch.bos_mask says (the PR #1855 fix)
-            from golf.models.gated_smear import GatedSmear
-
-            self.gated_smear = GatedSmear(cfg.gate_window, cfg.bos_id)
+            add_token_mixers(self, cfg)
         self.softcap = None
         if cfg.asym_softcap:
             from golf.models.asym_softcap import AsymmetricSoftcap
 
             self.softcap = AsymmetricSoftcap(cfg.logit_softcap)
-        self.bos_id, self.document_mask = cfg.bos_id, None
-        if cfg.doc_attention:
-            from golf.models.document_mask import document_causal_mask
-
-            self.document_mask = document_causal_mask
-        self.value_embed = None
-        if cfg.value_embed_dim:
-            from golf.models.value_embedding import ValueEmbedding
-
-            kv_dim = cfg.num_kv_heads * (dim // cfg.num_heads)
-            self.value_embed = ValueEmbedding(cfg.vocab_size, cfg.value_embed_dim, kv_dim)
-        self.value_residual = cfg.value_residual
         # g = sigmoid(gate) blends stream and skip: g x + (1 - g) w s, g = 0.5 at init
         # (docs/techniques.md#u-net-skips-and-skip-gates).
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
-        self.parallel_residual, self.parallel_start = cfg.parallel_residual, cfg.parallel_start
-        self.lane_merge = nn.Parameter(torch.tensor(0.5)) if cfg.parallel_residual == "two_lane" else None
-        self.lane_mix = None
-        if cfg.parallel_residual == "two_lane_mix":
-            from golf.models.lane_mix import LaneMix
+        self.virtual_layers = self.stack = None
+        if (cfg.value_embed_dim or cfg.value_residual or cfg.doc_attention or cfg.parallel_residual != "none"
+                or cfg.ebls_blocks):
+            from golf.models.layer_stack import add_layer_options
 
-            self.lane_mix = LaneMix(num_blocks)
-        self.virtual_layers = None
-        if cfg.ebls_blocks:
-            from golf.models.ebls import VirtualLayers
-
-            self.virtual_layers = VirtualLayers(dim, cfg.ebls_rank, cfg.ebls_gamma_init, cfg.num_layers)
-        self.ebls_penalty = cfg.ebls_penalty
+            add_layer_options(self, cfg, num_blocks)
         self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
         self.recur_start_step, self.recur_start_fraction = cfg.recur_start_step, cfg.recur_start_fraction
         # Training switches recurrence per step; a model rebuilt from an artifact takes the state it was trained to.
@@ -166,32 +135,21 @@ class GPT(nn.Module):
         self.recur_active = state.get("recur_active", True)
 
     def layer_order(self) -> list[int]:
-        """The physical block index of each virtual layer, in execution order. EBLS: block-major, each
-        shared block serving consecutive virtual layers (3 blocks x 3: 0, 0, 0, 1, 1, 1, 2, 2, 2)."""
+        """The physical block index of each virtual layer, in execution order (EBLS: its block-major order)."""
         n = len(self.blocks)
-        if self.virtual_layers is None:
-            base = list(range(n))
-        else:
-            base = [i * n // len(self.virtual_layers) for i in range(len(self.virtual_layers))]
+        base = list(range(n)) if self.virtual_layers is None else self.virtual_layers.block_order(n)
         return layer_order(base, self.recur_layers, self.recur_loops, self.recur_active)
 
     def gammas(self) -> dict[str, float]:
         """EBLS shrinkage gammas per virtual layer ({} without EBLS), for logging."""
-        if self.virtual_layers is None:
-            return {}
-        return {f"{part}_{i:02d}": float(g.detach()) for i, layer in enumerate(self.virtual_layers)
-                for part, g in zip(("attn", "mlp"), layer.gammas())}
+        return {} if self.virtual_layers is None else self.virtual_layers.gammas()
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The embedding stream x0: rms_norm(tok_emb(ids)), or with the token mixers of golf.models.token_mixing."""
         x = self.tok_emb(input_ids)
-        if self.bigram is not None:
-            x = x + self.bigram(input_ids)
-        if self.gated_smear is not None:
-            x = self.gated_smear(x, input_ids)
-        if self.smear is not None and self.smear_pre_norm:
-            return F.rms_norm(self.smear(x, input_ids), (x.size(-1),))
-        x = F.rms_norm(x, (x.size(-1),))
-        return self.smear(x, input_ids) if self.smear is not None else x
+        if self.mixed_embedding is not None:
+            return self.mixed_embedding(self, x, input_ids)
+        return F.rms_norm(x, (x.size(-1),))
 
     def merge_skip(self, i: int, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         s = self.skip_weights[i].to(dtype=x.dtype)[None, None, :] * skip
@@ -202,44 +160,17 @@ class GPT(nn.Module):
 
     def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embed(input_ids)
-        x0 = x
-        ve = self.value_embed(input_ids) if self.value_embed is not None else None
-        mask = self.document_mask(input_ids, self.bos_id) if self.document_mask is not None else None
+        if self.stack is not None:  # options that change how layers connect run their loop (golf.models.layer_stack)
+            return self.final_norm(self.stack(self, x, input_ids))
+        x0, skips = x, []
         order = self.layer_order()
         num_encoder = len(order) // 2
-        skips, lane1, v0 = [], None, None
         for depth, phys in enumerate(order):
-            block = self.blocks[phys]
-            if depth >= num_encoder:
-                # The stream splits once, at the first decoder layer at or past parallel_start; x is lane0
-                # from there on (skips go to it). PR #1855+ splits before that layer's skip, PR #1550 after it.
-                split = lane1 is None and phys >= self.parallel_start
-                if split and self.lane_mix is not None:
-                    lane1 = x
-                if skips and depth - num_encoder < len(self.skip_weights):
-                    x = self.merge_skip(depth - num_encoder, x, skips.pop())
-                if split and self.lane_merge is not None:
-                    lane1 = x
-            if lane1 is not None and self.lane_mix is not None:
-                a, m, v = block.lane_outputs(x, lane1, x0, ve, v0, mask)
-                x, lane1 = self.lane_mix(phys, x, lane1, a, m)
-            elif lane1 is not None:
-                x, lane1, v = block.forward_two_lane(x, lane1, x0, ve, v0, mask)
-            elif self.parallel_residual == "gptj" and phys >= self.parallel_start:
-                x, v = block.forward_gptj(x, x0, ve, v0, mask)
-            elif self.virtual_layers is not None:
-                x, v = self.virtual_layers[depth](x, x0, block, ve, v0, mask)
-            else:
-                x, v = block(x, x0, ve, v0, mask)
-            if self.value_residual and v0 is None:
-                v0 = v
+            if depth >= num_encoder and skips and depth - num_encoder < len(self.skip_weights):
+                x = self.merge_skip(depth - num_encoder, x, skips.pop())
+            x, _ = self.blocks[phys](x, x0)
             if depth < num_encoder:
                 skips.append(x)
-        if lane1 is not None and self.lane_mix is not None:
-            x = self.lane_mix.merge(x, lane1)
-        elif lane1 is not None:
-            m = self.lane_merge.to(dtype=x.dtype)
-            x = m * x + (1 - m) * lane1
         return self.final_norm(x)
 
     def logits(self, input_ids: torch.Tensor, head_delta=None) -> torch.Tensor:
@@ -254,10 +185,10 @@ class GPT(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, target_ids: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """Cross-entropy in fp32 over the soft-capped logits; reduction 'none' gives per-token NLL. In training
-        with reduction 'mean', EBLS adds its shrinkage penalty ebls_penalty * sum(gammas)."""
+        with reduction 'mean', EBLS adds its shrinkage penalty (golf.models.ebls)."""
         logits = self.logits(input_ids)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target_ids.reshape(-1),
                                reduction=reduction)
         if self.virtual_layers is not None and self.training and reduction == "mean":
-            loss = loss + self.ebls_penalty * self.virtual_layers.penalty()
+            loss = loss + self.virtual_layers.penalty()
         return loss if reduction != "none" else loss.view_as(target_ids)
