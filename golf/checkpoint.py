@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from golf.data.loader_state import loader_state, restore_loader
 from golf.errors import GolfError
 from golf.utils.atomic import atomic_write
 
@@ -114,7 +115,7 @@ class Checkpointer:
              averager=None) -> None:
         t0 = time.perf_counter()
         mine = _plain({"optimizers": {k: opt.state_dict() for k, opt in optimizers.items()},
-                       "rng": rng_state(), "loader": loader.state_dict()})
+                       "rng": rng_state(), "loader": loader_state(loader)})
         ranks = _gather(mine, self.rt)
         if self.rt.is_main:
             state = {"format_version": FORMAT_VERSION, "config_sha256": self.config_hash, "step": step,
@@ -165,6 +166,6 @@ class Checkpointer:
         mine = state["ranks"][self.rt.rank]
         for key, opt in optimizers.items():
             opt.load_state_dict(mine["optimizers"][key])
-        loader.load_state_dict(mine["loader"])
+        restore_loader(loader, mine["loader"])
         set_rng_state(mine["rng"])
         log.info(f"resumed from {self.path}: step {state['step']}, training time {state['training_ms'] / 1000:.1f}s")

@@ -9,6 +9,7 @@ import torch
 from optional_assets import needs_cuda
 
 from golf.data.loader import DistributedTokenLoader, TokenStream, load_validation_tokens
+from golf.data.loader_state import loader_state, restore_loader, restore_stream
 from golf.data.shard_writer import write_shard
 from golf.data.shards import HEADER_BYTES, SHARD_MAGIC, find_shards, load_shard, read_shard_header
 from golf.errors import ConfigError, DataError
@@ -157,21 +158,21 @@ def test_loader_resume_gives_the_same_next_batch(two_shards):
     loader = DistributedTokenLoader(two_shards, rank=1, world_size=2)
     for _ in range(3):
         loader.next_batch(12, 3, 1)
-    state = json.loads(json.dumps(loader.state_dict()))
+    state = json.loads(json.dumps(loader_state(loader)))
     expected = loader.next_batch(12, 3, 1)
     resumed = DistributedTokenLoader(two_shards, rank=1, world_size=2)
-    resumed.load_state_dict(state)
+    restore_loader(resumed, state)
     got = resumed.next_batch(12, 3, 1)
     assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True))
-    assert loader.state_dict() == resumed.state_dict()
+    assert loader_state(loader) == loader_state(resumed)
 
 
 def test_resume_with_other_shards_is_a_data_error(two_shards):
     stream = TokenStream(two_shards)
     with pytest.raises(DataError, match="shard #5"):
-        stream.load_state_dict({"file_index": 5, "position": 0})
+        restore_stream(stream, {"file_index": 5, "position": 0})
     with pytest.raises(DataError, match="past the end"):
-        stream.load_state_dict({"file_index": 0, "position": 11})
+        restore_stream(stream, {"file_index": 0, "position": 11})
 
 
 def test_all_empty_shards_are_rejected(tmp_path):

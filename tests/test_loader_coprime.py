@@ -10,6 +10,7 @@ import torch
 
 from golf.config.train import LoaderName, TrainConfig
 from golf.data.coprime_loader import CoprimeLoader, ShardCursor
+from golf.data.loader_state import loader_state, restore_loader
 from golf.data.shard_writer import write_shard
 from golf.data.train_loader import build_train_loader
 from golf.errors import ConfigError, DataError
@@ -88,10 +89,10 @@ def test_resume_gives_the_same_next_batches(shards):
     loader = CoprimeLoader(shards, 1, 2, seed=11)
     for _ in range(7):
         loader.next_batch(64, T, 1)
-    state = json.loads(json.dumps(loader.state_dict()))  # plain data, as a checkpoint stores it
+    state = json.loads(json.dumps(loader_state(loader)))  # plain data, as a checkpoint stores it
     expected = [loader.next_batch(64, T, 1) for _ in range(3)]
     resumed = CoprimeLoader(shards, 1, 2, seed=11)
-    resumed.load_state_dict(state)
+    restore_loader(resumed, state)
     for x, y in expected:
         rx, ry = resumed.next_batch(64, T, 1)
         assert torch.equal(x, rx) and torch.equal(y, ry)
@@ -115,4 +116,4 @@ def test_shape_errors_and_short_shards(shards):
     with pytest.raises(DataError, match="seq_len\\+1 = 1025 tokens"):
         loader.next_batch(2 * 1024, 1024, 1)
     with pytest.raises(DataError, match="covers 2 shards, but 4 match"):
-        loader.load_state_dict({**loader.state_dict(), "cursors": [None, None]})
+        restore_loader(loader, {**loader_state(loader), "cursors": [None, None]})

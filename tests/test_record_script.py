@@ -21,8 +21,8 @@ from golf.record.script import _literal, _source_literal, train_script
 FORBIDDEN = ("hydra", "omegaconf", "wandb", "matplotlib", "scipy")
 # What golf's jobs add around a run (checkpoints, preemption, the data access log, results, the typed schema):
 # never part of a record's counted code.
-JOB_ONLY = ("golf.config.schema", "golf.preemption", "golf.checkpoint", "golf.data.access", "golf.job_trainer",
-            "golf.job_pipeline")
+JOB_ONLY = ("golf.config.schema", "golf.preemption", "golf.checkpoint", "golf.data.access", "golf.data.loader_state",
+            "golf.job_trainer", "golf.job_pipeline")
 # A recipe config touching every optional path a record can carry at CPU size: recurrence, parallel residuals,
 # XSA, value embeddings, SmearGate, EMA, late QAT, GPTQ with training-data calibration inside the training-time
 # reserve, sliding eval and score-first stream TTT.

@@ -62,18 +62,9 @@ class ShardCursor:
         self.taken += 1
         return self.phase + block * self.seq_len
 
-    def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("seq_len", "phase", "count", "start", "stride", "taken")}
-
-    @classmethod
-    def from_state(cls, state: dict) -> ShardCursor:
-        cursor = cls.__new__(cls)
-        cursor.__dict__.update(state)
-        return cursor
-
 
 class CoprimeLoader:
-    """Drop-in for DistributedTokenLoader: next_batch, state_dict, load_state_dict."""
+    """Drop-in for DistributedTokenLoader: next_batch (its resume state: golf.data.loader_state)."""
 
     def __init__(self, pattern: str, rank: int, world_size: int, seed: int, device: str | torch.device = "cpu"):
         self.pattern = pattern
@@ -140,15 +131,3 @@ class CoprimeLoader:
         # Contiguous halves copied by numpy: the same layout the sequential loader hands the model.
         x, y = (torch.from_numpy(np.ascontiguousarray(part)) for part in (mine[:, :-1], mine[:, 1:]))
         return to_device(x, self.device), to_device(y, self.device)
-
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "batches_built": self.batches_built,
-                "cursors": [c.state_dict() if c is not None else None for c in self.cursors]}
-
-    def load_state_dict(self, state: dict) -> None:
-        if len(state["cursors"]) != len(self.shards):
-            raise DataError(f"checkpoint loader state covers {len(state['cursors'])} shards, but {len(self.shards)} "
-                            f"match {self.pattern}; resume with the same data option the run started with")
-        self.rng.bit_generator.state = state["rng"]
-        self.batches_built = int(state["batches_built"])
-        self.cursors = [ShardCursor.from_state(c) if c is not None else None for c in state["cursors"]]

@@ -71,24 +71,6 @@ class TokenStream:
             return np.empty(0, dtype=np.int64)
         return np.concatenate(chunks, dtype=np.int64)
 
-    def state_dict(self) -> dict:
-        return {"file_index": self.file_index, "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        file_index, position = int(state["file_index"]), int(state["position"])
-        if not 0 <= file_index < len(self.files):
-            raise DataError(
-                f"checkpoint data position points at shard #{file_index}, but only {len(self.files)} "
-                f"shards match {self.pattern}; resume with the same data option the run started with"
-            )
-        tokens = load_shard(self.files[file_index])
-        if not 0 <= position <= tokens.size:
-            raise DataError(
-                f"checkpoint data position {position} is past the end of {self.files[file_index]} "
-                f"({tokens.size} tokens); resume with the same data option the run started with"
-            )
-        self.file_index, self.position, self.tokens = file_index, position, tokens
-
 
 class DistributedTokenLoader:
     """The official baseline loader: each rank keeps its span of one shared global chunk."""
@@ -108,12 +90,6 @@ class DistributedTokenLoader:
         chunk = self.stream.take(span * self.world_size)
         local = to_device(torch.from_numpy(chunk[self.rank * span : (self.rank + 1) * span]), self.device)
         return local[:-1].view(-1, seq_len), local[1:].view(-1, seq_len)
-
-    def state_dict(self) -> dict:
-        return self.stream.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.stream.load_state_dict(state)
 
 
 def load_validation_tokens(pattern: str, seq_len: int) -> torch.Tensor:

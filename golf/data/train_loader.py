@@ -8,7 +8,8 @@ from golf.data.loader import DistributedTokenLoader
 
 def build_train_loader(train_cfg, pattern: str, rank: int, world_size: int, seed: int,
                        device: str | torch.device = "cpu"):
-    """Both loaders have next_batch(global_tokens, seq_len, grad_accum), state_dict and load_state_dict."""
+    """Both loaders have next_batch(global_tokens, seq_len, grad_accum); golf.data.loader_state saves and restores
+    where either stands."""
     if train_cfg.loader == "coprime":
         from golf.data.coprime_loader import CoprimeLoader
 
