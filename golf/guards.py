@@ -26,8 +26,8 @@ class LossWatch:
     def check(self, loss: torch.Tensor) -> None:
         step = int(self.first_bad.item())
         if step >= 0:
-            raise NonFiniteError(f"training diverged: train loss became {float(loss)} at step {step}; lower the "
-                                 f"learning rates (optimizer.*_lr) or enable optimizer.grad_clip_norm")
+            raise NonFiniteError(f"training diverged: train loss became {float(loss)} at step {step}",
+                                 fix="lower the learning rates (optimizer.*_lr) or enable optimizer.grad_clip_norm")
 
 
 def check_finite_weights(model: torch.nn.Module, step: int, when: str) -> None:
@@ -38,4 +38,4 @@ def check_finite_weights(model: torch.nn.Module, step: int, when: str) -> None:
         name, tensor = tensors[int((~finite).nonzero()[0])]
         bad = int((~torch.isfinite(tensor)).sum())
         raise NonFiniteError(f"weight {name} has {bad} NaN/inf values at step {step} ({when}); nothing was saved "
-                             f"from this model; lower the learning rates or enable optimizer.grad_clip_norm")
+                             f"from this model", fix="lower the learning rates or enable optimizer.grad_clip_norm")

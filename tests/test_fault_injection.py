@@ -54,7 +54,7 @@ def _saver(tmp_path, config_hash="a" * 64, world_size=1):
     opt = torch.optim.Adam(model.parameters())
     model.proj(torch.ones(1, 4)).sum().backward()
     opt.step()
-    loader = SimpleNamespace(state_dict=lambda: {"file_index": 0, "position": 7})
+    loader = SimpleNamespace(stream=SimpleNamespace(file_index=0, position=7))  # a sequential loader's place
     return Checkpointer(tmp_path, config_hash, rt), model, {"adam": opt}, loader
 
 

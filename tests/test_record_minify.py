@@ -191,10 +191,22 @@ def lazy():
     return loaded_lazily()
 
 
-REGISTRY = {"kept": Kept}
+REGISTRY = dict(kept=Kept)  # a call: running code
 ''',
     "pkg_b": '''
+HINT = "run the " + "fixer"
+UNREAD_TABLE = {"a": (1, -2)}
+READ_LIMIT = 3
+
+
+class Oops(Exception):
+    def __init__(self, problem, fix=""):
+        super().__init__(problem + fix)
+
+
 def used_helper():
+    if READ_LIMIT < 0:
+        raise Oops("negative", fix=HINT)
     return 3
 
 
@@ -225,4 +237,7 @@ def test_definitions_no_running_code_reaches_are_left_out():
     assert {"__future__", "json", "used_helper", "reached_by_attribute", "reached_by_string", "Kept", "lazy"} \
         <= small["pkg_a"]
     assert {"used_helper", "registered"} <= small["pkg_b"]  # a decorator may register what it wraps
+    # a raise leaves golf's fix out, and constants nothing reads any more go too
+    assert {"READ_LIMIT", "Oops", "negative"} <= small["pkg_b"]
+    assert not {"HINT", "UNREAD_TABLE", "fixer"} & small["pkg_b"]
     assert "loaded_lazily" in small["pkg_c"]  # imported inside a reachable function

@@ -222,3 +222,18 @@ def test_the_script_is_the_same_for_every_seed_and_names_no_machine_path():
     assert "/tmp/demo" not in text and "'root': './data/datasets/demo'" in text
     config = ast.literal_eval(next(line for line in text.splitlines() if line.startswith("CONFIG = "))[9:])
     assert "seed" not in config and "paths" not in config and config["data"] == {"name": "demo", "vocab_size": 1024}
+
+
+def test_a_compressed_record_names_the_problem_without_golf_s_fix(tmp_path):
+    """golf's fixes name its commands and config keys, which a record cannot take: the compressed script says
+    the problem only; the plain one keeps golf's full message."""
+    for code_format in ("plain", "lzma"):
+        script, _ = train_script(_cfg("+experiment=cpu_demo", f"export.code={code_format}"))
+        (tmp_path / code_format).mkdir()
+        (tmp_path / code_format / "train_gpt.py").write_bytes(script)
+        env = {**os.environ, "DATA_PATH": str(tmp_path / "no_data")}
+        proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=tmp_path / code_format, env=env,
+                              capture_output=True, text=True, timeout=300)
+        line = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and line.startswith("error: tokenizer ") and " not found" in line, proc.stderr
+        assert ("python -m golf.data.fineweb" in line) == (code_format == "plain"), line

@@ -10,8 +10,8 @@ def _brotli():
     try:
         import brotli
     except ImportError as exc:
-        raise ConfigError("quant.compressor=brotli needs the brotli package; pip install brotli, or use "
-                          "quant.compressor=zstd / lzma") from exc
+        raise ConfigError("quant.compressor=brotli needs the brotli package",
+                          fix="pip install brotli, or use quant.compressor=zstd / lzma") from exc
     return brotli
 
 

@@ -86,18 +86,18 @@ def write(path: Path, blob: bytes) -> None:
 def unpack(blob: bytes, source: str = "artifact") -> Contents:
     """Verify and decode artifact bytes."""
     if len(blob) < 6 or blob[:4] != MAGIC:
-        raise ArtifactError(f"{source}: not a golf artifact (bad magic); re-export it from the run's job dir")
+        raise ArtifactError(f"{source}: not a golf artifact (bad magic)", fix="re-export it from the run's job dir")
     version, name_len = struct.unpack("<BB", blob[4:6])
     if version != VERSION:
-        raise ArtifactError(f"{source}: artifact version {version}, this golf reads version {VERSION}; "
-                            f"use the golf version that wrote it")
+        raise ArtifactError(f"{source}: artifact version {version}, this golf reads version {VERSION}",
+                            fix="use the golf version that wrote it")
     start = 6 + name_len + 32
     if len(blob) < start:
-        raise ArtifactError(f"{source}: truncated header ({len(blob)} bytes); the file is incomplete, rewrite it")
+        raise ArtifactError(f"{source}: truncated header ({len(blob)} bytes)", fix="the file is incomplete, rewrite it")
     digest, payload = blob[6 + name_len : start], blob[start:]
     if hashlib.sha256(payload).digest() != digest:
-        raise ArtifactError(f"{source}: sha256 mismatch ({len(payload)} payload bytes); the file is truncated or "
-                            f"altered, rewrite it from the run (python -m golf.train ...)")
+        raise ArtifactError(f"{source}: sha256 mismatch ({len(payload)} payload bytes)",
+                            fix="the file is truncated or altered, rewrite it from the run (python -m golf.train ...)")
     try:
         compressor = blob[6 : 6 + name_len].decode("ascii")
         if compressor == "pergroup":
@@ -115,8 +115,8 @@ def unpack(blob: bytes, source: str = "artifact") -> Contents:
     except ArtifactError:
         raise
     except Exception as exc:  # the header's compressor name is outside the checksum
-        raise ArtifactError(f"{source}: cannot decode the payload ({type(exc).__name__}: {exc}); the header is "
-                            f"damaged, rewrite the artifact from the run") from exc
+        raise ArtifactError(f"{source}: cannot decode the payload ({type(exc).__name__}: {exc})",
+                            fix="the header is damaged, rewrite the artifact from the run") from exc
     weights = obj["weights"]
     state = int8.dequantize_state_dict(weights) if obj["quant"] == "int8" else weights["state"]
     return Contents(obj["arch"], state, obj.get("step_state", {}))

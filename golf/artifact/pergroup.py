@@ -106,7 +106,7 @@ def encode(meta: dict, tensors: dict[str, torch.Tensor], buckets: dict[str, str]
 
 def decode(blob: bytes) -> tuple[dict, dict[str, torch.Tensor]]:
     if blob[:4] != MAGIC:
-        raise ArtifactError("not a per-group payload (bad magic); re-export the artifact")
+        raise ArtifactError("not a per-group payload (bad magic)", fix="re-export the artifact")
     (head_len,) = struct.unpack("<I", blob[4:8])
     header = json.loads(blob[8 : 8 + head_len].decode("utf-8"))
     stream = io.BytesIO(blob[8 + head_len :])

@@ -48,8 +48,9 @@ def check_sidecar_alignment(val_pattern: str, bytes_pattern: str) -> None:
     expected = [sidecar_path(p) for p in val]
     if [p.resolve() for p in sidecars] != [p.resolve() for p in expected]:
         raise DataError(f"byte sidecars {bytes_pattern} ({len(sidecars)} files) do not pair one-to-one with the "
-                        f"val shards {val_pattern} ({len(val)} files, e.g. {expected[0].name}); make the val "
-                        f"pattern match only <prefix>_val_NNNNNN.bin, or re-download / rebuild the dataset")
+                        f"val shards {val_pattern} ({len(val)} files, e.g. {expected[0].name})",
+                        fix="make the val pattern match only <prefix>_val_NNNNNN.bin, or re-download / rebuild the "
+                            "dataset")
     for shard, sidecar in zip(val, sidecars, strict=True):
         tokens, entries = read_shard_header(shard), read_shard_header(sidecar)
         if tokens != entries:

@@ -98,8 +98,8 @@ class CoprimeLoader:
         """`(shard, token offset)` of every window of the next global batch; rank r reads r, r + W, ..."""
         eligible = [i for i, s in enumerate(self.shards) if s.size >= seq_len + 1]
         if not eligible:
-            raise DataError(f"no shard matching {self.pattern} holds seq_len+1 = {seq_len + 1} tokens; "
-                            f"lower train.seq_len or use train.loader=sequential")
+            raise DataError(f"no shard matching {self.pattern} holds seq_len+1 = {seq_len + 1} tokens",
+                            fix="lower train.seq_len or use train.loader=sequential")
         progress = min(self.batches_built / MIX_HORIZON, 1.0)
         weights = np.array([self._remaining(i, seq_len) for i in eligible], dtype=np.float64) ** (0.9 - 0.4 * progress)
         weights /= weights.sum()

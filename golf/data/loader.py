@@ -22,8 +22,8 @@ def local_batch_tokens(global_tokens: int, seq_len: int, world_size: int, grad_a
         raise ConfigError(
             f"train.batch_tokens={global_tokens} / (world size {world_size} x grad accum "
             f"{grad_accum_steps}) = {local_tokens} tokens per micro-batch, which is not a positive "
-            f"multiple of train.seq_len={seq_len}; set train.batch_tokens to a multiple of "
-            f"{world_size * grad_accum_steps * seq_len}"
+            f"multiple of train.seq_len={seq_len}",
+            fix=f"set train.batch_tokens to a multiple of {world_size * grad_accum_steps * seq_len}",
         )
     return local_tokens
 
@@ -46,7 +46,7 @@ class TokenStream:
         self.tokens = load_shard(self.files[0])
         if self.tokens.size == 0 and all(load_shard(f).size == 0 for f in self.files):
             raise DataError(
-                f"every shard matching {pattern} is empty; rebuild the data with python -m golf.data.build"
+                f"every shard matching {pattern} is empty", fix="rebuild the data with python -m golf.data.build"
             )
 
     def _advance_file(self) -> None:
@@ -99,7 +99,7 @@ def load_validation_tokens(pattern: str, seq_len: int) -> torch.Tensor:
     if total < seq_len + 1:
         raise DataError(
             f"val split {pattern} has {total} tokens, fewer than one sequence of seq_len+1 = "
-            f"{seq_len + 1}; lower eval.seq_len or add val data"
+            f"{seq_len + 1}", fix="lower eval.seq_len or add val data"
         )
     usable = ((total - 1) // seq_len) * seq_len + 1
     tokens = np.empty(usable, dtype=np.int32)

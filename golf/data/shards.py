@@ -35,29 +35,29 @@ def read_shard_header(path: str | Path) -> int:
     """Validate a shard's header and size; return its token count."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: shard file not found; {_GET_DATA_HINT}")
+        raise DataError(f"{path}: shard file not found", fix=_GET_DATA_HINT)
     size = path.stat().st_size
     if size < HEADER_BYTES:
         raise DataError(
             f"{path}: file is {size} bytes, shorter than the {HEADER_BYTES}-byte shard header; "
-            f"the file is truncated or not a shard — {_REBUILD_HINT}"
+            f"the file is truncated or not a shard", fix=_REBUILD_HINT
         )
     header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
     magic, version, num_tokens = (int(v) for v in header[:3])
     if magic != SHARD_MAGIC:
         raise DataError(
             f"{path}: bad magic {magic} (expected {SHARD_MAGIC}); the file is not a "
-            f"golf/parameter-golf shard — {_REBUILD_HINT}"
+            f"golf/parameter-golf shard", fix=_REBUILD_HINT
         )
     if version != SHARD_VERSION:
         raise DataError(
-            f"{path}: unsupported shard version {version} (expected {SHARD_VERSION}); {_REBUILD_HINT}"
+            f"{path}: unsupported shard version {version} (expected {SHARD_VERSION})", fix=_REBUILD_HINT
         )
     expected_size = HEADER_BYTES + 2 * num_tokens
     if num_tokens < 0 or size != expected_size:
         raise DataError(
             f"{path}: header says {num_tokens} tokens, so the file should be {expected_size} bytes, "
-            f"but it is {size} bytes (truncated or corrupt download); {_REBUILD_HINT}"
+            f"but it is {size} bytes (truncated or corrupt download)", fix=_REBUILD_HINT
         )
     return num_tokens
 
@@ -77,5 +77,5 @@ def find_shards(pattern: str) -> list[Path]:
     """Sorted shard paths matching a glob pattern; a clear error when there are none."""
     matches = sorted(glob.glob(os.path.expanduser(pattern)))
     if not matches:
-        raise DataError(f"no shard files match {pattern}; {_GET_DATA_HINT}")
+        raise DataError(f"no shard files match {pattern}", fix=_GET_DATA_HINT)
     return [Path(m) for m in matches]

@@ -14,15 +14,15 @@ def load_tokenizer(path: str | Path) -> spm.SentencePieceProcessor:
     path = Path(path)
     if not path.is_file():
         raise DataError(
-            f"tokenizer {path} not found; download it with python -m golf.data.fineweb, "
-            f"build one with python -m golf.data.build, or fix data.tokenizer"
+            f"tokenizer {path} not found", fix="download it with python -m golf.data.fineweb, build one with "
+            "python -m golf.data.build, or fix data.tokenizer"
         )
     try:
         return spm.SentencePieceProcessor(model_file=str(path))
     except (RuntimeError, OSError) as exc:
         raise DataError(
-            f"tokenizer {path} is not a loadable SentencePiece model ({exc}); re-download it with "
-            f"python -m golf.data.fineweb or rebuild it with python -m golf.data.build"
+            f"tokenizer {path} is not a loadable SentencePiece model ({exc})", fix="re-download it with "
+            "python -m golf.data.fineweb or rebuild it with python -m golf.data.build"
         ) from exc
 
 
@@ -32,7 +32,7 @@ def check_vocab(sp: spm.SentencePieceProcessor, vocab_size: int, tokenizer_path:
     if pieces != vocab_size:
         raise DataError(
             f"arch.vocab_size={vocab_size} does not match tokenizer {tokenizer_path} with {pieces} "
-            f"pieces; set arch.vocab_size={pieces} or pick the matching data=... option"
+            f"pieces", fix=f"set arch.vocab_size={pieces} or pick the matching data=... option"
         )
 
 
@@ -42,7 +42,7 @@ def check_bos(sp: spm.SentencePieceProcessor, bos_id: int, bos_mask: bool, token
         return
     fix = f"set arch.bos_id={sp.bos_id()}" if sp.bos_id() >= 0 else "it has none: set arch.bos_mask=false"
     raise DataError(f"arch.bos_id={bos_id} is not the BOS of tokenizer {tokenizer_path} (id {sp.bos_id()}), so "
-                    f"document boundaries would be masked at the wrong token; {fix}")
+                    f"document boundaries would be masked at the wrong token", fix=fix)
 
 
 def check_tokens_in_vocab(tokens: np.ndarray, vocab_size: int, source: str) -> None:

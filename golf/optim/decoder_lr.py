@@ -15,7 +15,7 @@ def decoder_tensor_ids(model: nn.Module) -> set[int]:
     blocks = getattr(model, "blocks", None)
     if not isinstance(blocks, nn.ModuleList):
         raise ConfigError(f"optimizer.decoder_lr_mult needs a model whose physical blocks are `model.blocks` "
-                          f"(an nn.ModuleList); {type(model).__name__} has none; set optimizer.decoder_lr_mult=1")
+                          f"(an nn.ModuleList); {type(model).__name__} has none", fix="set optimizer.decoder_lr_mult=1")
     half = len(blocks) // 2
     encoder = {id(p) for block in blocks[:half] for p in block.parameters()}
     return {id(p) for block in blocks[half:] for p in block.parameters() if id(p) not in encoder}

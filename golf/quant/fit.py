@@ -51,8 +51,8 @@ def fit_to_budget(meta: dict, tensors: dict[str, torch.Tensor], encode: Callable
     if len(smallest) > target_bytes:
         raise ArtifactError(f"the model is {len(blob) - target_bytes:,} B over its {target_bytes:,} B share of the "
                             f"limit and still {len(smallest) - target_bytes:,} B over after zeroing all {total:,} "
-                            f"+-1 codes; lower the bits (quant.bits_mlp=5, quant.bits_attn=5), raise "
-                            f"quant.prune_fraction, use quant.compressor=lzma, or shrink the model (arch.*)")
+                            f"+-1 codes", fix="lower the bits (quant.bits_mlp=5, quant.bits_attn=5), raise "
+                            "quant.prune_fraction, use quant.compressor=lzma, or shrink the model (arch.*)")
     lo, hi, best = 0, total, smallest
     while hi - lo > 1:
         mid = (lo + hi) // 2

@@ -27,8 +27,8 @@ def hot_codec(quant) -> str:
     if pergroup.lrzip_available():
         return "lrzip"
     if quant.hot_compressor == "lrzip":
-        raise ArtifactError("quant.hot_compressor=lrzip but the lrzip binary is not on PATH; apt-get install lrzip, "
-                            "or set quant.hot_compressor=auto (brotli without lrzip)")
+        raise ArtifactError("quant.hot_compressor=lrzip but the lrzip binary is not on PATH",
+                            fix="apt-get install lrzip, or set quant.hot_compressor=auto (brotli without lrzip)")
     log.info(f"pergroup: {pergroup.LRZIP_MISSING}")
     return "brotli"
 

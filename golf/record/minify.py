@@ -29,6 +29,9 @@ from golf.record.closure import type_checking_only
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp,
            ast.DictComp, ast.GeneratorExp)
 _INTROSPECTION = {"locals", "vars", "eval", "exec"}
+_CONSTANT_PARTS = (ast.Constant, ast.JoinedStr, ast.FormattedValue, ast.Name, ast.Tuple, ast.List, ast.Dict, ast.Set,
+                   ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
+                   ast.expr_context)
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
 # Methods that torch or Python may call on golf's subclasses, perhaps naming their arguments.
 _LIBRARY_METHODS = {name for base in (object, dict, list, BaseException, nn.Module, torch.optim.Optimizer,
@@ -55,6 +58,12 @@ class _Strip(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef
     visit_ClassDef = _body
     visit_Module = _body
+
+    def visit_Raise(self, node):
+        """A GolfError's `fix=` names golf's commands and config keys, which a record cannot take (golf.errors)."""
+        if isinstance(node.exc, ast.Call):
+            node.exc.keywords = [k for k in node.exc.keywords if k.arg != "fix"]
+        return node
 
 
 def _arguments(args: ast.arguments) -> list[ast.arg]:
@@ -197,11 +206,15 @@ def _shorten(tree: ast.Module, spelled: set[str]) -> None:
 
 def _symbols(tree: ast.Module) -> dict[str, ast.AST]:
     """Top-level name -> the definition that binds it, where leaving it out changes nothing else: an undecorated
-    function or class (a decorator may register it), or a name of an import (`from m import a`, not __future__)."""
+    function or class (a decorator may register it), a name of an import (`from m import a`, not __future__), or
+    a name bound to a constant expression (no call, no attribute: evaluating it does nothing else)."""
     found = {}
     for stmt in tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not stmt.decorator_list:
             found[stmt.name] = stmt
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and all(isinstance(n, _CONSTANT_PARTS) for n in ast.walk(stmt.value)):
+            found[stmt.targets[0].id] = stmt
         elif isinstance(stmt, ast.ImportFrom) and stmt.module != "__future__":
             found.update({alias.asname or alias.name: alias for alias in stmt.names})
     return found

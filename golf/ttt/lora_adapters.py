@@ -24,8 +24,8 @@ class BatchedAdapters(nn.Module):
         super().__init__()
         shapes = _io_features(model, re.compile(targets))
         if not shapes:
-            raise ConfigError(f"ttt.lora_targets={targets!r} matched no module; use a regex on module names such as "
-                              f"'attn\\.(c_q|c_v)$'")
+            raise ConfigError(f"ttt.lora_targets={targets!r} matched no module",
+                              fix="use a regex on module names such as 'attn\\.(c_q|c_v)$'")
         device = next(model.parameters()).device
         self.names, self.rows, self.head = list(shapes), rows, head
         self.active = True

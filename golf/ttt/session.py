@@ -25,7 +25,8 @@ def test_time_train(model, ctx: EvalContext, ttt, stride: int, seed: int, on_chu
     (an extra sliding eval, not part of the score). `tilt`: the eval.ngram_tilt section, applied when enabled in
     the protocol's order (the stream, or the document queue), its precompute inside the protocol's seconds."""
     if ttt.mode not in LEGAL_MODES:
-        raise GolfError(f"ttt.mode={ttt.mode} is not a legal protocol; a score needs stream, lora or phased_lora TTT")
+        raise GolfError(f"ttt.mode={ttt.mode} is not a legal protocol",
+                        fix="a score needs stream, lora or phased_lora TTT")
     t0, ctx = time.perf_counter(), ctx.with_ledger()
     if tilt is not None and tilt.enabled:
         from golf.eval.ngram_tilt import protocol_tilt

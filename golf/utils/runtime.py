@@ -32,7 +32,7 @@ class Runtime:
 def _pick_device(choice: str, local_rank: int) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ConfigError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto")
+            raise ConfigError("train.device=cuda but no CUDA device is visible", fix="use train.device=cpu or auto")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
