@@ -16,7 +16,6 @@ layer sharing, orthogonal init. Layer lists (xsa_layers, value_embed_layers) ind
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,6 +31,13 @@ from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
 
 if TYPE_CHECKING:  # a record's script builds the model from a plain namespace
     from golf.config.arch import ArchConfig
+
+
+def uses_layer_stack(cfg: ArchConfig) -> bool:
+    """Whether the options change the layers or how they connect (golf.models.layer_stack builds and runs them)."""
+    return bool(cfg.value_embed_dim or cfg.value_residual or cfg.doc_attention or cfg.parallel_residual != "none"
+                or cfg.ebls_blocks or cfg.ln_scale or cfg.xsa_layers or cfg.attn_gate or cfg.sparse_attn_gate
+                or cfg.rope_ntk_train_len or cfg.rope_yarn_train_len)
 
 
 class GPT(nn.Module):
@@ -55,23 +61,18 @@ class GPT(nn.Module):
         self.skip_weights = nn.Parameter(torch.ones(num_skips, dim, dtype=torch.float32))
         num_blocks = cfg.ebls_blocks or cfg.num_layers
         hidden = cfg.mlp_hidden or cfg.mlp_mult * dim
-        self.blocks = nn.ModuleList(
-            Block(
-                CausalSelfAttention(dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init,
-                                    cfg.rope_dims, cfg.rope_ntk_train_len, xsa=i in cfg.xsa_layers,
-                                    gate=cfg.attn_gate,
-                                    value_embed=bool(cfg.value_embed_dim) and i in cfg.value_embed_layers,
-                                    value_residual=cfg.value_residual and i > 0,
-                                    rope_yarn_train_len=cfg.rope_yarn_train_len,
-                                    sparse_gate_window=cfg.gate_window if cfg.sparse_attn_gate else 0,
-                                    sparse_gate_scale=cfg.sparse_attn_gate_scale),
-                build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope),
-                dim,
-                ln_factor=1.0 / math.sqrt(i + 1) if cfg.ln_scale else None,
-                residual_params=not cfg.ebls_blocks,
+        stacked = uses_layer_stack(cfg)
+        if stacked:  # imported only when configured, so a record's script embeds what it uses
+            from golf.models.layer_stack import add_layer_options, stack_blocks
+
+            self.blocks = stack_blocks(cfg, hidden, num_blocks)
+        else:
+            self.blocks = nn.ModuleList(
+                Block(CausalSelfAttention(dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init,
+                                          cfg.rope_dims),
+                      build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope), dim)
+                for _ in range(num_blocks)
             )
-            for i in range(num_blocks)
-        )
         self.final_norm = RMSNorm()
         self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
@@ -92,10 +93,7 @@ class GPT(nn.Module):
         # (docs/techniques.md#u-net-skips-and-skip-gates).
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
         self.virtual_layers = self.stack = None
-        if (cfg.value_embed_dim or cfg.value_residual or cfg.doc_attention or cfg.parallel_residual != "none"
-                or cfg.ebls_blocks):
-            from golf.models.layer_stack import add_layer_options
-
+        if stacked:
             add_layer_options(self, cfg, num_blocks)
         self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
         self.recur_start_step, self.recur_start_fraction = cfg.recur_start_step, cfg.recur_start_fraction
@@ -168,7 +166,7 @@ class GPT(nn.Module):
         for depth, phys in enumerate(order):
             if depth >= num_encoder and skips and depth - num_encoder < len(self.skip_weights):
                 x = self.merge_skip(depth - num_encoder, x, skips.pop())
-            x, _ = self.blocks[phys](x, x0)
+            x = self.blocks[phys](x, x0)
             if depth < num_encoder:
                 skips.append(x)
         return self.final_norm(x)
