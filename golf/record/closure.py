@@ -51,6 +51,8 @@ OPTIONAL = {
     "golf.eval.ledger": lambda c: c.ttt.mode != "none",  # a protocol's clock; plain evals skip legality in a record
     "golf.eval.scoring": lambda c: c.ttt.mode != "none",
     "golf.optim.averaging": lambda c: c.train.ema_decay > 0 or c.train.swa_every > 0,
+    "golf.optim.muon_options": lambda c: (c.optimizer.name != "adamw" and (
+        c.optimizer.muon_row_norm or c.optimizer.muon_weight_decay > 0 or c.optimizer.muon_coeffs != "ns5")),
     "golf.optim.polar_express": lambda c: c.optimizer.muon_coeffs == "polar_express",
     "golf.optim.decoder_lr": lambda c: c.optimizer.name != "adamw" and c.optimizer.decoder_lr_mult != 1.0,
     "golf.artifact.packed": lambda c: c.quant.scheme in ("intn", "gptq"),
@@ -86,7 +88,7 @@ RECORD_MODULES = frozenset({
     "golf.models.stack_block", "golf.models.star_relu", "golf.models.swiglu",
     "golf.models.token_mixing", "golf.models.value_embedding", "golf.models.xsa", "golf.models.yarn",
     "golf.optim", "golf.optim.averaging", "golf.optim.decoder_lr", "golf.optim.gradient_snr", "golf.optim.muon",
-    "golf.optim.param_groups", "golf.optim.polar_express", "golf.optim.schedule",
+    "golf.optim.muon_options", "golf.optim.param_groups", "golf.optim.polar_express", "golf.optim.schedule",
     "golf.pipeline",
     "golf.quant", "golf.quant.awq_lite", "golf.quant.calibration", "golf.quant.fit", "golf.quant.gptq",
     "golf.quant.intn", "golf.quant.lowbit", "golf.quant.lqer", "golf.quant.qat", "golf.quant.quantize",
