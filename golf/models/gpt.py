@@ -158,7 +158,7 @@ class GPT(nn.Module):
 
     def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embed(input_ids)
-        if self.stack is not None:  # options that change how layers connect run their loop (golf.models.layer_stack)
+        if self.stack is not None:  # the published stacks' options run their own loop (golf.models.layer_stack)
             return self.final_norm(self.stack(self, x, input_ids))
         x0, skips = x, []
         order = self.layer_order()
