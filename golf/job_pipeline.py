@@ -51,7 +51,7 @@ class JobPipeline(Pipeline):
     def _full_eval(self, model) -> dict:
         return full_eval(model, self.ctx)
 
-    def _score_sliding(self, model, ctx, stride: int) -> dict:
+    def score_sliding(self, model, ctx, stride: int) -> dict:
         return sliding_eval(model, ctx, stride)
 
     def score(self, on_chunk=None) -> Scores:

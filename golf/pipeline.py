@@ -193,8 +193,9 @@ class Pipeline:
         self.final_line(f"final_{cfg.quant.name}_roundtrip", roundtrip)
         sliding = None
         if cfg.eval.name == "sliding":
-            sliding, _ = self.timed(lambda model: self._sliding_eval(model, stride))
-            self.final_line(f"final_{cfg.quant.name}_sliding_window", sliding)
+            from golf.eval.sliding import sliding_protocol
+
+            sliding = sliding_protocol(self, stride)
         ttt = None
         if cfg.ttt.mode != "none":
             from golf.ttt.session import score_ttt
@@ -212,14 +213,8 @@ class Pipeline:
     def _full_eval(self, model) -> dict:
         return evaluate_full(model, self.ctx)
 
-    def _sliding_eval(self, model, stride: int) -> dict:
-        if self.cfg.eval.ngram_tilt.enabled:  # the n-gram tilt's precompute counts in the protocol's seconds
-            from golf.eval.ngram_tilt import tilted_sliding
-
-            return tilted_sliding(self._score_sliding, model, self.ctx, self.cfg.eval.ngram_tilt, stride)
-        return self._score_sliding(model, self.ctx, stride)
-
-    def _score_sliding(self, model, ctx, stride: int) -> dict:
+    def score_sliding(self, model, ctx, stride: int) -> dict:
+        """The sliding-window eval of golf.eval.sliding.sliding_protocol (golf.job_pipeline adds the ledger)."""
         from golf.eval.sliding import evaluate_sliding
 
         return evaluate_sliding(model, ctx, stride)
