@@ -26,7 +26,6 @@ from golf.models.attention import CausalSelfAttention
 from golf.models.block import Block
 from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
-from golf.models.recurrence import layer_order, virtual_depth
 from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
 
 if TYPE_CHECKING:  # a record's script builds the model from a plain namespace
@@ -56,7 +55,11 @@ class GPT(nn.Module):
         # virtual_skips the skips are sized by the looped depth instead (PR #1855+).
         self.num_encoder_layers = cfg.num_layers // 2
         self.num_decoder_layers = cfg.num_layers - self.num_encoder_layers
-        depth = virtual_depth(cfg) if cfg.virtual_skips else cfg.num_layers
+        depth = cfg.num_layers
+        if cfg.virtual_skips:  # imported only when configured, so a record's script embeds what it uses
+            from golf.models.recurrence import virtual_depth
+
+            depth = virtual_depth(cfg)
         num_skips = min(depth // 2, depth - depth // 2)
         self.skip_weights = nn.Parameter(torch.ones(num_skips, dim, dtype=torch.float32))
         num_blocks = cfg.ebls_blocks or cfg.num_layers
@@ -95,8 +98,11 @@ class GPT(nn.Module):
         self.virtual_layers = self.stack = None
         if stacked:
             add_layer_options(self, cfg, num_blocks)
-        self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
-        self.recur_start_step, self.recur_start_fraction = cfg.recur_start_step, cfg.recur_start_fraction
+        self.recurrence = None
+        if cfg.recur_layers:
+            from golf.models.recurrence import DepthRecurrence
+
+            self.recurrence = DepthRecurrence(cfg)
         # Training switches recurrence per step; a model rebuilt from an artifact takes the state it was trained to.
         self.recur_active = True
         self._init_weights()
@@ -113,14 +119,11 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.weight)
 
     def on_train_step(self, step: int, progress: float = 0.0) -> None:
-        """Called by the trainer before each training step with the share of training done: recurrence runs
-        from arch.recur_start_fraction of training on, else from arch.recur_start_step. The flag is a plain
-        attribute, so torch.compile guards on it and recompiles when it flips."""
-        if self.recur_layers:
-            if self.recur_start_fraction > 0:
-                self.recur_active = progress >= self.recur_start_fraction
-            else:
-                self.recur_active = step >= self.recur_start_step
+        """Called by the trainer before each training step with the share of training done: whether depth
+        recurrence runs (golf.models.recurrence). The flag is a plain attribute, so torch.compile guards on it and
+        recompiles when it flips."""
+        if self.recurrence is not None:
+            self.recur_active = self.recurrence.active(step, progress)
 
     def step_state(self) -> dict:
         """State that training steps set and weights do not carry, stored in the artifact and restored on load:
@@ -133,10 +136,11 @@ class GPT(nn.Module):
         self.recur_active = state.get("recur_active", True)
 
     def layer_order(self) -> list[int]:
-        """The physical block index of each virtual layer, in execution order (EBLS: its block-major order)."""
+        """The physical block index of each virtual layer, in execution order (EBLS: its block-major order; depth
+        recurrence: its loops while active)."""
         n = len(self.blocks)
         base = list(range(n)) if self.virtual_layers is None else self.virtual_layers.block_order(n)
-        return layer_order(base, self.recur_layers, self.recur_loops, self.recur_active)
+        return base if self.recurrence is None else self.recurrence.order(base, self.recur_active)
 
     def gammas(self) -> dict[str, float]:
         """EBLS shrinkage gammas per virtual layer ({} without EBLS), for logging."""

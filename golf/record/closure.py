@@ -36,6 +36,7 @@ OPTIONAL = {
     "golf.models.layer_stack": lambda c: uses_layer_stack(c.arch),  # with stack_block, stack_attention
     "golf.models.document_mask": lambda c: c.arch.doc_attention,
     "golf.models.lane_mix": lambda c: c.arch.parallel_residual == "two_lane_mix",
+    "golf.models.recurrence": lambda c: bool(c.arch.recur_layers) or c.arch.virtual_skips,
     "golf.models.rope_scaling": lambda c: c.arch.rope_ntk_train_len > 0 or c.arch.rope_yarn_train_len > 0,
     "golf.models.yarn": lambda c: c.arch.rope_yarn_train_len > 0,
     "golf.models.star_relu": lambda c: c.arch.mlp == "star_relu",
