@@ -27,7 +27,7 @@ class JobPipeline(Pipeline):
         access.LOG.clear()  # one run per log: a sequential sweep runs several in one process
 
     @contextlib.contextmanager
-    def _reading(self, reader: str, phase: str | None = None):
+    def reading(self, reader: str, phase: str | None = None):
         with access.reading_as(reader), access.phase(phase) if phase else contextlib.nullcontext():
             yield
 
@@ -38,7 +38,7 @@ class JobPipeline(Pipeline):
     def write_artifact(self) -> dict:
         """The artifact written, and its numbers."""
         t0 = time.perf_counter()
-        with self._reading("calibration"):  # GPTQ calibrating after training (no reserve) reads training tokens
+        with self.reading("calibration"):  # GPTQ calibrating after training (no reserve) reads training tokens
             super().write_artifact()
         blob, b = self.quantized.blob, self.cfg.budget
         return {"bytes_total": len(blob) + self.code_bytes, "bytes_model": len(blob), "bytes_code": self.code_bytes,
@@ -51,7 +51,7 @@ class JobPipeline(Pipeline):
     def _full_eval(self, model) -> dict:
         return full_eval(model, self.ctx)
 
-    def _score_sliding(self, model, ctx, stride: int) -> dict:
+    def score_sliding(self, model, ctx, stride: int) -> dict:
         return sliding_eval(model, ctx, stride)
 
     def score(self, on_chunk=None) -> Scores:

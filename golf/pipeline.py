@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -72,7 +73,7 @@ class Pipeline:
         self.calibration = None
         self.last_val: dict = {}
 
-    def _reading(self, reader: str, phase: str | None = None):
+    def reading(self, reader: str, phase: str | None = None):
         """Shard reads inside are made by `reader` (train, val, calibration), in `phase` (warmup, training) when
         given; golf.job_pipeline enters them in the data access log."""
         return contextlib.nullcontext()
@@ -81,7 +82,7 @@ class Pipeline:
 
     def load_data(self) -> None:
         d = self.cfg.data
-        with self._reading("val"):
+        with self.reading("val"):
             self.ctx = load_eval_context(self.cfg, self.rt, eval_batch_seqs(self.cfg, self.rt.world_size))
         sidecar = f" bytes from {d.val_bytes_pattern}" if self.ctx.val.has_byte_sidecar else ""
         log.info(f"data: {d.name} val_tokens {len(self.ctx.val) - 1:,}{sidecar} tokenizer {d.tokenizer_path}")
@@ -110,20 +111,11 @@ class Pipeline:
     # ---- training ------------------------------------------------------------------------------------
 
     def periodic_validation(self, step: int, training_ms: float) -> dict:
-        with self._reading("val"):
+        with self.reading("val"):
             self.last_val = evaluate_full(self.model, self.ctx)
         log.info(f"step {step} val_loss {self.last_val['val_loss']:.4f} val_bpb {self.last_val['val_bpb']:.4f} "
                  f"train_time {training_ms / 1000:.1f}s")
         return self.last_val
-
-    def _calibrate(self, model) -> None:
-        """End of training: GPTQ Hessians from training tokens, inside the training time (the reserve)."""
-        from golf.quant.calibration import calibrate
-
-        with self._reading("calibration"):
-            self.calibration = calibrate(model, self.cfg, self.rt.autocast_dtype)
-        log.info(f"calibration: {self.calibration.source} ({self.calibration.tokens:,} tokens) in "
-                 f"{self.calibration.seconds:.1f}s of training time (reserve {self.cfg.quant.calib_reserve_s:g}s)")
 
     def make_trainer(self, make_loader, cap_seconds: float, finish) -> Trainer:
         return Trainer(self.model, self.runner, self.optimizers, make_loader, self.cfg, self.rt, self.grad_accum,
@@ -131,16 +123,19 @@ class Pipeline:
 
     def train(self) -> TrainOutcome:
         cfg, rt = self.cfg, self.rt
-        in_training = reads_training_data(cfg.quant) and cfg.quant.calib_reserve_s > 0
-        cap = cfg.budget.train_seconds - (cfg.quant.calib_reserve_s if in_training else 0.0)
+        cap, finish = cfg.budget.train_seconds, None
+        if reads_training_data(cfg.quant) and cfg.quant.calib_reserve_s > 0:  # GPTQ calibrates inside the cap
+            from golf.quant.calibration import calibrate_in_training
+
+            cap, finish = cap - cfg.quant.calib_reserve_s, partial(calibrate_in_training, self)
 
         def make_loader():
             return build_train_loader(cfg.train, cfg.data.train_pattern, rt.rank, rt.world_size, cfg.seed, rt.device)
 
-        trainer = self.make_trainer(make_loader, max(cap, 0.0), self._calibrate if in_training else None)
-        with self._reading("train", "warmup"):  # compile warm-up steps before the timer; weights restored after
+        trainer = self.make_trainer(make_loader, max(cap, 0.0), finish)
+        with self.reading("train", "warmup"):  # compile warm-up steps before the timer; weights restored after
             trainer.warmup()
-        with self._reading("train", "training"):
+        with self.reading("train", "training"):
             self.outcome = trainer.run()
         check_finite_weights(self.model, self.outcome.steps, "before writing the artifact")
         return self.outcome
@@ -193,8 +188,9 @@ class Pipeline:
         self.final_line(f"final_{cfg.quant.name}_roundtrip", roundtrip)
         sliding = None
         if cfg.eval.name == "sliding":
-            sliding, _ = self.timed(lambda model: self._sliding_eval(model, stride))
-            self.final_line(f"final_{cfg.quant.name}_sliding_window", sliding)
+            from golf.eval.sliding import sliding_protocol
+
+            sliding = sliding_protocol(self, stride)
         ttt = None
         if cfg.ttt.mode != "none":
             from golf.ttt.session import score_ttt
@@ -212,14 +208,8 @@ class Pipeline:
     def _full_eval(self, model) -> dict:
         return evaluate_full(model, self.ctx)
 
-    def _sliding_eval(self, model, stride: int) -> dict:
-        if self.cfg.eval.ngram_tilt.enabled:  # the n-gram tilt's precompute counts in the protocol's seconds
-            from golf.eval.ngram_tilt import tilted_sliding
-
-            return tilted_sliding(self._score_sliding, model, self.ctx, self.cfg.eval.ngram_tilt, stride)
-        return self._score_sliding(model, self.ctx, stride)
-
-    def _score_sliding(self, model, ctx, stride: int) -> dict:
+    def score_sliding(self, model, ctx, stride: int) -> dict:
+        """The sliding-window eval of golf.eval.sliding.sliding_protocol (golf.job_pipeline adds the ledger)."""
         from golf.eval.sliding import evaluate_sliding
 
         return evaluate_sliding(model, ctx, stride)

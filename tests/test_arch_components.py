@@ -18,7 +18,9 @@ from golf.models.layers import Rotary, apply_rotary, rotary_inv_freq
 from golf.models.mlp import ReluSquaredMLP
 from golf.models.recurrence import layer_order
 from golf.models.roles import parameter_roles
+from golf.models.rope_scaling import ScaledRotary
 from golf.models.smear_gate import SmearGate
+from golf.models.stack_attention import StackAttention
 from golf.models.star_relu import StarReluMLP
 from golf.models.swiglu import SwiGLUMLP
 from golf.models.xsa import exclude_self_value
@@ -90,8 +92,9 @@ def test_mlp_hidden_size_explicit_or_multiple_of_width():
 def test_gqa_any_kv_head_count(kv_heads):
     attn = CausalSelfAttention(32, 4, kv_heads, 10000.0, 1.5)
     assert attn.c_k.weight.shape == (kv_heads * 8, 32) and attn.c_v.weight.shape == (kv_heads * 8, 32)
-    y, v = attn(torch.randn(2, 6, 32))
-    assert y.shape == (2, 6, 32) and v.shape == (2, 6, kv_heads * 8)
+    x = torch.randn(2, 6, 32)
+    y, v = attn.attend(*attn.queries_keys(x), attn.c_v(x))
+    assert attn(x).shape == (2, 6, 32) and y.shape == (2, 4, 6, 8) and v.shape == (2, kv_heads, 6, 8)
 
 
 def test_xsa_output_is_orthogonal_to_the_tokens_own_value_gqa_form():
@@ -123,7 +126,7 @@ def test_partial_rope_leaves_the_non_rotated_dims_untouched():
 
 
 def test_ntk_base_scaling_only_beyond_the_training_length():
-    plain, ntk = Rotary(16, 10000.0), Rotary(16, 10000.0, ntk_train_len=8)
+    plain, ntk = Rotary(16, 10000.0), ScaledRotary(16, 10000.0, ntk_train_len=8)
     for t in (4, 8):
         assert all(torch.equal(a, b) for a, b in zip(plain(t, torch.device("cpu"), torch.float32),
                                                      ntk(t, torch.device("cpu"), torch.float32)))
@@ -136,18 +139,18 @@ def test_qk_gain_init_and_attention_gate():
     torch.manual_seed(0)
     plain = CausalSelfAttention(32, 4, 2, 10000.0, 5.25)
     assert torch.equal(plain.q_gain, torch.full((4,), 5.25))
-    gated = CausalSelfAttention(32, 4, 2, 10000.0, 5.25, gate=True)
+    gated = StackAttention(32, 4, 2, 10000.0, 5.25, gate=True)
     gated.load_state_dict(plain.state_dict(), strict=False)
     gated.attn_gate.weight.data.zero_()  # as the model's zero_init pass leaves it
     x = torch.randn(2, 6, 32)
     # Zero gate weight, bias 4: every head's output is scaled by sigmoid(4) ~ 0.982.
-    torch.testing.assert_close(gated(x)[0], plain(x)[0] * torch.sigmoid(torch.tensor(4.0)))
+    torch.testing.assert_close(gated(x)[0], plain(x) * torch.sigmoid(torch.tensor(4.0)))
     assert AttnGate.PARAM_ROLES["weight"].control
 
 
 def test_value_embedding_and_value_residual_enter_the_values():
     torch.manual_seed(0)
-    attn = CausalSelfAttention(32, 4, 2, 10000.0, 1.5, value_embed=True, value_residual=True)
+    attn = StackAttention(32, 4, 2, 10000.0, 1.5, value_embed=True, value_residual=True)
     x, ve, v0 = torch.randn(1, 5, 32), torch.randn(1, 5, 16), torch.randn(1, 5, 16)
     attn.ve_layer_scale.data.fill_(0.5)
     _, raw_v = attn(x, ve, v0)
@@ -262,10 +265,10 @@ def test_gated_unet_skips_start_as_an_even_blend():
 def test_ln_scale_uses_the_physical_layer_index():
     model = tiny(ln_scale=True, recur_layers=[1, 2])
     assert [b.ln_factor for b in model.blocks] == pytest.approx([1 / math.sqrt(i + 1) for i in range(4)])
-    assert all(b.ln_factor is None for b in tiny().blocks)
-    block = model.blocks[2]
+    block, plain = model.blocks[2], tiny().blocks[2]
     x = torch.randn(1, 3, 32)
     torch.testing.assert_close(block.normed(block.attn_norm, x), F.rms_norm(x, (32,)) / math.sqrt(3))
+    assert torch.equal(plain.normed(plain.attn_norm, x), F.rms_norm(x, (32,)))  # off: the plain norm
 
 
 def test_depth_recurrence_order_switch_and_encoder_split():

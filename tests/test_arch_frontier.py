@@ -16,6 +16,7 @@ from golf.models.asym_softcap import AsymmetricSoftcap
 from golf.models.document_mask import document_causal_mask
 from golf.models.gated_smear import GatedSmear
 from golf.models.layers import Rotary, rotary_inv_freq
+from golf.models.rope_scaling import ScaledRotary
 from golf.models.sparse_attn_gate import SparseAttnGate
 from golf.optim.param_groups import split_parameters
 
@@ -127,7 +128,7 @@ def test_recurrence_switches_on_at_a_fraction_of_training():
 
 def test_yarn_blends_interpolation_and_extrapolation_per_frequency():
     dim, base, train_len, seq = 16, 10000.0, 1024, 4096
-    plain, yarn = Rotary(dim, base), Rotary(dim, base, yarn_train_len=train_len)
+    plain, yarn = Rotary(dim, base), ScaledRotary(dim, base, yarn_train_len=train_len)
     for t in (512, 1024):  # within the training length: untouched
         assert all(torch.equal(u, v) for u, v in zip(plain.tables(t, torch.device("cpu")),
                                                      yarn.tables(t, torch.device("cpu"))))

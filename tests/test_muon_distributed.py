@@ -4,7 +4,7 @@ end with exactly the weights one process computes alone."""
 import torch
 from conftest import on_two_gloo_ranks
 
-from golf.optim.muon import Muon
+from golf.optim.muon_options import MuonWithOptions
 
 SHAPES = [(32, 16), (16, 48), (24, 24), (8, 40), (40, 8)]  # odd count and unequal sizes: padded shards
 
@@ -18,7 +18,7 @@ def _params() -> list[torch.nn.Parameter]:
 
 
 def _steps(params) -> list[torch.Tensor]:
-    opt = Muon(params, lr=0.05, momentum=0.9, backend_steps=5, weight_decay=0.1)
+    opt = MuonWithOptions(params, lr=0.05, momentum=0.9, backend_steps=5, weight_decay=0.1)
     for _ in range(3):
         opt.step()
     return [p.detach().clone() for p in params]

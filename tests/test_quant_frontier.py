@@ -15,7 +15,8 @@ from golf.config.quant import QuantConfig
 from golf.data.demo import demo_dir_name
 from golf.errors import ArtifactError, ConfigError
 from golf.models.registry import build_model, load_model
-from golf.models.roles import ATTN_GATE, CONTROL, MLP_MATRIX, parameter_roles
+from golf.models.roles import CONTROL, MLP_MATRIX, parameter_roles
+from golf.models.sparse_attn_gate import ATTN_GATE
 from golf.quant import lowbit
 from golf.quant.awq_lite import group_saliency, select_groups
 from golf.quant.gptq import collect_hessians, gptq_quantizer

@@ -18,7 +18,8 @@ from golf.errors import ConfigError
 from golf.job_trainer import JobTrainer
 from golf.models.registry import build_model
 from golf.optim.averaging import EMA, SWA
-from golf.optim.muon import Muon, coefficient_schedule, newton_schulz, newton_schulz5
+from golf.optim.muon import newton_schulz, newton_schulz5
+from golf.optim.muon_options import MuonWithOptions, coefficient_schedule
 from golf.optim.param_groups import build_optimizers
 from golf.optim.schedule import fraction_lr_multiplier, shape_stages, tokens_through
 from golf.utils.runtime import Runtime
@@ -129,7 +130,7 @@ def test_muon_weight_decay_before_or_after_the_update(order):
     def step(**options):
         w = torch.nn.Parameter(w0.clone())
         w.grad = grad.clone()
-        Muon([w], lr=lr, momentum=0.0, backend_steps=5, **options).step()
+        MuonWithOptions([w], lr=lr, momentum=0.0, backend_steps=5, **options).step()
         return w.detach()
 
     update = newton_schulz5(grad, steps=5).float()  # wide matrix: no sqrt(rows / cols) scale
@@ -163,7 +164,7 @@ def test_row_normalisation_makes_the_update_blind_to_row_scale():
     def update(g, row_norm):
         w = torch.nn.Parameter(torch.zeros(24, 40))
         w.grad = g.clone()
-        Muon([w], lr=1.0, momentum=0.0, backend_steps=5, row_norm=row_norm).step()
+        MuonWithOptions([w], lr=1.0, momentum=0.0, backend_steps=5, row_norm=row_norm).step()
         return -w.detach()
 
     torch.testing.assert_close(update(grad, True), update(scaled, True), atol=2**-7, rtol=0)
@@ -374,7 +375,8 @@ def test_muon_reproduces_pr1550s_update_on_a_tall_matrix(seed):
     def distance(**options) -> float:
         w = torch.nn.Parameter(torch.zeros(96, 32))
         w.grad = g.clone()
-        Muon([w], lr=1.0, momentum=0.0, backend_steps=4, coeffs="polar_express", row_norm=True, **options).step()
+        MuonWithOptions([w], lr=1.0, momentum=0.0, backend_steps=4, coeffs="polar_express", row_norm=True,
+                        **options).step()
         return float((-w.detach() - reference).abs().mean() / reference.abs().mean())
 
     assert distance(row_norm_axis="transposed", pe_safety=1.0) < 0.1  # bf16 rounding, in a different order

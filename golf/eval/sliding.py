@@ -107,3 +107,21 @@ def evaluate_sliding(model, ctx: EvalContext, stride: int) -> dict:
         score_windows(model, windows, ctx, acc, progress)
     acc.all_reduce()
     return acc.result()
+
+
+def sliding_protocol(pipeline, stride: int) -> dict:
+    """The sliding-window protocol as a pipeline scores it (golf.pipeline): on a fresh reload of the artifact,
+    through the pipeline's `score_sliding`, with the n-gram tilt when configured (its precompute counts in the
+    protocol's seconds); logs its final lines."""
+    cfg = pipeline.cfg
+
+    def protocol(model) -> dict:
+        if cfg.eval.ngram_tilt.enabled:
+            from golf.eval.ngram_tilt import tilted_sliding
+
+            return tilted_sliding(pipeline.score_sliding, model, pipeline.ctx, cfg.eval.ngram_tilt, stride)
+        return pipeline.score_sliding(model, pipeline.ctx, stride)
+
+    result, _ = pipeline.timed(protocol)
+    pipeline.final_line(f"final_{cfg.quant.name}_sliding_window", result)
+    return result

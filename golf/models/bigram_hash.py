@@ -13,7 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import BIGRAM_PROJECTION, BIGRAM_SCALE, BIGRAM_TABLE
+from golf.models.roles import Role
+
+BIGRAM_TABLE = Role("embed", "embed", embedding=True, side="bigram_table")
+BIGRAM_PROJECTION = Role("matrix", "other", embedding=True, side="bigram_proj")
+BIGRAM_SCALE = Role("scalar", "other", control=True, embedding=True)
 
 
 def bigram_buckets(ids: torch.Tensor, buckets: int, kind: str, bos_id: int | None, mult: int = 1009) -> torch.Tensor:

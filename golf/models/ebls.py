@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import BYPASS_MATRIX, CONTROL
+from golf.models.roles import CONTROL, Role
+
+BYPASS_MATRIX = Role("scalar", "other")  # the low-rank bypasses: Adam, quantized as "other"
 
 
 class LowRankBypass(nn.Module):

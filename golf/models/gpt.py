@@ -16,7 +16,6 @@ layer sharing, orthogonal init. Layer lists (xsa_layers, value_embed_layers) ind
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,11 +26,17 @@ from golf.models.attention import CausalSelfAttention
 from golf.models.block import Block
 from golf.models.layers import CastedLinear, RMSNorm
 from golf.models.mlp import build_mlp
-from golf.models.recurrence import layer_order, virtual_depth
 from golf.models.roles import CONTROL, OUTPUT_HEAD, TOKEN_EMBEDDING
 
 if TYPE_CHECKING:  # a record's script builds the model from a plain namespace
     from golf.config.arch import ArchConfig
+
+
+def uses_layer_stack(cfg: ArchConfig) -> bool:
+    """Whether the options change the layers or how they connect (golf.models.layer_stack builds and runs them)."""
+    return bool(cfg.value_embed_dim or cfg.value_residual or cfg.doc_attention or cfg.parallel_residual != "none"
+                or cfg.ebls_blocks or cfg.ln_scale or cfg.xsa_layers or cfg.attn_gate or cfg.sparse_attn_gate
+                or cfg.rope_ntk_train_len or cfg.rope_yarn_train_len)
 
 
 class GPT(nn.Module):
@@ -50,28 +55,27 @@ class GPT(nn.Module):
         # virtual_skips the skips are sized by the looped depth instead (PR #1855+).
         self.num_encoder_layers = cfg.num_layers // 2
         self.num_decoder_layers = cfg.num_layers - self.num_encoder_layers
-        depth = virtual_depth(cfg) if cfg.virtual_skips else cfg.num_layers
+        depth = cfg.num_layers
+        if cfg.virtual_skips:  # imported only when configured, so a record's script embeds what it uses
+            from golf.models.recurrence import virtual_depth
+
+            depth = virtual_depth(cfg)
         num_skips = min(depth // 2, depth - depth // 2)
         self.skip_weights = nn.Parameter(torch.ones(num_skips, dim, dtype=torch.float32))
         num_blocks = cfg.ebls_blocks or cfg.num_layers
         hidden = cfg.mlp_hidden or cfg.mlp_mult * dim
-        self.blocks = nn.ModuleList(
-            Block(
-                CausalSelfAttention(dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init,
-                                    cfg.rope_dims, cfg.rope_ntk_train_len, xsa=i in cfg.xsa_layers,
-                                    gate=cfg.attn_gate,
-                                    value_embed=bool(cfg.value_embed_dim) and i in cfg.value_embed_layers,
-                                    value_residual=cfg.value_residual and i > 0,
-                                    rope_yarn_train_len=cfg.rope_yarn_train_len,
-                                    sparse_gate_window=cfg.gate_window if cfg.sparse_attn_gate else 0,
-                                    sparse_gate_scale=cfg.sparse_attn_gate_scale),
-                build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope),
-                dim,
-                ln_factor=1.0 / math.sqrt(i + 1) if cfg.ln_scale else None,
-                residual_params=not cfg.ebls_blocks,
+        stacked = uses_layer_stack(cfg)
+        if stacked:  # imported only when configured, so a record's script embeds what it uses
+            from golf.models.layer_stack import add_layer_options, stack_blocks
+
+            self.blocks = stack_blocks(cfg, hidden, num_blocks)
+        else:
+            self.blocks = nn.ModuleList(
+                Block(CausalSelfAttention(dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init,
+                                          cfg.rope_dims),
+                      build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope), dim)
+                for _ in range(num_blocks)
             )
-            for i in range(num_blocks)
-        )
         self.final_norm = RMSNorm()
         self.lm_head = None if cfg.tie_embeddings else CastedLinear(dim, cfg.vocab_size, bias=False)
         if self.lm_head is not None:
@@ -92,13 +96,13 @@ class GPT(nn.Module):
         # (docs/techniques.md#u-net-skips-and-skip-gates).
         self.skip_gates = nn.Parameter(torch.zeros(num_skips, dim)) if cfg.skip_gates else None
         self.virtual_layers = self.stack = None
-        if (cfg.value_embed_dim or cfg.value_residual or cfg.doc_attention or cfg.parallel_residual != "none"
-                or cfg.ebls_blocks):
-            from golf.models.layer_stack import add_layer_options
-
+        if stacked:
             add_layer_options(self, cfg, num_blocks)
-        self.recur_layers, self.recur_loops = list(cfg.recur_layers), cfg.recur_loops
-        self.recur_start_step, self.recur_start_fraction = cfg.recur_start_step, cfg.recur_start_fraction
+        self.recurrence = None
+        if cfg.recur_layers:
+            from golf.models.recurrence import DepthRecurrence
+
+            self.recurrence = DepthRecurrence(cfg)
         # Training switches recurrence per step; a model rebuilt from an artifact takes the state it was trained to.
         self.recur_active = True
         self._init_weights()
@@ -115,14 +119,11 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.weight)
 
     def on_train_step(self, step: int, progress: float = 0.0) -> None:
-        """Called by the trainer before each training step with the share of training done: recurrence runs
-        from arch.recur_start_fraction of training on, else from arch.recur_start_step. The flag is a plain
-        attribute, so torch.compile guards on it and recompiles when it flips."""
-        if self.recur_layers:
-            if self.recur_start_fraction > 0:
-                self.recur_active = progress >= self.recur_start_fraction
-            else:
-                self.recur_active = step >= self.recur_start_step
+        """Called by the trainer before each training step with the share of training done: whether depth
+        recurrence runs (golf.models.recurrence). The flag is a plain attribute, so torch.compile guards on it and
+        recompiles when it flips."""
+        if self.recurrence is not None:
+            self.recur_active = self.recurrence.active(step, progress)
 
     def step_state(self) -> dict:
         """State that training steps set and weights do not carry, stored in the artifact and restored on load:
@@ -135,10 +136,11 @@ class GPT(nn.Module):
         self.recur_active = state.get("recur_active", True)
 
     def layer_order(self) -> list[int]:
-        """The physical block index of each virtual layer, in execution order (EBLS: its block-major order)."""
+        """The physical block index of each virtual layer, in execution order (EBLS: its block-major order; depth
+        recurrence: its loops while active)."""
         n = len(self.blocks)
         base = list(range(n)) if self.virtual_layers is None else self.virtual_layers.block_order(n)
-        return layer_order(base, self.recur_layers, self.recur_loops, self.recur_active)
+        return base if self.recurrence is None else self.recurrence.order(base, self.recur_active)
 
     def gammas(self) -> dict[str, float]:
         """EBLS shrinkage gammas per virtual layer ({} without EBLS), for logging."""
@@ -160,7 +162,7 @@ class GPT(nn.Module):
 
     def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embed(input_ids)
-        if self.stack is not None:  # options that change how layers connect run their loop (golf.models.layer_stack)
+        if self.stack is not None:  # the published stacks' options run their own loop (golf.models.layer_stack)
             return self.final_norm(self.stack(self, x, input_ids))
         x0, skips = x, []
         order = self.layer_order()
@@ -168,7 +170,7 @@ class GPT(nn.Module):
         for depth, phys in enumerate(order):
             if depth >= num_encoder and skips and depth - num_encoder < len(self.skip_weights):
                 x = self.merge_skip(depth - num_encoder, x, skips.pop())
-            x, _ = self.blocks[phys](x, x0)
+            x = self.blocks[phys](x, x0)
             if depth < num_encoder:
                 skips.append(x)
         return self.final_norm(x)

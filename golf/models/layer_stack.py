@@ -1,24 +1,50 @@
-"""The layer loop of GPT for the options that change how layers connect: value embeddings and the value residual
-(values handed from the embedding and the first layer to later layers), document-isolated attention, the
-parallel residual forms (GPT-J, PR #1550's two lanes, the lane-mixing decoder of golf.models.lane_mix) and EBLS
-virtual layers (golf.models.ebls).
+"""GPT's layers and layer loop for the options of the published stacks: those that change how layers connect
+(value embeddings and the value residual: values handed from the embedding and the first layer to later layers;
+document-isolated attention; the parallel residual forms: GPT-J, PR #1550's two lanes, the lane-mixing decoder of
+golf.models.lane_mix; EBLS virtual layers, golf.models.ebls) and those inside a layer (LN scale, XSA, the
+attention output gates, RoPE scaling: golf.models.stack_block, golf.models.stack_attention).
 
-GPT imports this module only when one of them is configured: its own loop is the baseline's U-Net, and
-`add_layer_options` hands the whole loop to `run_stack`, which is that loop with every option's step in place.
-The options' parameters are built in the order the model always had them, so every preset keeps its parameter
-names, order and initial weights.
+GPT imports this module only when one of them is configured (golf.models.gpt.uses_layer_stack): its own blocks
+and loop are the baseline's U-Net. Here `stack_blocks` builds the blocks, and `add_layer_options` hands the whole
+loop to `run_stack`, which is that loop with every option's step in place. The options' parameters are built in
+the order the model always had them, so every preset keeps its parameter names, order and initial weights.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from golf.models.mlp import build_mlp
+from golf.models.stack_attention import StackAttention
+from golf.models.stack_block import StackBlock
+
 if TYPE_CHECKING:  # a record's script builds the model from a plain namespace
     from golf.config.arch import ArchConfig
     from golf.models.gpt import GPT
+
+
+def stack_blocks(cfg: ArchConfig, hidden: int, num_blocks: int) -> nn.ModuleList:
+    """The blocks, each with the configured options of its attention and residual wiring."""
+    dim = cfg.model_dim
+    return nn.ModuleList(
+        StackBlock(
+            StackAttention(dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init, cfg.rope_dims,
+                           cfg.rope_ntk_train_len, xsa=i in cfg.xsa_layers, gate=cfg.attn_gate,
+                           value_embed=bool(cfg.value_embed_dim) and i in cfg.value_embed_layers,
+                           value_residual=cfg.value_residual and i > 0, rope_yarn_train_len=cfg.rope_yarn_train_len,
+                           sparse_gate_window=cfg.gate_window if cfg.sparse_attn_gate else 0,
+                           sparse_gate_scale=cfg.sparse_attn_gate_scale),
+            build_mlp(cfg.mlp, dim, hidden, cfg.mlp_leaky_slope),
+            dim,
+            ln_factor=1.0 / math.sqrt(i + 1) if cfg.ln_scale else None,
+            residual_params=not cfg.ebls_blocks,
+        )
+        for i in range(num_blocks)
+    )
 
 
 def add_layer_options(model: GPT, cfg: ArchConfig, num_blocks: int) -> None:

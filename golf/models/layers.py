@@ -45,38 +45,27 @@ def rotary_inv_freq(dim: int, base: float) -> torch.Tensor:
     return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
 
 
+def rotation_tables(inv_freq: torch.Tensor, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) of every position's angles, shaped [1, 1, seq_len, dim / 2] to broadcast over batch and heads."""
+    t = torch.arange(seq_len, device=device, dtype=inv_freq.dtype)
+    freqs = torch.outer(t, inv_freq.to(device))
+    return freqs.cos()[None, None, :, :], freqs.sin()[None, None, :, :]
+
+
 class Rotary(nn.Module):
     """Rotary position embedding tables for `dim` rotated dims, cached per sequence length, device and dtype
-    (the cast to the activation dtype happens once, not in every layer's every forward).
+    (the cast to the activation dtype happens once, not in every layer's every forward). NTK and YaRN scaling
+    for sequences longer than training's are golf.models.rope_scaling."""
 
-    With `ntk_train_len` > 0, sequences longer than it use the NTK-aware base
-    base * (T / ntk_train_len) ** (dim / (dim - 2)) (docs/techniques.md#partial-rope-and-ntk-scaling); with
-    `yarn_train_len` > 0 they use YaRN (golf.models.yarn); 0 keeps the base fixed.
-    """
-
-    def __init__(self, dim: int, base: float = 10000.0, ntk_train_len: int = 0, yarn_train_len: int = 0):
+    def __init__(self, dim: int, base: float = 10000.0):
         super().__init__()
-        self.dim, self.base, self.ntk_train_len, self.yarn_train_len = dim, base, ntk_train_len, yarn_train_len
         self.register_buffer("inv_freq", rotary_inv_freq(dim, base), persistent=False)
-        self.yarn_inv_freq = None
-        if yarn_train_len:  # imported only when configured, so a record's script embeds what it uses
-            from golf.models.yarn import yarn_inv_freq
-
-            self.yarn_inv_freq = yarn_inv_freq
         self._cache_key: tuple[int, torch.device, torch.dtype] | None = None
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
     def tables(self, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        inv_freq, factor = self.inv_freq, 1.0
-        if 0 < self.ntk_train_len < seq_len:
-            scale = (seq_len / self.ntk_train_len) ** (self.dim / (self.dim - 2))
-            inv_freq = rotary_inv_freq(self.dim, self.base * scale)
-        elif 0 < self.yarn_train_len < seq_len:
-            inv_freq, factor = self.yarn_inv_freq(inv_freq, self.yarn_train_len, seq_len)
-        t = torch.arange(seq_len, device=device, dtype=inv_freq.dtype)
-        freqs = torch.outer(t, inv_freq.to(device))
-        return factor * freqs.cos()[None, None, :, :], factor * freqs.sin()[None, None, :, :]
+        return rotation_tables(self.inv_freq, seq_len, device)
 
     def forward(self, seq_len: int, device: torch.device, dtype: torch.dtype):
         if torch.compiler.is_compiling():

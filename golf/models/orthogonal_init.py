@@ -14,7 +14,10 @@ import math
 import torch
 from torch import nn
 
-from golf.models.roles import SIDE_PROJECTIONS, parameter_roles
+from golf.models.roles import parameter_roles
+
+# A side table's projection to the model width: the only non-zero `.proj` linears that PR #589's init scales.
+SIDE_PROJECTIONS = ("bigram_proj", "value_embed_proj")
 
 
 @torch.no_grad()
@@ -24,5 +27,5 @@ def orthogonal_init_(model: nn.Module, proj_scale: bool = False) -> None:
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear) and not getattr(module, "zero_init", False) and min(module.weight.shape) >= 64:
             nn.init.orthogonal_(module.weight, gain=1.0)
-            if proj_scale and roles[f"{name}.weight"] in SIDE_PROJECTIONS:
+            if proj_scale and roles[f"{name}.weight"].side in SIDE_PROJECTIONS:
                 module.weight.mul_(factor)

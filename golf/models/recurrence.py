@@ -17,3 +17,21 @@ def virtual_depth(arch) -> int:
     """Number of virtual layers of a fully built model (recurrence on): what per-layer TTT settings index."""
     loops = getattr(arch, "recur_loops", 1)
     return arch.num_layers + loops * len(getattr(arch, "recur_layers", ()) or ())
+
+
+class DepthRecurrence:
+    """A model's recurrence (arch.recur_*): which blocks loop, how often, and from when in training."""
+
+    def __init__(self, arch):
+        self.layers, self.loops = list(arch.recur_layers), arch.recur_loops
+        self.start_step, self.start_fraction = arch.recur_start_step, arch.recur_start_fraction
+
+    def active(self, step: int, progress: float) -> bool:
+        """On from arch.recur_start_fraction of training (`progress`) on, else from arch.recur_start_step."""
+        if self.start_fraction > 0:
+            return progress >= self.start_fraction
+        return step >= self.start_step
+
+    def order(self, base: list[int], active: bool) -> list[int]:
+        return layer_order(base, self.layers, self.loops, active)
+

@@ -4,7 +4,9 @@ Each component declares the role of its own parameters next to its definition (a
 attribute: local name -> Role), and `parameter_roles(model)` collects them under their full names. The
 optimizer split (golf.optim.param_groups), the quantizers (golf.quant), bf16 storage (golf.models.layers),
 the orthogonal init (golf.models.orthogonal_init) and TTT freezing (golf.ttt.training) all read roles from
-here, so a new component touches only its own module: nothing matches names elsewhere.
+here, so a new component touches only its own module: nothing matches names elsewhere. The roles below are the
+baseline's; an option's component defines its own next to it (BigramHash, value embeddings, SparseAttnGate, EBLS,
+Star-ReLU), so a record carries only the roles of its model.
 
 The seeds disagree on where the side tables go (PR #462 steps the BigramHash table with the scalars and
 quantizes it int6 with the blocks; PR #1550 steps the value-embedding projection with the scalars and
@@ -28,21 +30,9 @@ class Role:
 
 TOKEN_EMBEDDING = Role("embed", "embed", embedding=True)
 OUTPUT_HEAD = Role("head", "embed", embedding=True)
-BIGRAM_TABLE = Role("embed", "embed", embedding=True, side="bigram_table")
-BIGRAM_PROJECTION = Role("matrix", "other", embedding=True, side="bigram_proj")
-BIGRAM_SCALE = Role("scalar", "other", control=True, embedding=True)
-VALUE_EMBED_TABLE = Role("embed", "embed", side="value_embed_table")
-VALUE_EMBED_PROJECTION = Role("matrix", "other", side="value_embed_proj")
-# A side table's projection to the model width: the only non-zero `.proj` linears that PR #589's init scales.
-SIDE_PROJECTIONS = (BIGRAM_PROJECTION, VALUE_EMBED_PROJECTION)
 ATTN_MATRIX = Role("matrix", "attn")
 MLP_MATRIX = Role("matrix", "mlp")
-MLP_VECTOR = Role("scalar", "mlp")
-BYPASS_MATRIX = Role("scalar", "other")  # EBLS low-rank bypasses: Adam, quantized as "other"
 CONTROL = Role("scalar", "other", control=True)
-# SparseAttnGate's per-head weights: Adam like a control tensor, but a category of their own so the export
-# can store them at quant.bits_gate (int8 in the records) whatever their size.
-ATTN_GATE = Role("scalar", "gate")
 
 
 def preset_moves(optimizer=None, quant=None) -> dict[str, dict[str, str]]:

@@ -13,7 +13,11 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import ATTN_GATE
+from golf.models.roles import Role
+
+# The per-head weights: Adam like a control tensor, but a category of their own so the export can store them at
+# quant.bits_gate (int8 in the records) whatever their size.
+ATTN_GATE = Role("scalar", "gate")
 
 
 class SparseAttnGate(nn.Module):

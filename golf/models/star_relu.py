@@ -4,7 +4,9 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import MLP_MATRIX, MLP_VECTOR
+from golf.models.roles import MLP_MATRIX, Role
+
+MLP_VECTOR = Role("scalar", "mlp")
 
 
 class StarReluMLP(nn.Module):

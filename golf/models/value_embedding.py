@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from golf.models.layers import CastedLinear
-from golf.models.roles import CONTROL, VALUE_EMBED_PROJECTION, VALUE_EMBED_TABLE
+from golf.models.roles import CONTROL, Role
+
+VALUE_EMBED_TABLE = Role("embed", "embed", side="value_embed_table")
+VALUE_EMBED_PROJECTION = Role("matrix", "other", side="value_embed_proj")
 
 
 class ValueEmbedding(nn.Module):

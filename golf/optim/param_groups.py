@@ -4,7 +4,7 @@
 embedding (tied LR when tied), for the untied head, and for every vector / control tensor
 (attn_scale, mlp_scale, resid_mix, q_gain, skip_weights). Every param group carries `base_lr`,
 which the LR schedule scales each step. Options: AdamW decay for the embedding and the scalars,
-Muon's own options (golf.optim.muon), and PR #462's decoder LR multiplier, a second param group
+Muon's own options (golf.optim.muon_options), and PR #462's decoder LR multiplier, a second param group
 per optimizer for the tensors of the decoder half of `model.blocks`.
 """
 
@@ -66,12 +66,16 @@ def build_optimizers(model: nn.Module, opt_cfg, tie_embeddings: bool, fused: boo
                                 opt_cfg.embed_weight_decay)
     if params["head"]:
         optimizers["head"] = _adam(_lr_groups(params["head"], opt_cfg.head_lr), opt_cfg, fused)
-    optimizers["matrix"] = Muon(_lr_groups(params["matrix"], opt_cfg.matrix_lr, decoder_ids, mult),
+    muon, options = Muon, {}
+    if opt_cfg.muon_row_norm or opt_cfg.muon_weight_decay > 0 or opt_cfg.muon_coeffs != "ns5":
+        from golf.optim.muon_options import MuonWithOptions  # imported when used, as above
+
+        muon, options = MuonWithOptions, dict(
+            coeffs=opt_cfg.muon_coeffs, row_norm=opt_cfg.muon_row_norm, row_norm_axis=opt_cfg.muon_row_norm_axis,
+            pe_safety=opt_cfg.muon_pe_safety, weight_decay=opt_cfg.muon_weight_decay, wd_order=opt_cfg.muon_wd_order)
+    optimizers["matrix"] = muon(_lr_groups(params["matrix"], opt_cfg.matrix_lr, decoder_ids, mult),
                                 lr=opt_cfg.matrix_lr, momentum=opt_cfg.muon_momentum,
-                                backend_steps=opt_cfg.muon_backend_steps, coeffs=opt_cfg.muon_coeffs,
-                                row_norm=opt_cfg.muon_row_norm, row_norm_axis=opt_cfg.muon_row_norm_axis,
-                                pe_safety=opt_cfg.muon_pe_safety, weight_decay=opt_cfg.muon_weight_decay,
-                                wd_order=opt_cfg.muon_wd_order, compiled=compiled)
+                                backend_steps=opt_cfg.muon_backend_steps, compiled=compiled, **options)
     optimizers["scalar"] = _adam(_lr_groups(params["scalar"], opt_cfg.scalar_lr, decoder_ids, mult), opt_cfg, fused,
                                  opt_cfg.scalar_weight_decay)
     return optimizers

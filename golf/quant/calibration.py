@@ -8,6 +8,7 @@ training phase (golf.trainer `finish`). The pipeline names the shard reads as re
 data access log, so the compliance checks see which files were read and in which phase.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ import torch
 
 from golf.data.loader import DistributedTokenLoader
 from golf.quant.gptq import collect_hessians
+
+log = logging.getLogger(__name__)
 
 CALIB_BATCH_SEQS = 8
 
@@ -62,3 +65,12 @@ def calibrate(model, cfg, autocast_dtype) -> Calibration:
                                                q.calib_temperature, cfg.seed)
     hessians = collect_hessians(model, tokens, CALIB_BATCH_SEQS, autocast_dtype, q.gptq_embed_hessian)
     return Calibration(hessians, source, tokens.numel(), time.perf_counter() - t0)
+
+
+def calibrate_in_training(pipeline, model) -> None:
+    """The trainer's `finish` when GPTQ calibrates on training tokens (golf.pipeline): right after the last step,
+    inside the training time (the reserve); the pipeline's export uses `pipeline.calibration`."""
+    with pipeline.reading("calibration"):
+        calibration = pipeline.calibration = calibrate(model, pipeline.cfg, pipeline.rt.autocast_dtype)
+    log.info(f"calibration: {calibration.source} ({calibration.tokens:,} tokens) in {calibration.seconds:.1f}s of "
+             f"training time (reserve {pipeline.cfg.quant.calib_reserve_s:g}s)")

@@ -16,6 +16,8 @@ import ast
 import importlib.util
 from pathlib import Path
 
+from golf.models.gpt import uses_layer_stack
+
 ENTRY = "golf.record.entry"
 
 # module -> the config that makes the run import it
@@ -31,10 +33,11 @@ OPTIONAL = {
     "golf.models.gated_smear": lambda c: c.arch.gated_smear,
     "golf.models.asym_softcap": lambda c: c.arch.asym_softcap,
     "golf.models.token_mixing": lambda c: c.arch.bigram_buckets > 0 or c.arch.smear or c.arch.gated_smear,
-    "golf.models.layer_stack": lambda c: (c.arch.value_embed_dim > 0 or c.arch.value_residual or c.arch.doc_attention
-                                          or c.arch.parallel_residual != "none" or c.arch.ebls_blocks > 0),
+    "golf.models.layer_stack": lambda c: uses_layer_stack(c.arch),  # with stack_block, stack_attention
     "golf.models.document_mask": lambda c: c.arch.doc_attention,
     "golf.models.lane_mix": lambda c: c.arch.parallel_residual == "two_lane_mix",
+    "golf.models.recurrence": lambda c: bool(c.arch.recur_layers) or c.arch.virtual_skips,
+    "golf.models.rope_scaling": lambda c: c.arch.rope_ntk_train_len > 0 or c.arch.rope_yarn_train_len > 0,
     "golf.models.yarn": lambda c: c.arch.rope_yarn_train_len > 0,
     "golf.models.star_relu": lambda c: c.arch.mlp == "star_relu",
     "golf.models.swiglu": lambda c: c.arch.mlp == "swiglu",
@@ -49,6 +52,8 @@ OPTIONAL = {
     "golf.eval.ledger": lambda c: c.ttt.mode != "none",  # a protocol's clock; plain evals skip legality in a record
     "golf.eval.scoring": lambda c: c.ttt.mode != "none",
     "golf.optim.averaging": lambda c: c.train.ema_decay > 0 or c.train.swa_every > 0,
+    "golf.optim.muon_options": lambda c: (c.optimizer.name != "adamw" and (
+        c.optimizer.muon_row_norm or c.optimizer.muon_weight_decay > 0 or c.optimizer.muon_coeffs != "ns5")),
     "golf.optim.polar_express": lambda c: c.optimizer.muon_coeffs == "polar_express",
     "golf.optim.decoder_lr": lambda c: c.optimizer.name != "adamw" and c.optimizer.decoder_lr_mult != 1.0,
     "golf.artifact.packed": lambda c: c.quant.scheme in ("intn", "gptq"),
@@ -80,10 +85,11 @@ RECORD_MODULES = frozenset({
     "golf.models.fake_quant", "golf.models.gated_smear", "golf.models.gpt", "golf.models.lane_mix",
     "golf.models.layer_groups", "golf.models.layer_stack", "golf.models.layers", "golf.models.mlp",
     "golf.models.orthogonal_init", "golf.models.recurrence", "golf.models.registry", "golf.models.roles",
-    "golf.models.smear_gate", "golf.models.sparse_attn_gate", "golf.models.star_relu", "golf.models.swiglu",
+    "golf.models.rope_scaling", "golf.models.smear_gate", "golf.models.sparse_attn_gate", "golf.models.stack_attention",
+    "golf.models.stack_block", "golf.models.star_relu", "golf.models.swiglu",
     "golf.models.token_mixing", "golf.models.value_embedding", "golf.models.xsa", "golf.models.yarn",
     "golf.optim", "golf.optim.averaging", "golf.optim.decoder_lr", "golf.optim.gradient_snr", "golf.optim.muon",
-    "golf.optim.param_groups", "golf.optim.polar_express", "golf.optim.schedule",
+    "golf.optim.muon_options", "golf.optim.param_groups", "golf.optim.polar_express", "golf.optim.schedule",
     "golf.pipeline",
     "golf.quant", "golf.quant.awq_lite", "golf.quant.calibration", "golf.quant.fit", "golf.quant.gptq",
     "golf.quant.intn", "golf.quant.lowbit", "golf.quant.lqer", "golf.quant.qat", "golf.quant.quantize",
