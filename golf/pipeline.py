@@ -154,7 +154,7 @@ class Pipeline:
         if bad:
             raise NonFiniteError(f"the quantized weights of {bad[0]} (and {len(bad) - 1} more) are NaN/inf after "
                                  f"quant={self.cfg.quant.name}: the trained weights overflow the export; no artifact "
-                                 f"was written; lower the learning rates or enable optimizer.grad_clip_norm")
+                                 f"was written", fix="lower the learning rates or enable optimizer.grad_clip_norm")
         blob = self.quantized.blob
         if self.rt.is_main:
             container.write(self.artifact_path, blob)
@@ -166,10 +166,10 @@ class Pipeline:
                  f"{b.artifact_limit_bytes:,}, headroom {headroom:,})")
         if headroom < 0 and b.enforce_artifact_limit:
             raise ArtifactError(f"artifact {total:,} B exceeds the {b.artifact_limit_bytes:,} B limit "
-                                f"by {-headroom:,} B (quant={self.cfg.quant.name}); set "
-                                f"quant.fit_budget=true (intn/gptq schemes), use fewer bits (quant=int6_zstd) or "
-                                f"shrink the model (arch.*), or set budget.enforce_artifact_limit=false for a "
-                                f"non-record run")
+                                f"by {-headroom:,} B (quant={self.cfg.quant.name})",
+                                fix="set quant.fit_budget=true (intn/gptq schemes), use fewer bits (quant=int6_zstd) "
+                                    "or shrink the model (arch.*), or set budget.enforce_artifact_limit=false for a "
+                                    "non-record run")
         if self.rt.distributed:
             dist.barrier()
 
@@ -201,7 +201,7 @@ class Pipeline:
         for name, result in (("roundtrip", roundtrip), ("sliding", sliding), ("ttt", ttt)):
             if result is not None and not math.isfinite(result["val_bpb"]):
                 raise NonFiniteError(f"the {name} score is {result['val_bpb']} ({result['tokens']:,} tokens): the "
-                                     f"artifact's model predicts NaN/inf; lower the learning rates")
+                                     f"artifact's model predicts NaN/inf", fix="lower the learning rates")
         log.info(f"headline val_bpb {h['val_bpb']:.8f} ({HEADLINES[scores.headline]}; eval {h['seconds']:.1f}s)")
         return scores
 
