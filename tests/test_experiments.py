@@ -71,9 +71,8 @@ def test_pr2135_is_the_record_training_and_scoring_side():
     assert progressive.ttt.mode == "phased_lora" and progressive.eval.ngram_tilt.enabled
 
 
-# The counted code of a record (export.code=lzma), in bytes: issue #16's target for PR #1550's recipe with its
-# legal TTT; for the baseline the issue asks for 20,000 B (not met yet: README, "What counts against the limit"),
-# and this bound keeps it from growing back.
+# The counted code of a record (export.code=lzma), in bytes: issue #16's targets for the baseline and for PR
+# #1550's recipe with its legal TTT (README, "What counts against the limit").
 RECORD_BUDGETS = {("pr1550", "ttt=sgd"): 35_000, ("baseline",): 20_000}
 
 
